@@ -1,0 +1,49 @@
+//! A game-style target contract for tests and the demo: players record scores; an admin-like
+//! entry point that sessions are usually not allowed to reach; and one that always fails.
+
+use starknet::ContractAddress;
+
+#[starknet::interface]
+trait IScoreboard<TContractState> {
+    fn record_score(ref self: TContractState, points: u64);
+    fn reset_score(ref self: TContractState, player: ContractAddress);
+    fn fail(ref self: TContractState);
+    fn get_score(self: @TContractState, player: ContractAddress) -> u64;
+    fn get_plays(self: @TContractState) -> u64;
+}
+
+#[starknet::contract]
+mod Scoreboard {
+    use starknet::{ContractAddress, get_caller_address};
+
+    #[storage]
+    struct Storage {
+        scores: LegacyMap<ContractAddress, u64>,
+        plays: u64,
+    }
+
+    #[external(v0)]
+    impl ScoreboardImpl of super::IScoreboard<ContractState> {
+        fn record_score(ref self: ContractState, points: u64) {
+            let player = get_caller_address();
+            self.scores.write(player, self.scores.read(player) + points);
+            self.plays.write(self.plays.read() + 1);
+        }
+
+        fn reset_score(ref self: ContractState, player: ContractAddress) {
+            self.scores.write(player, 0);
+        }
+
+        fn fail(ref self: ContractState) {
+            panic_with_felt252('scoreboard/fail');
+        }
+
+        fn get_score(self: @ContractState, player: ContractAddress) -> u64 {
+            self.scores.read(player)
+        }
+
+        fn get_plays(self: @ContractState) -> u64 {
+            self.plays.read()
+        }
+    }
+}

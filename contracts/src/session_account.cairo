@@ -1,0 +1,839 @@
+//! The session account: an owner key, plus session keys with expiry, call budgets, entrypoint
+//! whitelists, target sets and spending limits, usable only through SNIP-9 outside execution.
+
+use starknet::storage_access::StorePacking;
+use traits::{Into, TryInto};
+use option::OptionTrait;
+
+/// What is read on every session use, packed into one storage slot.
+#[derive(Copy, Drop)]
+struct SessionRecord {
+    valid_until: u64,
+    max_calls: u32,
+    calls_used: u32,
+    entrypoints_len: u32,
+    // At most MAX_TARGETS (64); stored in 16 bits.
+    targets_len: u32,
+    // At most MAX_SPENDING_POLICIES (16); stored in 16 bits.
+    policies_len: u32,
+    epoch: u32,
+    revoked: bool,
+}
+
+const SHIFT_16: u128 = 0x10000;
+const SHIFT_32: u128 = 0x100000000;
+const SHIFT_64: u128 = 0x10000000000000000;
+const SHIFT_96: u128 = 0x1000000000000000000000000;
+const SHIFT_128: felt252 = 0x100000000000000000000000000000000;
+
+impl SessionRecordPacking of StorePacking<SessionRecord, felt252> {
+    fn pack(value: SessionRecord) -> felt252 {
+        let valid_until: u128 = value.valid_until.into();
+        let max_calls: u128 = value.max_calls.into();
+        let calls_used: u128 = value.calls_used.into();
+        let low = valid_until + max_calls * SHIFT_64 + calls_used * SHIFT_96;
+        let entrypoints_len: u128 = value.entrypoints_len.into();
+        let targets_len: u128 = value.targets_len.into();
+        let policies_len: u128 = value.policies_len.into();
+        let epoch: u128 = value.epoch.into();
+        let revoked: u128 = if value.revoked {
+            1
+        } else {
+            0
+        };
+        let high = entrypoints_len
+            + targets_len * SHIFT_32
+            + policies_len * SHIFT_32 * SHIFT_16
+            + epoch * SHIFT_64
+            + revoked * SHIFT_96;
+        low.into() + high.into() * SHIFT_128
+    }
+
+    fn unpack(value: felt252) -> SessionRecord {
+        let value: u256 = value.into();
+        let low = value.low;
+        let high = value.high;
+        SessionRecord {
+            valid_until: (low % SHIFT_64).try_into().unwrap(),
+            max_calls: ((low / SHIFT_64) % SHIFT_32).try_into().unwrap(),
+            calls_used: (low / SHIFT_96).try_into().unwrap(),
+            entrypoints_len: (high % SHIFT_32).try_into().unwrap(),
+            targets_len: ((high / SHIFT_32) % SHIFT_16).try_into().unwrap(),
+            policies_len: ((high / (SHIFT_32 * SHIFT_16)) % SHIFT_16).try_into().unwrap(),
+            epoch: ((high / SHIFT_64) % SHIFT_32).try_into().unwrap(),
+            revoked: (high / SHIFT_96) != 0,
+        }
+    }
+}
+
+#[starknet::contract]
+mod SessionAccount {
+    use array::{ArrayTrait, SpanTrait};
+    use box::BoxTrait;
+    use ecdsa::check_ecdsa_signature;
+    use option::OptionTrait;
+    use traits::{Into, TryInto};
+    use zeroable::Zeroable;
+    use integer::u256_from_felt252;
+    use starknet::{
+        ContractAddress, ClassHash, get_caller_address, get_contract_address, get_tx_info,
+        get_block_timestamp
+    };
+    use starknet::account::Call;
+    use starknet::syscalls::{call_contract_syscall, replace_class_syscall};
+    use stark_sessions::constants;
+    use stark_sessions::errors::Errors;
+    use stark_sessions::interfaces::{
+        SessionData, SpendingPolicy, OutsideExecution, IAccount, ISRC5, IOwner,
+        IOutsideExecutionV2, ISessionKeyManager, ISpendingPolicies
+    };
+    use stark_sessions::snip12;
+    use super::SessionRecord;
+
+    #[storage]
+    struct Storage {
+        public_key: felt252,
+        // Bumped by revoke_all_sessions: a session registered in an older epoch is dead.
+        sessions_epoch: u32,
+        sessions: LegacyMap<felt252, SessionRecord>,
+        // Entrypoint whitelist: indexed for enumeration and clearing, plus O(1) membership.
+        entrypoint_at: LegacyMap<(felt252, u32), felt252>,
+        entrypoint_allowed: LegacyMap<(felt252, felt252), bool>,
+        target_at: LegacyMap<(felt252, u32), ContractAddress>,
+        target_allowed: LegacyMap<(felt252, ContractAddress), bool>,
+        policy_token_at: LegacyMap<(felt252, u32), ContractAddress>,
+        // Index + 1 of the token in policy_token_at; 0 means no policy.
+        policy_slot: LegacyMap<(felt252, ContractAddress), u32>,
+        policies: LegacyMap<(felt252, ContractAddress), SpendingPolicy>,
+        outside_nonces: LegacyMap<felt252, bool>,
+    }
+
+    #[event]
+    #[derive(Drop, starknet::Event)]
+    enum Event {
+        SessionKeyAdded: SessionKeyAdded,
+        SessionKeyRevoked: SessionKeyRevoked,
+        AllSessionsRevoked: AllSessionsRevoked,
+        SessionUsed: SessionUsed,
+        SpendingPolicySet: SpendingPolicySet,
+        SpendingPolicyRemoved: SpendingPolicyRemoved,
+        TargetsSet: TargetsSet,
+        OwnerChanged: OwnerChanged,
+        Upgraded: Upgraded,
+    }
+
+    #[derive(Drop, starknet::Event)]
+    struct SessionKeyAdded {
+        #[key]
+        session_key: felt252,
+        valid_until: u64,
+        max_calls: u32,
+        allowed_entrypoints: Span<felt252>,
+    }
+
+    #[derive(Drop, starknet::Event)]
+    struct SessionKeyRevoked {
+        #[key]
+        session_key: felt252,
+    }
+
+    #[derive(Drop, starknet::Event)]
+    struct AllSessionsRevoked {
+        new_epoch: u32,
+    }
+
+    #[derive(Drop, starknet::Event)]
+    struct SessionUsed {
+        #[key]
+        session_key: felt252,
+        calls_used: u32,
+    }
+
+    #[derive(Drop, starknet::Event)]
+    struct SpendingPolicySet {
+        #[key]
+        session_key: felt252,
+        #[key]
+        token: ContractAddress,
+        max_per_call: u256,
+        max_per_window: u256,
+        window_seconds: u64,
+    }
+
+    #[derive(Drop, starknet::Event)]
+    struct SpendingPolicyRemoved {
+        #[key]
+        session_key: felt252,
+        #[key]
+        token: ContractAddress,
+    }
+
+    #[derive(Drop, starknet::Event)]
+    struct TargetsSet {
+        #[key]
+        session_key: felt252,
+        targets: Span<ContractAddress>,
+    }
+
+    #[derive(Drop, starknet::Event)]
+    struct OwnerChanged {
+        new_public_key: felt252,
+    }
+
+    #[derive(Drop, starknet::Event)]
+    struct Upgraded {
+        class_hash: ClassHash,
+    }
+
+    #[constructor]
+    fn constructor(ref self: ContractState, public_key: felt252) {
+        assert(public_key != 0, Errors::INVALID_PUBLIC_KEY);
+        self.public_key.write(public_key);
+    }
+
+    #[external(v0)]
+    impl AccountImpl of IAccount<ContractState> {
+        fn __validate__(ref self: ContractState, calls: Array<Call>) -> felt252 {
+            self.validate_owner_transaction()
+        }
+
+        fn __execute__(ref self: ContractState, calls: Array<Call>) -> Array<Span<felt252>> {
+            assert(get_caller_address().is_zero(), Errors::INVALID_CALLER);
+            execute_calls(calls.span())
+        }
+
+        fn __validate_declare__(self: @ContractState, class_hash: felt252) -> felt252 {
+            self.validate_owner_transaction()
+        }
+
+        fn __validate_deploy__(
+            self: @ContractState,
+            class_hash: felt252,
+            contract_address_salt: felt252,
+            public_key: felt252
+        ) -> felt252 {
+            self.validate_owner_transaction()
+        }
+
+        fn is_valid_signature(
+            self: @ContractState, hash: felt252, signature: Array<felt252>
+        ) -> felt252 {
+            // Owner signatures only: a session key is never an ERC-1271-style signer.
+            if signature.len() == 2
+                && check_ecdsa_signature(
+                    hash, self.public_key.read(), *signature.at(0), *signature.at(1)
+                ) {
+                constants::VALIDATED
+            } else {
+                0
+            }
+        }
+    }
+
+    #[external(v0)]
+    impl SRC5Impl of ISRC5<ContractState> {
+        fn supports_interface(self: @ContractState, interface_id: felt252) -> bool {
+            interface_id == constants::ISRC5_ID
+                || interface_id == constants::ISRC6_ID
+                || interface_id == constants::ISRC9_V2_ID
+                || interface_id == constants::ISESSION_KEY_MANAGER_ID
+        }
+    }
+
+    #[external(v0)]
+    impl OwnerImpl of IOwner<ContractState> {
+        fn get_public_key(self: @ContractState) -> felt252 {
+            self.public_key.read()
+        }
+
+        fn set_public_key(ref self: ContractState, new_public_key: felt252) {
+            assert_only_self();
+            assert(new_public_key != 0, Errors::INVALID_PUBLIC_KEY);
+            self.public_key.write(new_public_key);
+            self.emit(Event::OwnerChanged(OwnerChanged { new_public_key }));
+        }
+
+        fn upgrade(ref self: ContractState, new_class_hash: ClassHash) {
+            assert_only_self();
+            replace_class_syscall(new_class_hash).unwrap_syscall();
+            self.emit(Event::Upgraded(Upgraded { class_hash: new_class_hash }));
+        }
+    }
+
+    #[external(v0)]
+    impl OutsideExecutionV2Impl of IOutsideExecutionV2<ContractState> {
+        fn execute_from_outside_v2(
+            ref self: ContractState, outside_execution: OutsideExecution, signature: Span<felt252>
+        ) -> Array<Span<felt252>> {
+            // 1. Caller, time window, nonce.
+            let caller: felt252 = outside_execution.caller.into();
+            if caller != constants::ANY_CALLER && caller != 0 {
+                assert(
+                    outside_execution.caller == get_caller_address(), Errors::OUTSIDE_INVALID_CALLER
+                );
+            }
+            let now = get_block_timestamp();
+            assert(outside_execution.execute_after < now, Errors::OUTSIDE_TOO_EARLY);
+            assert(now < outside_execution.execute_before, Errors::OUTSIDE_EXPIRED);
+            let nonce = outside_execution.nonce;
+            assert(!self.outside_nonces.read(nonce), Errors::OUTSIDE_NONCE_USED);
+            self.outside_nonces.write(nonce, true);
+
+            let message_hash = snip12::outside_execution_message_hash(
+                @outside_execution, get_contract_address(), get_tx_info().unbox().chain_id
+            );
+            let signature_len = signature.len();
+            if signature_len == 2 {
+                assert(
+                    check_ecdsa_signature(
+                        message_hash, self.public_key.read(), *signature.at(0), *signature.at(1)
+                    ),
+                    Errors::INVALID_SIGNATURE
+                );
+            } else if signature_len == 4 {
+                // 2-5. Session rules, signature, accounting.
+                self.authorize_session(outside_execution.calls, signature, message_hash, now);
+            } else {
+                panic_with_felt252(Errors::INVALID_SIGNATURE_LENGTH);
+            }
+            // 6. Atomic: a failing call reverts the whole execution.
+            execute_calls(outside_execution.calls)
+        }
+
+        fn is_valid_outside_execution_nonce(self: @ContractState, nonce: felt252) -> bool {
+            !self.outside_nonces.read(nonce)
+        }
+    }
+
+    #[external(v0)]
+    impl SessionKeyManagerImpl of ISessionKeyManager<ContractState> {
+        fn add_or_update_session_key(
+            ref self: ContractState,
+            session_key: felt252,
+            valid_until: u64,
+            max_calls: u32,
+            allowed_entrypoints: Array<felt252>
+        ) {
+            assert_only_self();
+            let entrypoints = allowed_entrypoints.span();
+            let len = entrypoints.len();
+            assert(session_key != 0, Errors::SESSION_INVALID_CONFIG);
+            assert(valid_until > get_block_timestamp(), Errors::SESSION_INVALID_CONFIG);
+            assert(max_calls != 0, Errors::SESSION_INVALID_CONFIG);
+            assert(len <= constants::MAX_ENTRYPOINTS, Errors::SESSION_INVALID_CONFIG);
+
+            let old = self.sessions.read(session_key);
+            let epoch = self.sessions_epoch.read();
+            self.clear_entrypoints(session_key, old.entrypoints_len);
+            let mut targets_len = old.targets_len;
+            let mut policies_len = old.policies_len;
+            if !is_live(old, epoch) {
+                // A new, revoked or pre-revoke-all session starts clean: no resurrected limits.
+                self.clear_targets(session_key, targets_len);
+                self.clear_policies(session_key, policies_len);
+                targets_len = 0;
+                policies_len = 0;
+            }
+
+            let mut i: u32 = 0;
+            loop {
+                if i == len {
+                    break;
+                }
+                let selector = *entrypoints.at(i);
+                assert(selector != 0, Errors::SESSION_INVALID_CONFIG);
+                assert(
+                    !self.entrypoint_allowed.read((session_key, selector)),
+                    Errors::SESSION_INVALID_CONFIG
+                );
+                self.entrypoint_at.write((session_key, i), selector);
+                self.entrypoint_allowed.write((session_key, selector), true);
+                i += 1;
+            };
+
+            self
+                .sessions
+                .write(
+                    session_key,
+                    SessionRecord {
+                        valid_until,
+                        max_calls,
+                        calls_used: 0,
+                        entrypoints_len: len,
+                        targets_len,
+                        policies_len,
+                        epoch,
+                        revoked: false,
+                    }
+                );
+            self
+                .emit(
+                    Event::SessionKeyAdded(
+                        SessionKeyAdded {
+                            session_key,
+                            valid_until,
+                            max_calls,
+                            allowed_entrypoints: entrypoints
+                        }
+                    )
+                );
+        }
+
+        fn revoke_session_key(ref self: ContractState, session_key: felt252) {
+            assert_only_self();
+            let old = self.sessions.read(session_key);
+            assert(old.revoked || old.valid_until != 0, Errors::SESSION_NOT_REGISTERED);
+            self.clear_entrypoints(session_key, old.entrypoints_len);
+            self.clear_targets(session_key, old.targets_len);
+            self.clear_policies(session_key, old.policies_len);
+            self
+                .sessions
+                .write(
+                    session_key,
+                    SessionRecord {
+                        valid_until: 0,
+                        max_calls: 0,
+                        calls_used: 0,
+                        entrypoints_len: 0,
+                        targets_len: 0,
+                        policies_len: 0,
+                        epoch: self.sessions_epoch.read(),
+                        revoked: true,
+                    }
+                );
+            self.emit(Event::SessionKeyRevoked(SessionKeyRevoked { session_key }));
+        }
+
+        fn revoke_all_sessions(ref self: ContractState) {
+            assert_only_self();
+            let new_epoch = self.sessions_epoch.read() + 1;
+            self.sessions_epoch.write(new_epoch);
+            self.emit(Event::AllSessionsRevoked(AllSessionsRevoked { new_epoch }));
+        }
+
+        fn get_session_data(self: @ContractState, session_key: felt252) -> SessionData {
+            let record = self.sessions.read(session_key);
+            if is_live(record, self.sessions_epoch.read()) {
+                SessionData {
+                    valid_until: record.valid_until,
+                    max_calls: record.max_calls,
+                    calls_used: record.calls_used,
+                    allowed_entrypoints_len: record.entrypoints_len,
+                }
+            } else {
+                SessionData { valid_until: 0, max_calls: 0, calls_used: 0, allowed_entrypoints_len: 0 }
+            }
+        }
+
+        fn get_session_allowed_entrypoints(
+            self: @ContractState, session_key: felt252
+        ) -> Array<felt252> {
+            let record = self.sessions.read(session_key);
+            let mut out = ArrayTrait::new();
+            if is_live(record, self.sessions_epoch.read()) {
+                let mut i: u32 = 0;
+                loop {
+                    if i == record.entrypoints_len {
+                        break;
+                    }
+                    out.append(self.entrypoint_at.read((session_key, i)));
+                    i += 1;
+                };
+            }
+            out
+        }
+
+        fn get_session_status(self: @ContractState, session_key: felt252) -> u8 {
+            let record = self.sessions.read(session_key);
+            if !record.revoked && record.valid_until == 0 {
+                constants::STATUS_NONE
+            } else if record.revoked || record.epoch != self.sessions_epoch.read() {
+                constants::STATUS_REVOKED
+            } else if get_block_timestamp() > record.valid_until {
+                constants::STATUS_EXPIRED
+            } else if record.calls_used >= record.max_calls {
+                constants::STATUS_EXHAUSTED
+            } else {
+                constants::STATUS_ACTIVE
+            }
+        }
+
+        fn set_session_targets(
+            ref self: ContractState, session_key: felt252, targets: Array<ContractAddress>
+        ) {
+            assert_only_self();
+            let mut record = self.live_record(session_key);
+            let targets = targets.span();
+            let len = targets.len();
+            assert(len <= constants::MAX_TARGETS, Errors::SESSION_INVALID_CONFIG);
+            self.clear_targets(session_key, record.targets_len);
+            let this = get_contract_address();
+            let mut i: u32 = 0;
+            loop {
+                if i == len {
+                    break;
+                }
+                let target = *targets.at(i);
+                assert(!target.is_zero(), Errors::SESSION_INVALID_CONFIG);
+                assert(target != this, Errors::SESSION_INVALID_CONFIG);
+                assert(
+                    !self.target_allowed.read((session_key, target)), Errors::SESSION_INVALID_CONFIG
+                );
+                self.target_at.write((session_key, i), target);
+                self.target_allowed.write((session_key, target), true);
+                i += 1;
+            };
+            record.targets_len = len;
+            self.sessions.write(session_key, record);
+            self.emit(Event::TargetsSet(TargetsSet { session_key, targets }));
+        }
+
+        fn get_session_targets(
+            self: @ContractState, session_key: felt252
+        ) -> Array<ContractAddress> {
+            let record = self.sessions.read(session_key);
+            let mut out = ArrayTrait::new();
+            if is_live(record, self.sessions_epoch.read()) {
+                let mut i: u32 = 0;
+                loop {
+                    if i == record.targets_len {
+                        break;
+                    }
+                    out.append(self.target_at.read((session_key, i)));
+                    i += 1;
+                };
+            }
+            out
+        }
+
+        fn get_sessions_epoch(self: @ContractState) -> u32 {
+            self.sessions_epoch.read()
+        }
+    }
+
+    #[external(v0)]
+    impl SpendingPoliciesImpl of ISpendingPolicies<ContractState> {
+        fn set_spending_policy(
+            ref self: ContractState,
+            session_key: felt252,
+            token: ContractAddress,
+            max_per_call: u256,
+            max_per_window: u256,
+            window_seconds: u64
+        ) {
+            assert_only_self();
+            let mut record = self.live_record(session_key);
+            assert(!token.is_zero(), Errors::SPENDING_INVALID_POLICY);
+            assert(token != get_contract_address(), Errors::SPENDING_INVALID_POLICY);
+            assert(max_per_call <= max_per_window, Errors::SPENDING_INVALID_POLICY);
+            assert(window_seconds != 0, Errors::SPENDING_INVALID_POLICY);
+            assert(window_seconds <= constants::MAX_WINDOW_SECONDS, Errors::SPENDING_INVALID_POLICY);
+            if self.policy_slot.read((session_key, token)) == 0 {
+                assert(
+                    record.policies_len < constants::MAX_SPENDING_POLICIES,
+                    Errors::SPENDING_INVALID_POLICY
+                );
+                self.policy_token_at.write((session_key, record.policies_len), token);
+                record.policies_len += 1;
+                self.policy_slot.write((session_key, token), record.policies_len);
+                self.sessions.write(session_key, record);
+            }
+            // Setting a policy starts a fresh window.
+            self
+                .policies
+                .write(
+                    (session_key, token),
+                    SpendingPolicy {
+                        max_per_call,
+                        max_per_window,
+                        window_seconds,
+                        spent_in_window: 0,
+                        window_start: 0,
+                    }
+                );
+            self
+                .emit(
+                    Event::SpendingPolicySet(
+                        SpendingPolicySet {
+                            session_key, token, max_per_call, max_per_window, window_seconds
+                        }
+                    )
+                );
+        }
+
+        fn get_spending_policy(
+            self: @ContractState, session_key: felt252, token: ContractAddress
+        ) -> SpendingPolicy {
+            let record = self.sessions.read(session_key);
+            if is_live(record, self.sessions_epoch.read())
+                && self.policy_slot.read((session_key, token)) != 0 {
+                self.policies.read((session_key, token))
+            } else {
+                empty_policy()
+            }
+        }
+
+        fn remove_spending_policy(
+            ref self: ContractState, session_key: felt252, token: ContractAddress
+        ) {
+            assert_only_self();
+            let mut record = self.live_record(session_key);
+            let slot = self.policy_slot.read((session_key, token));
+            assert(slot != 0, Errors::SPENDING_NO_POLICY);
+            // Swap-remove: move the last token into the freed slot.
+            let last_index = record.policies_len - 1;
+            let last_token = self.policy_token_at.read((session_key, last_index));
+            self.policy_token_at.write((session_key, slot - 1), last_token);
+            self.policy_slot.write((session_key, last_token), slot);
+            self.policy_token_at.write((session_key, last_index), Zeroable::zero());
+            self.policy_slot.write((session_key, token), 0);
+            self.policies.write((session_key, token), empty_policy());
+            record.policies_len = last_index;
+            self.sessions.write(session_key, record);
+            self.emit(Event::SpendingPolicyRemoved(SpendingPolicyRemoved { session_key, token }));
+        }
+    }
+
+    #[generate_trait]
+    impl InternalImpl of InternalTrait {
+        fn validate_owner_transaction(self: @ContractState) -> felt252 {
+            let tx_info = get_tx_info().unbox();
+            let signature = tx_info.signature;
+            assert(signature.len() == 2, Errors::INVALID_SIGNATURE_LENGTH);
+            assert(
+                check_ecdsa_signature(
+                    tx_info.transaction_hash,
+                    self.public_key.read(),
+                    *signature.at(0),
+                    *signature.at(1)
+                ),
+                Errors::INVALID_SIGNATURE
+            );
+            constants::VALIDATED
+        }
+
+        /// Checks 2-5 of a session-signed outside execution.
+        fn authorize_session(
+            ref self: ContractState,
+            calls: Span<Call>,
+            signature: Span<felt252>,
+            message_hash: felt252,
+            now: u64
+        ) {
+            let session_key = *signature.at(0);
+            let mut record = self.sessions.read(session_key);
+            // 2. Registered, live, unexpired, budget left, and signed for this registration.
+            assert(record.revoked || record.valid_until != 0, Errors::SESSION_NOT_REGISTERED);
+            assert(is_live(record, self.sessions_epoch.read()), Errors::SESSION_REVOKED);
+            assert(now <= record.valid_until, Errors::SESSION_EXPIRED);
+            assert(record.calls_used < record.max_calls, Errors::SESSION_MAX_CALLS);
+            let signed_valid_until: Option<u64> = (*signature.at(3)).try_into();
+            match signed_valid_until {
+                Option::Some(value) => {
+                    assert(value == record.valid_until, Errors::SESSION_VALID_UNTIL_MISMATCH)
+                },
+                Option::None => panic_with_felt252(Errors::SESSION_VALID_UNTIL_MISMATCH),
+            };
+
+            // 3. Every call against the session's rules.
+            let this = get_contract_address();
+            let mut remaining = calls;
+            loop {
+                match remaining.pop_front() {
+                    Option::Some(call) => {
+                        assert(*call.to != this, Errors::SESSION_SELF_CALL);
+                        let selector = *call.selector;
+                        assert(!is_blocked_selector(selector), Errors::SESSION_BLOCKED_SELECTOR);
+                        if record.entrypoints_len != 0 {
+                            assert(
+                                self.entrypoint_allowed.read((session_key, selector)),
+                                Errors::SESSION_SELECTOR_DENIED
+                            );
+                        }
+                        if record.targets_len != 0 {
+                            assert(
+                                self.target_allowed.read((session_key, *call.to)),
+                                Errors::SESSION_TARGET_DENIED
+                            );
+                        }
+                    },
+                    Option::None => { break; },
+                };
+            };
+
+            // 4. The session key signed exactly this outside execution.
+            assert(
+                check_ecdsa_signature(
+                    message_hash, session_key, *signature.at(1), *signature.at(2)
+                ),
+                Errors::SESSION_BAD_SIGNATURE
+            );
+
+            // 5. Accounting: one use per execution, then spending limits.
+            record.calls_used += 1;
+            self.sessions.write(session_key, record);
+            if record.policies_len != 0 {
+                self.charge_spending(session_key, calls, now);
+            }
+            self
+                .emit(
+                    Event::SessionUsed(
+                        SessionUsed { session_key, calls_used: record.calls_used }
+                    )
+                );
+        }
+
+        fn charge_spending(
+            ref self: ContractState, session_key: felt252, calls: Span<Call>, now: u64
+        ) {
+            let mut remaining = calls;
+            loop {
+                match remaining.pop_front() {
+                    Option::Some(call) => {
+                        let token = *call.to;
+                        if is_tracked_selector(*call.selector)
+                            && self.policy_slot.read((session_key, token)) != 0 {
+                            let amount = call_amount(call.calldata.span());
+                            let mut policy = self.policies.read((session_key, token));
+                            assert(amount <= policy.max_per_call, Errors::SPENDING_PER_CALL);
+                            if now >= policy.window_start + policy.window_seconds {
+                                policy.window_start = now;
+                                policy.spent_in_window = 0;
+                            }
+                            assert(
+                                amount <= policy.max_per_window - policy.spent_in_window,
+                                Errors::SPENDING_WINDOW
+                            );
+                            policy.spent_in_window = policy.spent_in_window + amount;
+                            self.policies.write((session_key, token), policy);
+                        }
+                    },
+                    Option::None => { break; },
+                };
+            };
+        }
+
+        /// The session's record if it is registered in the current epoch and not revoked.
+        fn live_record(self: @ContractState, session_key: felt252) -> SessionRecord {
+            let record = self.sessions.read(session_key);
+            assert(record.revoked || record.valid_until != 0, Errors::SESSION_NOT_REGISTERED);
+            assert(is_live(record, self.sessions_epoch.read()), Errors::SESSION_REVOKED);
+            record
+        }
+
+        fn clear_entrypoints(ref self: ContractState, session_key: felt252, len: u32) {
+            let mut i: u32 = 0;
+            loop {
+                if i == len {
+                    break;
+                }
+                let selector = self.entrypoint_at.read((session_key, i));
+                self.entrypoint_allowed.write((session_key, selector), false);
+                self.entrypoint_at.write((session_key, i), 0);
+                i += 1;
+            };
+        }
+
+        fn clear_targets(ref self: ContractState, session_key: felt252, len: u32) {
+            let mut i: u32 = 0;
+            loop {
+                if i == len {
+                    break;
+                }
+                let target = self.target_at.read((session_key, i));
+                self.target_allowed.write((session_key, target), false);
+                self.target_at.write((session_key, i), Zeroable::zero());
+                i += 1;
+            };
+        }
+
+        fn clear_policies(ref self: ContractState, session_key: felt252, len: u32) {
+            let mut i: u32 = 0;
+            loop {
+                if i == len {
+                    break;
+                }
+                let token = self.policy_token_at.read((session_key, i));
+                self.policy_slot.write((session_key, token), 0);
+                self.policies.write((session_key, token), empty_policy());
+                self.policy_token_at.write((session_key, i), Zeroable::zero());
+                i += 1;
+            };
+        }
+    }
+
+    fn is_live(record: SessionRecord, epoch: u32) -> bool {
+        !record.revoked && record.valid_until != 0 && record.epoch == epoch
+    }
+
+    fn assert_only_self() {
+        assert(get_caller_address() == get_contract_address(), Errors::ONLY_SELF);
+    }
+
+    fn is_blocked_selector(selector: felt252) -> bool {
+        selector == constants::SELECTOR_UPGRADE
+            || selector == constants::SELECTOR_ADD_OR_UPDATE_SESSION_KEY
+            || selector == constants::SELECTOR_REVOKE_SESSION_KEY
+            || selector == constants::SELECTOR_EXECUTE
+            || selector == constants::SELECTOR_SET_PUBLIC_KEY
+            || selector == constants::SELECTOR_SET_PUBLIC_KEY_CAMEL
+            || selector == constants::SELECTOR_EXECUTE_FROM_OUTSIDE_V2
+            || selector == constants::SELECTOR_SET_SPENDING_POLICY
+            || selector == constants::SELECTOR_REMOVE_SPENDING_POLICY
+            || selector == constants::SELECTOR_REVOKE_ALL_SESSIONS
+            || selector == constants::SELECTOR_SET_SESSION_TARGETS
+    }
+
+    fn is_tracked_selector(selector: felt252) -> bool {
+        selector == constants::SELECTOR_TRANSFER
+            || selector == constants::SELECTOR_APPROVE
+            || selector == constants::SELECTOR_INCREASE_ALLOWANCE
+            || selector == constants::SELECTOR_INCREASE_ALLOWANCE_CAMEL
+    }
+
+    /// The u256 amount at calldata[1..2] of transfer/approve/increase_allowance.
+    fn call_amount(calldata: Span<felt252>) -> u256 {
+        assert(calldata.len() >= 3, Errors::SPENDING_INVALID_AMOUNT);
+        let low: Option<u128> = (*calldata.at(1)).try_into();
+        let high: Option<u128> = (*calldata.at(2)).try_into();
+        match low {
+            Option::Some(low) => {
+                match high {
+                    Option::Some(high) => u256 { low, high },
+                    Option::None => {
+                        panic_with_felt252(Errors::SPENDING_INVALID_AMOUNT);
+                        u256 { low: 0, high: 0 }
+                    },
+                }
+            },
+            Option::None => {
+                panic_with_felt252(Errors::SPENDING_INVALID_AMOUNT);
+                u256 { low: 0, high: 0 }
+            },
+        }
+    }
+
+    fn empty_policy() -> SpendingPolicy {
+        SpendingPolicy {
+            max_per_call: 0, max_per_window: 0, window_seconds: 0, spent_in_window: 0, window_start: 0,
+        }
+    }
+
+    fn execute_calls(calls: Span<Call>) -> Array<Span<felt252>> {
+        let mut results = ArrayTrait::new();
+        let mut remaining = calls;
+        loop {
+            match remaining.pop_front() {
+                Option::Some(call) => {
+                    results
+                        .append(
+                            call_contract_syscall(*call.to, *call.selector, call.calldata.span())
+                                .unwrap_syscall()
+                        );
+                },
+                Option::None => { break; },
+            };
+        };
+        results
+    }
+}
