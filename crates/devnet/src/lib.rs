@@ -1,1 +1,39 @@
-//! x
+#![doc = include_str!("../README.md")]
+
+mod deploy;
+mod node;
+
+pub use deploy::{DevnetAccount, SessionAccountHandle};
+pub use node::{Devnet, DevnetOptions, PredeployedAccount, NODE_URL_ENV};
+
+use starknet::core::types::Felt;
+
+/// The STRK token predeployed on the devnet (fee token of v3 transactions).
+pub const STRK_ADDRESS: Felt =
+    Felt::from_hex_unchecked("0x04718f5a0fc34cc1af16a1cdee98ffb20c31f5cd61d6ab07201858f4287c938d");
+/// The ETH token predeployed on the devnet.
+pub const ETH_ADDRESS: Felt =
+    Felt::from_hex_unchecked("0x049d36570d4e46f48e99674bd3fcc84644ddd6b96f7c741b1562b82f9e004dc7");
+
+/// Errors of the devnet helpers.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DevnetError {
+    /// The embedded devnet could not start.
+    #[error("devnet failed to start: {0}")]
+    Start(String),
+    /// The node's JSON-RPC answered with an error or not at all.
+    #[error("node request {method} failed: {reason}")]
+    Rpc {
+        /// The JSON-RPC method.
+        method: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A transaction was refused or reverted.
+    #[error("transaction failed: {0}")]
+    Transaction(String),
+    /// A contract class could not be prepared.
+    #[error(transparent)]
+    Abi(#[from] stark_sessions_abi::AbiError),
+}

@@ -1,0 +1,247 @@
+//! Selectors, interface ids, limits and SNIP-12 constants of the session account.
+//!
+//! The Cairo side writes these out by hand (`contracts/src/constants.cairo`); the tests below parse
+//! that file and check every value against this one, and every selector against its name.
+
+use starknet::core::types::Felt;
+use starknet::macros::{felt, selector, short_string};
+
+/// SRC-5 id of ISRC5.
+pub const ISRC5_ID: Felt =
+    felt!("0x3f918d17e5ee77373b56385708f855659a07f75997f365cf87748628532a055");
+/// SRC-5 id of ISRC6 (accounts).
+pub const ISRC6_ID: Felt =
+    felt!("0x2ceccef7f994940b3962a6c67e0ba4fcd37df7d131417c604f91e03caecc1cd");
+/// SRC-5 id of SNIP-9 v2 outside execution.
+pub const ISRC9_V2_ID: Felt =
+    felt!("0x1d1144bb2138366ff28d8e9ab57456b1d332ac42196230c3a602003c89872");
+/// SRC-5 id of the session-key manager: XOR of the selectors of its three core functions.
+pub const ISESSION_KEY_MANAGER_ID: Felt =
+    felt!("0x37ab4f01106526662a612eaa2926df2aa314c4144b964f183805880bbcfa55d");
+
+/// `add_or_update_session_key`.
+pub const SELECTOR_ADD_OR_UPDATE_SESSION_KEY: Felt = selector!("add_or_update_session_key");
+/// `revoke_session_key`.
+pub const SELECTOR_REVOKE_SESSION_KEY: Felt = selector!("revoke_session_key");
+/// `revoke_all_sessions`.
+pub const SELECTOR_REVOKE_ALL_SESSIONS: Felt = selector!("revoke_all_sessions");
+/// `set_session_targets`.
+pub const SELECTOR_SET_SESSION_TARGETS: Felt = selector!("set_session_targets");
+/// `set_spending_policy`.
+pub const SELECTOR_SET_SPENDING_POLICY: Felt = selector!("set_spending_policy");
+/// `remove_spending_policy`.
+pub const SELECTOR_REMOVE_SPENDING_POLICY: Felt = selector!("remove_spending_policy");
+/// `upgrade`.
+pub const SELECTOR_UPGRADE: Felt = selector!("upgrade");
+/// `__execute__`.
+pub const SELECTOR_EXECUTE: Felt = selector!("__execute__");
+/// `set_public_key`.
+pub const SELECTOR_SET_PUBLIC_KEY: Felt = selector!("set_public_key");
+/// `setPublicKey`.
+pub const SELECTOR_SET_PUBLIC_KEY_CAMEL: Felt = selector!("setPublicKey");
+/// `execute_from_outside_v2`.
+pub const SELECTOR_EXECUTE_FROM_OUTSIDE_V2: Felt = selector!("execute_from_outside_v2");
+/// `transfer`.
+pub const SELECTOR_TRANSFER: Felt = selector!("transfer");
+/// `approve`.
+pub const SELECTOR_APPROVE: Felt = selector!("approve");
+/// `increase_allowance`.
+pub const SELECTOR_INCREASE_ALLOWANCE: Felt = selector!("increase_allowance");
+/// `increaseAllowance`.
+pub const SELECTOR_INCREASE_ALLOWANCE_CAMEL: Felt = selector!("increaseAllowance");
+
+/// Selectors a session may never call, on any contract.
+pub const BLOCKED_SELECTORS: [Felt; 11] = [
+    SELECTOR_UPGRADE,
+    SELECTOR_ADD_OR_UPDATE_SESSION_KEY,
+    SELECTOR_REVOKE_SESSION_KEY,
+    SELECTOR_EXECUTE,
+    SELECTOR_SET_PUBLIC_KEY,
+    SELECTOR_SET_PUBLIC_KEY_CAMEL,
+    SELECTOR_EXECUTE_FROM_OUTSIDE_V2,
+    SELECTOR_SET_SPENDING_POLICY,
+    SELECTOR_REMOVE_SPENDING_POLICY,
+    SELECTOR_REVOKE_ALL_SESSIONS,
+    SELECTOR_SET_SESSION_TARGETS,
+];
+
+/// ERC-20 selectors whose amount (calldata\[1..2\], a u256) counts against spending policies.
+pub const TRACKED_SELECTORS: [Felt; 4] = [
+    SELECTOR_TRANSFER,
+    SELECTOR_APPROVE,
+    SELECTOR_INCREASE_ALLOWANCE,
+    SELECTOR_INCREASE_ALLOWANCE_CAMEL,
+];
+
+/// Most entrypoints a session may whitelist.
+pub const MAX_ENTRYPOINTS: u32 = 64;
+/// Most target contracts a session may be limited to.
+pub const MAX_TARGETS: u32 = 64;
+/// Most tokens with a spending policy per session.
+pub const MAX_SPENDING_POLICIES: u32 = 16;
+/// Longest spending window, in seconds.
+pub const MAX_WINDOW_SECONDS: u64 = 0xffff_ffff;
+
+/// SNIP-9 caller value meaning "anyone may relay".
+pub const ANY_CALLER: Felt = short_string!("ANY_CALLER");
+/// SNIP-12 message prefix.
+pub const STARKNET_MESSAGE: Felt = short_string!("StarkNet Message");
+/// SNIP-12 domain name of SNIP-9 v2.
+pub const OUTSIDE_DOMAIN_NAME: Felt = short_string!("Account.execute_from_outside");
+/// SNIP-12 domain version of SNIP-9 v2 (an integer, not a short string).
+pub const OUTSIDE_DOMAIN_VERSION: Felt = Felt::TWO;
+/// SNIP-12 revision.
+pub const SNIP12_REVISION: Felt = Felt::ONE;
+/// Type hash of `StarknetDomain` (revision 1).
+pub const DOMAIN_TYPE_HASH: Felt =
+    felt!("0x1ff2f602e42168014d405a94f75e8a93d640751d71d16311266e140d8b0a210");
+/// Type hash of SNIP-9 v2 `OutsideExecution`.
+pub const OUTSIDE_EXECUTION_TYPE_HASH: Felt =
+    felt!("0x312b56c05a7965066ddbda31c016d8d05afc305071c0ca3cdc2192c3c2f1f0f");
+/// Type hash of SNIP-9 v2 `Call`.
+pub const CALL_TYPE_HASH: Felt =
+    felt!("0x3635c7f2a7ba93844c0d064e18e487f35ab90f7c39d00f186a781fc3f0c2ca9");
+
+/// What `is_valid_signature` returns for a valid owner signature.
+pub const VALIDATED: Felt = short_string!("VALID");
+
+/// Every constant written in `contracts/src/constants.cairo`, by its Cairo name.
+pub const CAIRO_CONSTANTS: &[(&str, Felt)] = &[
+    ("ISRC5_ID", ISRC5_ID),
+    ("ISRC6_ID", ISRC6_ID),
+    ("ISRC9_V2_ID", ISRC9_V2_ID),
+    ("ISESSION_KEY_MANAGER_ID", ISESSION_KEY_MANAGER_ID),
+    ("SELECTOR_UPGRADE", SELECTOR_UPGRADE),
+    (
+        "SELECTOR_ADD_OR_UPDATE_SESSION_KEY",
+        SELECTOR_ADD_OR_UPDATE_SESSION_KEY,
+    ),
+    ("SELECTOR_REVOKE_SESSION_KEY", SELECTOR_REVOKE_SESSION_KEY),
+    ("SELECTOR_EXECUTE", SELECTOR_EXECUTE),
+    ("SELECTOR_SET_PUBLIC_KEY", SELECTOR_SET_PUBLIC_KEY),
+    (
+        "SELECTOR_SET_PUBLIC_KEY_CAMEL",
+        SELECTOR_SET_PUBLIC_KEY_CAMEL,
+    ),
+    (
+        "SELECTOR_EXECUTE_FROM_OUTSIDE_V2",
+        SELECTOR_EXECUTE_FROM_OUTSIDE_V2,
+    ),
+    ("SELECTOR_SET_SPENDING_POLICY", SELECTOR_SET_SPENDING_POLICY),
+    (
+        "SELECTOR_REMOVE_SPENDING_POLICY",
+        SELECTOR_REMOVE_SPENDING_POLICY,
+    ),
+    ("SELECTOR_REVOKE_ALL_SESSIONS", SELECTOR_REVOKE_ALL_SESSIONS),
+    ("SELECTOR_SET_SESSION_TARGETS", SELECTOR_SET_SESSION_TARGETS),
+    ("SELECTOR_TRANSFER", SELECTOR_TRANSFER),
+    ("SELECTOR_APPROVE", SELECTOR_APPROVE),
+    ("SELECTOR_INCREASE_ALLOWANCE", SELECTOR_INCREASE_ALLOWANCE),
+    (
+        "SELECTOR_INCREASE_ALLOWANCE_CAMEL",
+        SELECTOR_INCREASE_ALLOWANCE_CAMEL,
+    ),
+    ("MAX_ENTRYPOINTS", Felt::from_hex_unchecked("0x40")),
+    ("MAX_TARGETS", Felt::from_hex_unchecked("0x40")),
+    ("MAX_SPENDING_POLICIES", Felt::from_hex_unchecked("0x10")),
+    ("MAX_WINDOW_SECONDS", Felt::from_hex_unchecked("0xffffffff")),
+    ("ANY_CALLER", ANY_CALLER),
+    ("STARKNET_MESSAGE", STARKNET_MESSAGE),
+    ("OUTSIDE_DOMAIN_NAME", OUTSIDE_DOMAIN_NAME),
+    ("OUTSIDE_DOMAIN_VERSION", OUTSIDE_DOMAIN_VERSION),
+    ("SNIP12_REVISION", SNIP12_REVISION),
+    ("DOMAIN_TYPE_HASH", DOMAIN_TYPE_HASH),
+    ("OUTSIDE_EXECUTION_TYPE_HASH", OUTSIDE_EXECUTION_TYPE_HASH),
+    ("CALL_TYPE_HASH", CALL_TYPE_HASH),
+    ("STATUS_NONE", Felt::ZERO),
+    ("STATUS_ACTIVE", Felt::ONE),
+    ("STATUS_EXPIRED", Felt::TWO),
+    ("STATUS_REVOKED", Felt::THREE),
+    ("STATUS_EXHAUSTED", Felt::from_hex_unchecked("0x4")),
+    ("VALIDATED", VALIDATED),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cairo_source::{parse_cairo_constants, CONSTANTS_CAIRO};
+    use starknet::core::utils::{get_selector_from_name, starknet_keccak};
+
+    #[test]
+    fn every_cairo_constant_equals_its_rust_twin() {
+        let cairo = parse_cairo_constants(CONSTANTS_CAIRO);
+        assert_eq!(
+            cairo.len(),
+            CAIRO_CONSTANTS.len(),
+            "constants.cairo and CAIRO_CONSTANTS differ in size"
+        );
+        for (name, value) in CAIRO_CONSTANTS {
+            let cairo_value = cairo
+                .get(*name)
+                .unwrap_or_else(|| panic!("{name} missing in constants.cairo"));
+            assert_eq!(cairo_value, value, "{name} differs between Cairo and Rust");
+        }
+    }
+
+    #[test]
+    fn selectors_match_their_entrypoint_names() {
+        let names = [
+            ("upgrade", SELECTOR_UPGRADE),
+            (
+                "add_or_update_session_key",
+                SELECTOR_ADD_OR_UPDATE_SESSION_KEY,
+            ),
+            ("revoke_session_key", SELECTOR_REVOKE_SESSION_KEY),
+            ("__execute__", SELECTOR_EXECUTE),
+            ("set_public_key", SELECTOR_SET_PUBLIC_KEY),
+            ("setPublicKey", SELECTOR_SET_PUBLIC_KEY_CAMEL),
+            ("execute_from_outside_v2", SELECTOR_EXECUTE_FROM_OUTSIDE_V2),
+            ("set_spending_policy", SELECTOR_SET_SPENDING_POLICY),
+            ("remove_spending_policy", SELECTOR_REMOVE_SPENDING_POLICY),
+            ("revoke_all_sessions", SELECTOR_REVOKE_ALL_SESSIONS),
+            ("set_session_targets", SELECTOR_SET_SESSION_TARGETS),
+            ("transfer", SELECTOR_TRANSFER),
+            ("approve", SELECTOR_APPROVE),
+            ("increase_allowance", SELECTOR_INCREASE_ALLOWANCE),
+            ("increaseAllowance", SELECTOR_INCREASE_ALLOWANCE_CAMEL),
+        ];
+        for (name, value) in names {
+            assert_eq!(
+                get_selector_from_name(name).expect("ascii name"),
+                value,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn session_manager_interface_id_is_the_xor_of_its_selectors() {
+        let xor = |a: Felt, b: Felt| {
+            let (a, b) = (a.to_bytes_be(), b.to_bytes_be());
+            Felt::from_bytes_be(&std::array::from_fn(|i| a[i] ^ b[i]))
+        };
+        let id = xor(
+            xor(
+                SELECTOR_ADD_OR_UPDATE_SESSION_KEY,
+                SELECTOR_REVOKE_SESSION_KEY,
+            ),
+            get_selector_from_name("get_session_data").expect("ascii name"),
+        );
+        assert_eq!(id, ISESSION_KEY_MANAGER_ID);
+    }
+
+    #[test]
+    fn snip12_type_hashes_match_their_type_strings() {
+        let call = r#""Call"("To":"ContractAddress","Selector":"selector","Calldata":"felt*")"#;
+        let outside = format!(
+            r#""OutsideExecution"("Caller":"ContractAddress","Nonce":"felt","Execute After":"u128","Execute Before":"u128","Calls":"Call*"){call}"#
+        );
+        let domain = r#""StarknetDomain"("name":"shortstring","version":"shortstring","chainId":"shortstring","revision":"shortstring")"#;
+        assert_eq!(starknet_keccak(call.as_bytes()), CALL_TYPE_HASH);
+        assert_eq!(
+            starknet_keccak(outside.as_bytes()),
+            OUTSIDE_EXECUTION_TYPE_HASH
+        );
+        assert_eq!(starknet_keccak(domain.as_bytes()), DOMAIN_TYPE_HASH);
+    }
+}

@@ -1,0 +1,164 @@
+//! Errors: the contract's revert reasons ([`ContractError`]) and this crate's own ([`AbiError`]).
+
+use starknet::core::types::Felt;
+use starknet::core::utils::cairo_short_string_to_felt;
+
+macro_rules! contract_errors {
+    ($( $(#[$doc:meta])* $variant:ident => $text:literal, )*) => {
+        /// A revert reason of the session account, one per rule (`contracts/src/errors.cairo`).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+        #[non_exhaustive]
+        pub enum ContractError {
+            $( $(#[$doc])* #[error($text)] $variant, )*
+        }
+
+        impl ContractError {
+            /// Every error, in declaration order.
+            pub const ALL: &'static [ContractError] = &[$(ContractError::$variant),*];
+
+            /// The short string the contract panics with.
+            pub const fn as_str(self) -> &'static str {
+                match self { $(ContractError::$variant => $text,)* }
+            }
+        }
+    };
+}
+
+contract_errors! {
+    /// An owner-only entry point was called by someone other than the account itself.
+    OnlySelf => "account/only-self",
+    /// The owner's signature does not verify.
+    InvalidSignature => "account/invalid-signature",
+    /// A signature of a length the entry point does not accept.
+    InvalidSignatureLength => "account/invalid-sig-length",
+    /// `__execute__` called by a contract rather than the protocol.
+    InvalidCaller => "account/invalid-caller",
+    /// A zero owner public key.
+    InvalidPublicKey => "account/invalid-public-key",
+    /// The outside execution names another caller.
+    OutsideInvalidCaller => "outside/invalid-caller",
+    /// `execute_after` has not passed yet.
+    OutsideTooEarly => "outside/too-early",
+    /// `execute_before` has passed.
+    OutsideExpired => "outside/expired",
+    /// The outside execution nonce was used before.
+    OutsideNonceUsed => "outside/nonce-used",
+    /// No session with this key was ever registered.
+    SessionNotRegistered => "session/not-registered",
+    /// The session was revoked, alone or by revoke-all.
+    SessionRevoked => "session/revoked",
+    /// The session's `valid_until` has passed.
+    SessionExpired => "session/expired",
+    /// The session has used all its calls.
+    SessionMaxCalls => "session/max-calls",
+    /// The signature's `valid_until` is not the registered one.
+    SessionValidUntilMismatch => "session/valid-until-mismatch",
+    /// A session call targets the account itself.
+    SessionSelfCall => "session/self-call",
+    /// A session call uses an admin selector.
+    SessionBlockedSelector => "session/blocked-selector",
+    /// A session call's selector is not in the whitelist.
+    SessionSelectorDenied => "session/selector-denied",
+    /// A session call's target is not in the target set.
+    SessionTargetDenied => "session/target-denied",
+    /// The session signature does not verify.
+    SessionBadSignature => "session/bad-signature",
+    /// A session registration or target set that the rules refuse.
+    SessionInvalidConfig => "session/invalid-config",
+    /// One call moves more than the per-call limit.
+    SpendingPerCall => "spending/per-call",
+    /// The window's limit would be exceeded.
+    SpendingWindow => "spending/window",
+    /// A tracked ERC-20 call whose amount cannot be read.
+    SpendingInvalidAmount => "spending/invalid-amount",
+    /// A spending policy that the rules refuse.
+    SpendingInvalidPolicy => "spending/invalid-policy",
+    /// Removing a spending policy that does not exist.
+    SpendingNoPolicy => "spending/no-policy",
+}
+
+impl ContractError {
+    /// The short string as a field element, as it appears in revert data.
+    pub fn as_felt(self) -> Felt {
+        cairo_short_string_to_felt(self.as_str()).unwrap_or(Felt::ZERO)
+    }
+
+    /// Finds the contract error named in a revert reason, as nodes print them (the short
+    /// string appears in text or as its hex encoding).
+    pub fn from_revert_reason(reason: &str) -> Option<Self> {
+        let lower = reason.to_ascii_lowercase();
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|e| reason.contains(e.as_str()) || lower.contains(&format!("{:#x}", e.as_felt())))
+    }
+}
+
+/// Errors of this crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AbiError {
+    /// Too few felts to decode a value.
+    #[error("calldata too short: needed {needed} felts at offset {offset}, have {available}")]
+    CalldataTooShort {
+        /// Felts needed.
+        needed: usize,
+        /// Where decoding was.
+        offset: usize,
+        /// Felts available.
+        available: usize,
+    },
+    /// A felt that does not fit the type being decoded.
+    #[error("value {value:#x} does not fit {ty}")]
+    OutOfRange {
+        /// The felt.
+        value: Felt,
+        /// The expected type.
+        ty: &'static str,
+    },
+    /// A compiled class that cannot be used.
+    #[error("contract class: {0}")]
+    Class(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cairo_source::{parse_cairo_constants, ERRORS_CAIRO};
+
+    #[test]
+    fn every_cairo_error_string_has_a_rust_variant_and_back() {
+        let cairo = parse_cairo_constants(ERRORS_CAIRO);
+        assert_eq!(cairo.len(), ContractError::ALL.len());
+        for error in ContractError::ALL {
+            assert!(
+                cairo.values().any(|v| *v == error.as_felt()),
+                "{} is not in errors.cairo",
+                error.as_str()
+            );
+            assert!(
+                error.as_str().len() <= 31,
+                "{} is not a short string",
+                error.as_str()
+            );
+        }
+    }
+
+    #[test]
+    fn revert_reasons_map_back_to_errors_in_text_and_hex() {
+        let text = "Transaction execution has failed: ... ('session/expired') ...";
+        assert_eq!(
+            ContractError::from_revert_reason(text),
+            Some(ContractError::SessionExpired)
+        );
+        let hex = format!(
+            "Failure reason: {:#x} ('...').",
+            ContractError::SessionMaxCalls.as_felt()
+        );
+        assert_eq!(
+            ContractError::from_revert_reason(&hex),
+            Some(ContractError::SessionMaxCalls)
+        );
+        assert_eq!(ContractError::from_revert_reason("u256_sub Overflow"), None);
+    }
+}

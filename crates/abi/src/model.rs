@@ -1,0 +1,570 @@
+//! A pure-Rust model of the session account's rules.
+//!
+//! Every method returns what the contract would: `Ok` where it accepts, or the same
+//! [`ContractError`] it reverts with, checked in the same order. The randomized differential
+//! test in `tests/` runs the model and a deployed contract side by side and compares them after
+//! every step. The model assumes what it cannot see: owner calls come from the account itself,
+//! and signatures over the outside execution are valid.
+
+use std::collections::HashMap;
+
+use starknet::core::types::{Call, Felt};
+
+use crate::constants::{
+    BLOCKED_SELECTORS, MAX_ENTRYPOINTS, MAX_SPENDING_POLICIES, MAX_TARGETS, MAX_WINDOW_SECONDS,
+    TRACKED_SELECTORS,
+};
+use crate::errors::ContractError;
+use crate::types::{SessionData, SessionStatus, SpendingPolicy, U256};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Record {
+    valid_until: u64,
+    max_calls: u32,
+    calls_used: u32,
+    epoch: u32,
+    revoked: bool,
+}
+
+impl Record {
+    fn registered(&self) -> bool {
+        self.revoked || self.valid_until != 0
+    }
+}
+
+/// The session state of one account, and the rules that change it.
+#[derive(Debug, Clone, Default)]
+pub struct AccountModel {
+    account: Felt,
+    epoch: u32,
+    records: HashMap<Felt, Record>,
+    entrypoints: HashMap<Felt, Vec<Felt>>,
+    targets: HashMap<Felt, Vec<Felt>>,
+    // Token order follows the contract's (append, swap-remove).
+    policies: HashMap<Felt, Vec<(Felt, SpendingPolicy)>>,
+}
+
+fn ensure(condition: bool, error: ContractError) -> Result<(), ContractError> {
+    if condition {
+        Ok(())
+    } else {
+        Err(error)
+    }
+}
+
+fn has_duplicates(items: &[Felt]) -> bool {
+    let mut seen = std::collections::HashSet::with_capacity(items.len());
+    !items.iter().all(|item| seen.insert(*item))
+}
+
+/// The amount of a tracked ERC-20 call: calldata\[1..2\] as a u256.
+pub fn call_amount(calldata: &[Felt]) -> Result<U256, ContractError> {
+    let limb = |i: usize| -> Result<u128, ContractError> {
+        calldata
+            .get(i)
+            .and_then(|f| u128::try_from(*f).ok())
+            .ok_or(ContractError::SpendingInvalidAmount)
+    };
+    ensure(calldata.len() >= 3, ContractError::SpendingInvalidAmount)?;
+    Ok(U256 {
+        low: limb(1)?,
+        high: limb(2)?,
+    })
+}
+
+impl AccountModel {
+    /// An account at `account` with no sessions.
+    pub fn new(account: Felt) -> Self {
+        AccountModel {
+            account,
+            ..Default::default()
+        }
+    }
+
+    /// The account address the model stands for.
+    pub fn account(&self) -> Felt {
+        self.account
+    }
+
+    /// The revoke-all epoch.
+    pub fn epoch(&self) -> u32 {
+        self.epoch
+    }
+
+    fn record(&self, key: Felt) -> Record {
+        self.records.get(&key).copied().unwrap_or_default()
+    }
+
+    fn is_live(&self, record: &Record) -> bool {
+        !record.revoked && record.valid_until != 0 && record.epoch == self.epoch
+    }
+
+    fn live_record(&self, key: Felt) -> Result<Record, ContractError> {
+        let record = self.record(key);
+        ensure(record.registered(), ContractError::SessionNotRegistered)?;
+        ensure(self.is_live(&record), ContractError::SessionRevoked)?;
+        Ok(record)
+    }
+
+    /// `add_or_update_session_key`, at block time `now`.
+    pub fn add_or_update_session_key(
+        &mut self,
+        key: Felt,
+        valid_until: u64,
+        max_calls: u32,
+        entrypoints: &[Felt],
+        now: u64,
+    ) -> Result<(), ContractError> {
+        let invalid = ContractError::SessionInvalidConfig;
+        ensure(key != Felt::ZERO, invalid)?;
+        ensure(valid_until > now, invalid)?;
+        ensure(max_calls != 0, invalid)?;
+        ensure(entrypoints.len() <= MAX_ENTRYPOINTS as usize, invalid)?;
+        ensure(!entrypoints.contains(&Felt::ZERO), invalid)?;
+        ensure(!has_duplicates(entrypoints), invalid)?;
+
+        let old = self.record(key);
+        if !self.is_live(&old) {
+            // New, revoked or from before revoke-all: start clean.
+            self.targets.remove(&key);
+            self.policies.remove(&key);
+        }
+        self.entrypoints.insert(key, entrypoints.to_vec());
+        self.records.insert(
+            key,
+            Record {
+                valid_until,
+                max_calls,
+                calls_used: 0,
+                epoch: self.epoch,
+                revoked: false,
+            },
+        );
+        Ok(())
+    }
+
+    /// `revoke_session_key`.
+    pub fn revoke_session_key(&mut self, key: Felt) -> Result<(), ContractError> {
+        ensure(
+            self.record(key).registered(),
+            ContractError::SessionNotRegistered,
+        )?;
+        self.entrypoints.remove(&key);
+        self.targets.remove(&key);
+        self.policies.remove(&key);
+        self.records.insert(
+            key,
+            Record {
+                epoch: self.epoch,
+                revoked: true,
+                ..Record::default()
+            },
+        );
+        Ok(())
+    }
+
+    /// `revoke_all_sessions`.
+    pub fn revoke_all_sessions(&mut self) {
+        self.epoch += 1;
+    }
+
+    /// `set_session_targets`.
+    pub fn set_session_targets(
+        &mut self,
+        key: Felt,
+        targets: &[Felt],
+    ) -> Result<(), ContractError> {
+        self.live_record(key)?;
+        let invalid = ContractError::SessionInvalidConfig;
+        ensure(targets.len() <= MAX_TARGETS as usize, invalid)?;
+        ensure(
+            !targets
+                .iter()
+                .any(|t| *t == Felt::ZERO || *t == self.account),
+            invalid,
+        )?;
+        ensure(!has_duplicates(targets), invalid)?;
+        self.targets.insert(key, targets.to_vec());
+        Ok(())
+    }
+
+    /// `set_spending_policy`: a new or replaced policy starts a fresh window.
+    pub fn set_spending_policy(
+        &mut self,
+        key: Felt,
+        token: Felt,
+        max_per_call: U256,
+        max_per_window: U256,
+        window_seconds: u64,
+    ) -> Result<(), ContractError> {
+        self.live_record(key)?;
+        let invalid = ContractError::SpendingInvalidPolicy;
+        ensure(token != Felt::ZERO && token != self.account, invalid)?;
+        ensure(max_per_call <= max_per_window, invalid)?;
+        ensure(
+            window_seconds != 0 && window_seconds <= MAX_WINDOW_SECONDS,
+            invalid,
+        )?;
+        let fresh = SpendingPolicy {
+            max_per_call,
+            max_per_window,
+            window_seconds,
+            ..Default::default()
+        };
+        let list = self.policies.entry(key).or_default();
+        match list.iter_mut().find(|(t, _)| *t == token) {
+            Some((_, policy)) => *policy = fresh,
+            None => {
+                ensure(list.len() < MAX_SPENDING_POLICIES as usize, invalid)?;
+                list.push((token, fresh));
+            }
+        }
+        Ok(())
+    }
+
+    /// `remove_spending_policy`.
+    pub fn remove_spending_policy(&mut self, key: Felt, token: Felt) -> Result<(), ContractError> {
+        self.live_record(key)?;
+        let list = self.policies.entry(key).or_default();
+        let index = list
+            .iter()
+            .position(|(t, _)| *t == token)
+            .ok_or(ContractError::SpendingNoPolicy)?;
+        list.swap_remove(index);
+        Ok(())
+    }
+
+    /// Checks 2, 3 and 5 of a session-signed outside execution (the signature is assumed
+    /// valid) and, when they pass, records the use and the spending.
+    pub fn execute_session(
+        &mut self,
+        key: Felt,
+        signed_valid_until: Felt,
+        calls: &[Call],
+        now: u64,
+    ) -> Result<(), ContractError> {
+        let mut record = self.record(key);
+        ensure(record.registered(), ContractError::SessionNotRegistered)?;
+        ensure(self.is_live(&record), ContractError::SessionRevoked)?;
+        ensure(now <= record.valid_until, ContractError::SessionExpired)?;
+        ensure(
+            record.calls_used < record.max_calls,
+            ContractError::SessionMaxCalls,
+        )?;
+        ensure(
+            u64::try_from(signed_valid_until).ok() == Some(record.valid_until),
+            ContractError::SessionValidUntilMismatch,
+        )?;
+        self.check_calls(key, calls)?;
+
+        let mut policies = self.policies.get(&key).cloned().unwrap_or_default();
+        for call in calls
+            .iter()
+            .filter(|c| TRACKED_SELECTORS.contains(&c.selector))
+        {
+            let Some((_, policy)) = policies.iter_mut().find(|(t, _)| *t == call.to) else {
+                continue;
+            };
+            let amount = call_amount(&call.calldata)?;
+            ensure(
+                amount <= policy.max_per_call,
+                ContractError::SpendingPerCall,
+            )?;
+            if now >= policy.window_start + policy.window_seconds {
+                policy.window_start = now;
+                policy.spent_in_window = U256::ZERO;
+            }
+            let room = policy
+                .max_per_window
+                .checked_sub(policy.spent_in_window)
+                .unwrap_or(U256::ZERO);
+            ensure(amount <= room, ContractError::SpendingWindow)?;
+            policy.spent_in_window = policy
+                .spent_in_window
+                .checked_add(amount)
+                .unwrap_or(U256::MAX);
+        }
+
+        record.calls_used += 1;
+        self.records.insert(key, record);
+        if !policies.is_empty() {
+            self.policies.insert(key, policies);
+        }
+        Ok(())
+    }
+
+    /// What [`Self::execute_session`] would return, without changing anything: the client's
+    /// preflight before it signs.
+    pub fn check_session_execution(
+        &self,
+        key: Felt,
+        signed_valid_until: Felt,
+        calls: &[Call],
+        now: u64,
+    ) -> Result<(), ContractError> {
+        self.clone()
+            .execute_session(key, signed_valid_until, calls, now)
+    }
+
+    /// Check 3: every call against the self-call ban, the blocklist, the whitelist and targets.
+    fn check_calls(&self, key: Felt, calls: &[Call]) -> Result<(), ContractError> {
+        let entrypoints = self.entrypoints.get(&key).map(Vec::as_slice).unwrap_or(&[]);
+        let targets = self.targets.get(&key).map(Vec::as_slice).unwrap_or(&[]);
+        for call in calls {
+            ensure(call.to != self.account, ContractError::SessionSelfCall)?;
+            ensure(
+                !BLOCKED_SELECTORS.contains(&call.selector),
+                ContractError::SessionBlockedSelector,
+            )?;
+            ensure(
+                entrypoints.is_empty() || entrypoints.contains(&call.selector),
+                ContractError::SessionSelectorDenied,
+            )?;
+            ensure(
+                targets.is_empty() || targets.contains(&call.to),
+                ContractError::SessionTargetDenied,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// `get_session_data`.
+    pub fn session_data(&self, key: Felt) -> SessionData {
+        let record = self.record(key);
+        if !self.is_live(&record) {
+            return SessionData::default();
+        }
+        SessionData {
+            valid_until: record.valid_until,
+            max_calls: record.max_calls,
+            calls_used: record.calls_used,
+            allowed_entrypoints_len: self.allowed_entrypoints(key).len() as u32,
+        }
+    }
+
+    /// `get_session_status` at block time `now`.
+    pub fn session_status(&self, key: Felt, now: u64) -> SessionStatus {
+        let record = self.record(key);
+        if !record.registered() {
+            SessionStatus::None
+        } else if !self.is_live(&record) {
+            SessionStatus::Revoked
+        } else if now > record.valid_until {
+            SessionStatus::Expired
+        } else if record.calls_used >= record.max_calls {
+            SessionStatus::Exhausted
+        } else {
+            SessionStatus::Active
+        }
+    }
+
+    /// `get_session_allowed_entrypoints`.
+    pub fn allowed_entrypoints(&self, key: Felt) -> Vec<Felt> {
+        if self.is_live(&self.record(key)) {
+            self.entrypoints.get(&key).cloned().unwrap_or_default()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// `get_session_targets`.
+    pub fn session_targets(&self, key: Felt) -> Vec<Felt> {
+        if self.is_live(&self.record(key)) {
+            self.targets.get(&key).cloned().unwrap_or_default()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// `get_spending_policy`.
+    pub fn spending_policy(&self, key: Felt, token: Felt) -> SpendingPolicy {
+        if !self.is_live(&self.record(key)) {
+            return SpendingPolicy::default();
+        }
+        self.policies
+            .get(&key)
+            .and_then(|list| list.iter().find(|(t, _)| *t == token))
+            .map(|(_, p)| *p)
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::constants::{SELECTOR_TRANSFER, SELECTOR_UPGRADE};
+
+    const ACCOUNT: Felt = Felt::from_hex_unchecked("0xacc");
+    const KEY: Felt = Felt::from_hex_unchecked("0x5e55");
+    const GAME: Felt = Felt::from_hex_unchecked("0x9a3e");
+    const TOKEN: Felt = Felt::from_hex_unchecked("0x70c");
+    const PLAY: Felt = Felt::from_hex_unchecked("0x11");
+
+    fn call(to: Felt, selector: Felt, calldata: &[u64]) -> Call {
+        Call {
+            to,
+            selector,
+            calldata: calldata.iter().map(|v| Felt::from(*v)).collect(),
+        }
+    }
+
+    fn registered(max_calls: u32) -> AccountModel {
+        let mut m = AccountModel::new(ACCOUNT);
+        m.add_or_update_session_key(KEY, 1_000, max_calls, &[PLAY, SELECTOR_TRANSFER], 10)
+            .expect("registers");
+        m
+    }
+
+    #[test]
+    fn registration_rejects_each_invalid_config() {
+        let mut m = AccountModel::new(ACCOUNT);
+        let bad = Err(ContractError::SessionInvalidConfig);
+        assert_eq!(
+            m.add_or_update_session_key(Felt::ZERO, 100, 1, &[], 10),
+            bad
+        );
+        assert_eq!(m.add_or_update_session_key(KEY, 10, 1, &[], 10), bad);
+        assert_eq!(m.add_or_update_session_key(KEY, 100, 0, &[], 10), bad);
+        assert_eq!(
+            m.add_or_update_session_key(KEY, 100, 1, &[Felt::ZERO], 10),
+            bad
+        );
+        assert_eq!(
+            m.add_or_update_session_key(KEY, 100, 1, &[PLAY, PLAY], 10),
+            bad
+        );
+        let too_many: Vec<Felt> = (1..=65u32).map(Felt::from).collect();
+        assert_eq!(m.add_or_update_session_key(KEY, 100, 1, &too_many, 10), bad);
+        assert_eq!(
+            m.add_or_update_session_key(KEY, 100, 1, &too_many[..64], 10),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn checks_run_in_the_contract_order() {
+        let mut m = registered(1);
+        let play = call(GAME, PLAY, &[1]);
+        let vu = Felt::from(1_000u64);
+        assert_eq!(
+            m.execute_session(Felt::ONE, vu, &[play.clone()], 20),
+            Err(ContractError::SessionNotRegistered)
+        );
+        assert_eq!(
+            m.execute_session(KEY, vu, &[play.clone()], 1_001),
+            Err(ContractError::SessionExpired)
+        );
+        assert_eq!(
+            m.execute_session(KEY, Felt::from(999u64), &[play.clone()], 20),
+            Err(ContractError::SessionValidUntilMismatch)
+        );
+        // Self-call is checked before the blocklist, which is checked before the whitelist.
+        assert_eq!(
+            m.execute_session(KEY, vu, &[call(ACCOUNT, SELECTOR_UPGRADE, &[])], 20),
+            Err(ContractError::SessionSelfCall)
+        );
+        assert_eq!(
+            m.execute_session(KEY, vu, &[call(GAME, SELECTOR_UPGRADE, &[])], 20),
+            Err(ContractError::SessionBlockedSelector)
+        );
+        assert_eq!(
+            m.execute_session(KEY, vu, &[call(GAME, Felt::TWO, &[])], 20),
+            Err(ContractError::SessionSelectorDenied)
+        );
+        assert_eq!(m.execute_session(KEY, vu, &[play.clone()], 20), Ok(()));
+        assert_eq!(
+            m.execute_session(KEY, vu, &[play.clone()], 20),
+            Err(ContractError::SessionMaxCalls)
+        );
+        assert_eq!(m.session_status(KEY, 20), SessionStatus::Exhausted);
+        m.revoke_session_key(KEY).expect("revokes");
+        assert_eq!(
+            m.execute_session(KEY, vu, &[play], 20),
+            Err(ContractError::SessionRevoked)
+        );
+        assert_eq!(m.session_data(KEY), SessionData::default());
+        assert_eq!(m.session_status(KEY, 20), SessionStatus::Revoked);
+    }
+
+    #[test]
+    fn refused_execution_changes_nothing() {
+        let mut m = registered(5);
+        m.set_spending_policy(KEY, TOKEN, U256::from_u128(10), U256::from_u128(15), 100)
+            .expect("policy");
+        let vu = Felt::from(1_000u64);
+        let pay = |amount: u64| call(TOKEN, SELECTOR_TRANSFER, &[0x1, amount, 0]);
+        assert_eq!(m.execute_session(KEY, vu, &[pay(10)], 20), Ok(()));
+        assert_eq!(
+            m.execute_session(KEY, vu, &[pay(11)], 20),
+            Err(ContractError::SpendingPerCall)
+        );
+        // 10 + 4 fits, then +2 would overflow the window: the whole execution is refused.
+        assert_eq!(
+            m.execute_session(KEY, vu, &[pay(4), pay(2)], 20),
+            Err(ContractError::SpendingWindow)
+        );
+        assert_eq!(m.session_data(KEY).calls_used, 1);
+        assert_eq!(
+            m.spending_policy(KEY, TOKEN).spent_in_window,
+            U256::from_u128(10)
+        );
+        // A new window opens once window_seconds have passed since it started.
+        assert_eq!(m.execute_session(KEY, vu, &[pay(10)], 120), Ok(()));
+        assert_eq!(m.spending_policy(KEY, TOKEN).window_start, 120);
+        assert_eq!(
+            m.execute_session(KEY, vu, &[call(TOKEN, SELECTOR_TRANSFER, &[0x1])], 120),
+            Err(ContractError::SpendingInvalidAmount)
+        );
+    }
+
+    #[test]
+    fn revoke_all_kills_every_session_and_re_adding_starts_clean() {
+        let mut m = registered(5);
+        m.set_session_targets(KEY, &[GAME]).expect("targets");
+        m.set_spending_policy(KEY, TOKEN, U256::from_u128(1), U256::from_u128(1), 10)
+            .expect("policy");
+        m.revoke_all_sessions();
+        assert_eq!(m.session_status(KEY, 20), SessionStatus::Revoked);
+        assert_eq!(
+            m.set_session_targets(KEY, &[GAME]),
+            Err(ContractError::SessionRevoked)
+        );
+        m.add_or_update_session_key(KEY, 1_000, 5, &[], 20)
+            .expect("re-registers");
+        assert!(m.session_targets(KEY).is_empty());
+        assert_eq!(m.spending_policy(KEY, TOKEN), SpendingPolicy::default());
+        assert_eq!(
+            m.execute_session(
+                KEY,
+                Felt::from(1_000u64),
+                &[call(TOKEN, SELECTOR_TRANSFER, &[1, 99, 0])],
+                20
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn update_keeps_targets_and_policies_but_resets_calls() {
+        let mut m = registered(1);
+        m.set_session_targets(KEY, &[GAME]).expect("targets");
+        m.execute_session(KEY, Felt::from(1_000u64), &[call(GAME, PLAY, &[])], 20)
+            .expect("uses");
+        m.add_or_update_session_key(KEY, 2_000, 3, &[PLAY], 30)
+            .expect("updates");
+        assert_eq!(m.session_targets(KEY), vec![GAME]);
+        assert_eq!(
+            m.session_data(KEY),
+            SessionData {
+                valid_until: 2_000,
+                max_calls: 3,
+                calls_used: 0,
+                allowed_entrypoints_len: 1
+            }
+        );
+        assert_eq!(
+            m.execute_session(KEY, Felt::from(2_000u64), &[call(TOKEN, PLAY, &[])], 30),
+            Err(ContractError::SessionTargetDenied)
+        );
+    }
+}
