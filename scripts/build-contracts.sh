@@ -35,6 +35,10 @@ for entry in "${CONTRACTS[@]}"; do
   name="${entry%%:*}"
   path="${entry#*:}"
   "$COMPILER" "$ROOT/contracts" -c "$path" "$out/$name.sierra.json"
+  # Sierra that the CASM compiler rejects would only fail at declare time: check it here.
+  "${COMPILER%/*}/starknet-sierra-compile" "$out/$name.sierra.json" "$out/$name.casm.json" \
+    || { echo "build-contracts: $name does not compile to CASM" >&2; exit 1; }
+  rm -f "$out/$name.casm.json"
   if (( check )); then
     if cmp -s "$out/$name.sierra.json" "$ARTIFACTS/$name.sierra.json"; then
       echo "build-contracts: $name.sierra.json is up to date"

@@ -627,13 +627,10 @@ mod SessionAccount {
             assert(is_live(record, self.sessions_epoch.read()), Errors::SESSION_REVOKED);
             assert(now <= record.valid_until, Errors::SESSION_EXPIRED);
             assert(record.calls_used < record.max_calls, Errors::SESSION_MAX_CALLS);
-            let signed_valid_until: Option<u64> = (*signature.at(3)).try_into();
-            match signed_valid_until {
-                Option::Some(value) => {
-                    assert(value == record.valid_until, Errors::SESSION_VALID_UNTIL_MISMATCH)
-                },
-                Option::None => panic_with_felt252(Errors::SESSION_VALID_UNTIL_MISMATCH),
-            };
+            let signed_valid_until: u64 = (*signature.at(3))
+                .try_into()
+                .expect(Errors::SESSION_VALID_UNTIL_MISMATCH);
+            assert(signed_valid_until == record.valid_until, Errors::SESSION_VALID_UNTIL_MISMATCH);
 
             // 3. Every call against the session's rules.
             let this = get_contract_address();
@@ -669,12 +666,12 @@ mod SessionAccount {
                 Errors::SESSION_BAD_SIGNATURE
             );
 
-            // 5. Accounting: one use per execution, then spending limits.
+            // 5. Accounting: spending limits, then one use per execution (a refusal reverts
+            // both). Spending comes first because the 2.1 Sierra-to-CASM compiler cannot keep
+            // fields of `record` live across the event emission.
+            self.charge_spending(session_key, record.policies_len, calls, now);
             record.calls_used += 1;
             self.sessions.write(session_key, record);
-            if record.policies_len != 0 {
-                self.charge_spending(session_key, calls, now);
-            }
             self
                 .emit(
                     Event::SessionUsed(
@@ -684,8 +681,15 @@ mod SessionAccount {
         }
 
         fn charge_spending(
-            ref self: ContractState, session_key: felt252, calls: Span<Call>, now: u64
+            ref self: ContractState,
+            session_key: felt252,
+            policies_len: u32,
+            calls: Span<Call>,
+            now: u64
         ) {
+            if policies_len == 0 {
+                return;
+            }
             let mut remaining = calls;
             loop {
                 match remaining.pop_front() {
@@ -794,23 +798,9 @@ mod SessionAccount {
     /// The u256 amount at calldata[1..2] of transfer/approve/increase_allowance.
     fn call_amount(calldata: Span<felt252>) -> u256 {
         assert(calldata.len() >= 3, Errors::SPENDING_INVALID_AMOUNT);
-        let low: Option<u128> = (*calldata.at(1)).try_into();
-        let high: Option<u128> = (*calldata.at(2)).try_into();
-        match low {
-            Option::Some(low) => {
-                match high {
-                    Option::Some(high) => u256 { low, high },
-                    Option::None => {
-                        panic_with_felt252(Errors::SPENDING_INVALID_AMOUNT);
-                        u256 { low: 0, high: 0 }
-                    },
-                }
-            },
-            Option::None => {
-                panic_with_felt252(Errors::SPENDING_INVALID_AMOUNT);
-                u256 { low: 0, high: 0 }
-            },
-        }
+        let low: u128 = (*calldata.at(1)).try_into().expect(Errors::SPENDING_INVALID_AMOUNT);
+        let high: u128 = (*calldata.at(2)).try_into().expect(Errors::SPENDING_INVALID_AMOUNT);
+        u256 { low, high }
     }
 
     fn empty_policy() -> SpendingPolicy {

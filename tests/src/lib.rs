@@ -1,1 +1,358 @@
-//! x
+//! Shared fixtures for the cross-crate tests: an embedded devnet with a deployed session
+//! account, a scoreboard target contract and a relayer, plus helpers to sign and relay outside
+//! executions and to read the account's session views.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::{anyhow, Context, Result};
+use stark_sessions_abi::{
+    constants, snip12, CairoSerde, ContractError, OutsideExecution, SessionData, SessionStatus,
+    SpendingPolicy,
+};
+use stark_sessions_devnet::{Devnet, DevnetAccount, SessionAccountHandle};
+use starknet::accounts::{Account, ConnectedAccount};
+use starknet::core::types::{Call, ExecutionResult, Felt, TransactionReceiptWithBlockInfo};
+use starknet::core::utils::get_selector_from_name;
+use starknet::signers::SigningKey;
+
+/// Resource bounds of relayed transactions. Explicit bounds skip fee estimation, so a refused
+/// session lands as a reverted transaction whose receipt carries the contract's revert reason.
+pub const L2_GAS_BOUND: u64 = 400_000_000;
+const GAS_PRICE_BOUND: u128 = 4_000_000_000;
+
+/// 100 STRK in FRI.
+pub const HUNDRED_STRK: u128 = 100_000_000_000_000_000_000;
+
+/// The selector of an entry point by name.
+pub fn sel(name: &str) -> Felt {
+    get_selector_from_name(name).unwrap_or_else(|_| panic!("{name} is not ASCII"))
+}
+
+/// What a relayed transaction came to.
+#[derive(Debug)]
+pub enum Relayed {
+    /// Executed successfully.
+    Ok(Box<TransactionReceiptWithBlockInfo>),
+    /// Reverted (or refused) with this reason.
+    Failed(String),
+}
+
+impl Relayed {
+    /// The receipt, or an error naming the reason.
+    pub fn receipt(self) -> Result<TransactionReceiptWithBlockInfo> {
+        match self {
+            Relayed::Ok(r) => Ok(*r),
+            Relayed::Failed(reason) => Err(anyhow!("transaction failed: {reason}")),
+        }
+    }
+
+    /// `Ok(())` or the contract error named in the reason.
+    pub fn outcome(&self) -> Result<(), Option<ContractError>> {
+        match self {
+            Relayed::Ok(_) => Ok(()),
+            Relayed::Failed(reason) => Err(ContractError::from_revert_reason(reason)),
+        }
+    }
+
+    /// The contract error this failed with; panics if it succeeded or failed otherwise.
+    #[track_caller]
+    pub fn expect_error(&self) -> ContractError {
+        match self {
+            Relayed::Ok(_) => panic!("expected a revert, but the transaction succeeded"),
+            Relayed::Failed(reason) => ContractError::from_revert_reason(reason)
+                .unwrap_or_else(|| panic!("revert reason names no contract error: {reason}")),
+        }
+    }
+
+    /// L2 gas of a successful transaction.
+    pub fn l2_gas(&self) -> Option<u64> {
+        match self {
+            Relayed::Ok(r) => Some(stark_sessions_devnet::execution_resources(&r.receipt).l2_gas),
+            Relayed::Failed(_) => None,
+        }
+    }
+}
+
+/// A session key with what the account registered for it.
+#[derive(Clone)]
+pub struct TestSession {
+    /// The session's signing key.
+    pub key: SigningKey,
+    /// Its public key (the on-chain session key).
+    pub public_key: Felt,
+    /// The registered `valid_until`.
+    pub valid_until: u64,
+}
+
+impl TestSession {
+    /// A session key from a fixed secret.
+    pub fn from_secret(secret: u64, valid_until: u64) -> Self {
+        let key = SigningKey::from_secret_scalar(Felt::from(secret) + Felt::from(0x5e55_0000u64));
+        let public_key = key.verifying_key().scalar();
+        TestSession { key, public_key, valid_until }
+    }
+}
+
+/// A devnet with one session account, a scoreboard and a relayer.
+pub struct Fixture {
+    /// The embedded devnet.
+    pub devnet: Devnet,
+    /// The session account and its owner.
+    pub account: SessionAccountHandle,
+    /// Predeployed account #1, which relays outside executions.
+    pub relayer: DevnetAccount,
+    /// The scoreboard target contract.
+    pub scoreboard: Felt,
+    nonces: AtomicU64,
+}
+
+impl Fixture {
+    /// Starts a devnet, deploys a session account (owner key from `owner_secret`) through the
+    /// UDC and a scoreboard.
+    pub async fn new(owner_secret: u64) -> Result<Self> {
+        let devnet = Devnet::start().await.context("devnet")?;
+        let owner = SigningKey::from_secret_scalar(Felt::from(owner_secret));
+        let account = devnet
+            .deploy_session_account_udc(owner, Felt::from(owner_secret), HUNDRED_STRK)
+            .await
+            .context("deploy session account")?;
+        let scoreboard_class = devnet.declare(&stark_sessions_abi::class::scoreboard()?).await?;
+        let scoreboard = devnet.deploy_contract(scoreboard_class, vec![], Felt::from(7u8)).await?;
+        let relayer = devnet.predeployed(1)?;
+        Ok(Fixture { devnet, account, relayer, scoreboard, nonces: AtomicU64::new(1) })
+    }
+
+    /// Replaces the fixture's session account with a freshly deployed one (same owner key).
+    pub async fn redeploy_account(&mut self, salt: u64) -> Result<()> {
+        let owner = self.account.owner.clone();
+        self.account = self
+            .devnet
+            .deploy_session_account_udc(owner, Felt::from(salt) + Felt::from(0xa11_0000u64), HUNDRED_STRK)
+            .await
+            .context("redeploy session account")?;
+        Ok(())
+    }
+
+    /// The session account's address.
+    pub fn address(&self) -> Felt {
+        self.account.address
+    }
+
+    /// An outside execution of `calls` for anyone to relay, valid for a year.
+    pub async fn outside(&self, calls: Vec<Call>) -> Result<OutsideExecution> {
+        let now = self.devnet.block_timestamp().await?;
+        Ok(OutsideExecution {
+            caller: snip12::ANY_CALLER,
+            nonce: Felt::from(self.nonces.fetch_add(1, Ordering::Relaxed)),
+            execute_after: 0,
+            execute_before: now + 365 * 24 * 3600,
+            calls,
+        })
+    }
+
+    /// The SNIP-12 hash the signers sign.
+    pub fn message_hash(&self, outside: &OutsideExecution) -> Felt {
+        snip12::outside_execution_hash(outside, self.address(), self.devnet.chain_id())
+    }
+
+    /// `[r, s]` of the owner over the outside execution.
+    pub fn owner_signature(&self, outside: &OutsideExecution) -> Result<Vec<Felt>> {
+        let sig = self.account.owner.sign(&self.message_hash(outside))?;
+        Ok(vec![sig.r, sig.s])
+    }
+
+    /// `[session_pubkey, r, s, valid_until]` of a session over the outside execution.
+    pub fn session_signature(&self, session: &TestSession, outside: &OutsideExecution) -> Result<Vec<Felt>> {
+        let sig = session.key.sign(&self.message_hash(outside))?;
+        Ok(vec![session.public_key, sig.r, sig.s, Felt::from(session.valid_until)])
+    }
+
+    /// Relays `execute_from_outside_v2(outside, signature)` from the relayer.
+    pub async fn relay(&self, outside: &OutsideExecution, signature: Vec<Felt>) -> Result<Relayed> {
+        self.relay_from(&self.relayer, outside, signature).await
+    }
+
+    /// Relays from a given account.
+    pub async fn relay_from(
+        &self,
+        relayer: &DevnetAccount,
+        outside: &OutsideExecution,
+        signature: Vec<Felt>,
+    ) -> Result<Relayed> {
+        let mut calldata = outside.to_felts();
+        signature.cairo_serialize(&mut calldata);
+        let call = Call { to: self.address(), selector: constants::SELECTOR_EXECUTE_FROM_OUTSIDE_V2, calldata };
+        self.send(relayer, vec![call]).await
+    }
+
+    /// Sends `calls` from `sender` with explicit bounds and waits for the outcome.
+    pub async fn send(&self, sender: &DevnetAccount, calls: Vec<Call>) -> Result<Relayed> {
+        let nonce = sender.get_nonce().await.context("nonce")?;
+        let sent = sender
+            .execute_v3(calls)
+            .nonce(nonce)
+            .l1_gas(0)
+            .l1_gas_price(GAS_PRICE_BOUND)
+            .l1_data_gas(20_000)
+            .l1_data_gas_price(GAS_PRICE_BOUND)
+            .l2_gas(L2_GAS_BOUND)
+            .l2_gas_price(GAS_PRICE_BOUND)
+            .send()
+            .await;
+        let hash = match sent {
+            Ok(result) => result.transaction_hash,
+            // Refused before execution (validation): no receipt, the reason is the error.
+            Err(e) => return Ok(Relayed::Failed(format!("{e:?}"))),
+        };
+        let receipt = self.devnet.receipt_allowing_revert(hash).await?;
+        Ok(match receipt.receipt.execution_result() {
+            ExecutionResult::Succeeded => Relayed::Ok(Box::new(receipt)),
+            ExecutionResult::Reverted { reason } => Relayed::Failed(reason.clone()),
+        })
+    }
+
+    /// An owner-signed outside execution of `calls`, relayed (the gasless owner path).
+    pub async fn owner_execute(&self, calls: Vec<Call>) -> Result<Relayed> {
+        let outside = self.outside(calls).await?;
+        let signature = self.owner_signature(&outside)?;
+        self.relay(&outside, signature).await
+    }
+
+    /// A session-signed outside execution of `calls`, relayed.
+    pub async fn session_execute(&self, session: &TestSession, calls: Vec<Call>) -> Result<Relayed> {
+        let outside = self.outside(calls).await?;
+        let signature = self.session_signature(session, &outside)?;
+        self.relay(&outside, signature).await
+    }
+
+    /// A call to the account itself.
+    pub fn self_call(&self, name: &str, calldata: Vec<Felt>) -> Call {
+        Call { to: self.address(), selector: sel(name), calldata }
+    }
+
+    /// The `add_or_update_session_key` call.
+    pub fn register_call(&self, session: &TestSession, max_calls: u32, entrypoints: &[Felt]) -> Call {
+        let mut calldata = vec![session.public_key, Felt::from(session.valid_until), Felt::from(max_calls)];
+        entrypoints.to_vec().cairo_serialize(&mut calldata);
+        self.self_call("add_or_update_session_key", calldata)
+    }
+
+    /// Registers a session through the owner's outside execution; fails if refused.
+    pub async fn register(&self, session: &TestSession, max_calls: u32, entrypoints: &[Felt]) -> Result<()> {
+        self.owner_execute(vec![self.register_call(session, max_calls, entrypoints)]).await?.receipt()?;
+        Ok(())
+    }
+
+    /// A `record_score(points)` call on the scoreboard.
+    pub fn play(&self, points: u64) -> Call {
+        Call { to: self.scoreboard, selector: sel("record_score"), calldata: vec![Felt::from(points)] }
+    }
+
+    async fn view(&self, name: &str, calldata: Vec<Felt>) -> Result<Vec<Felt>> {
+        Ok(self.devnet.call(self.address(), sel(name), calldata).await?)
+    }
+
+    /// `get_session_data`.
+    pub async fn session_data(&self, key: Felt) -> Result<SessionData> {
+        Ok(SessionData::from_felts(&self.view("get_session_data", vec![key]).await?)?)
+    }
+
+    /// `get_session_status`.
+    pub async fn session_status(&self, key: Felt) -> Result<SessionStatus> {
+        Ok(SessionStatus::from_felts(&self.view("get_session_status", vec![key]).await?)?)
+    }
+
+    /// `get_session_allowed_entrypoints`.
+    pub async fn allowed_entrypoints(&self, key: Felt) -> Result<Vec<Felt>> {
+        Ok(Vec::<Felt>::from_felts(&self.view("get_session_allowed_entrypoints", vec![key]).await?)?)
+    }
+
+    /// `get_session_targets`.
+    pub async fn session_targets(&self, key: Felt) -> Result<Vec<Felt>> {
+        Ok(Vec::<Felt>::from_felts(&self.view("get_session_targets", vec![key]).await?)?)
+    }
+
+    /// `get_spending_policy`.
+    pub async fn spending_policy(&self, key: Felt, token: Felt) -> Result<SpendingPolicy> {
+        Ok(SpendingPolicy::from_felts(&self.view("get_spending_policy", vec![key, token]).await?)?)
+    }
+
+    /// The scoreboard's play counter.
+    pub async fn plays(&self) -> Result<u64> {
+        let out = self.devnet.call(self.scoreboard, sel("get_plays"), vec![]).await?;
+        Ok(u64::from_felts(&out)?)
+    }
+}
+
+/// The relayer's address, for assertions.
+pub fn address_of(account: &DevnetAccount) -> Felt {
+    account.address()
+}
+
+/// An account that signs its own transactions with a session signature
+/// `[session_pubkey, r, s, valid_until]` over the transaction hash — what the contract must
+/// refuse in `__validate__`.
+pub struct SessionSignedAccount<'a> {
+    fixture: &'a Fixture,
+    session: TestSession,
+}
+
+impl<'a> SessionSignedAccount<'a> {
+    /// The session account of `fixture`, signing with `session`.
+    pub fn new(fixture: &'a Fixture, session: TestSession) -> Self {
+        SessionSignedAccount { fixture, session }
+    }
+}
+
+#[async_trait::async_trait]
+impl Account for SessionSignedAccount<'_> {
+    type SignError = starknet::signers::local_wallet::SignError;
+
+    fn address(&self) -> Felt {
+        self.fixture.address()
+    }
+
+    fn chain_id(&self) -> Felt {
+        self.fixture.devnet.chain_id()
+    }
+
+    async fn sign_execution_v3(
+        &self,
+        execution: &starknet::accounts::RawExecutionV3,
+        query_only: bool,
+    ) -> Result<Vec<Felt>, Self::SignError> {
+        let hash = execution.transaction_hash(self.chain_id(), self.address(), query_only, self);
+        let sig = self.session.key.sign(&hash).map_err(starknet::signers::local_wallet::SignError::EcdsaSignError)?;
+        Ok(vec![self.session.public_key, sig.r, sig.s, Felt::from(self.session.valid_until)])
+    }
+
+    async fn sign_declaration_v3(
+        &self,
+        _declaration: &starknet::accounts::RawDeclarationV3,
+        _query_only: bool,
+    ) -> Result<Vec<Felt>, Self::SignError> {
+        Ok(Vec::new())
+    }
+
+    fn is_signer_interactive(&self, _context: starknet::signers::SignerInteractivityContext<'_>) -> bool {
+        false
+    }
+}
+
+impl starknet::accounts::ExecutionEncoder for SessionSignedAccount<'_> {
+    fn encode_calls(&self, calls: &[Call]) -> Vec<Felt> {
+        calls.to_vec().to_felts()
+    }
+}
+
+impl ConnectedAccount for SessionSignedAccount<'_> {
+    type Provider = std::sync::Arc<starknet::providers::JsonRpcClient<starknet::providers::jsonrpc::HttpTransport>>;
+
+    fn provider(&self) -> &Self::Provider {
+        self.fixture.devnet.provider_ref()
+    }
+
+    fn block_id(&self) -> starknet::core::types::BlockId {
+        starknet::core::types::BlockId::Tag(starknet::core::types::BlockTag::PreConfirmed)
+    }
+}

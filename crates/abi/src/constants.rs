@@ -50,6 +50,9 @@ pub const SELECTOR_INCREASE_ALLOWANCE: Felt = selector!("increase_allowance");
 /// `increaseAllowance`.
 pub const SELECTOR_INCREASE_ALLOWANCE_CAMEL: Felt = selector!("increaseAllowance");
 
+/// ERC-20 `balance_of` (read by helpers; not used by the contract).
+pub const SELECTOR_BALANCE_OF: Felt = selector!("balance_of");
+
 /// Selectors a session may never call, on any contract.
 pub const BLOCKED_SELECTORS: [Felt; 11] = [
     SELECTOR_UPGRADE,

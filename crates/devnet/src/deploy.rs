@@ -238,7 +238,7 @@ impl Devnet {
         let out = self
             .call(
                 STRK_ADDRESS,
-                starknet::macros::selector!("balance_of"),
+                stark_sessions_abi::constants::SELECTOR_BALANCE_OF,
                 vec![address],
             )
             .await?;
@@ -255,5 +255,19 @@ impl Devnet {
     ) -> Result<TransactionReceiptWithBlockInfo, DevnetError> {
         let result = account.execute_v3(calls).send().await.map_err(tx_error)?;
         self.receipt(result.transaction_hash).await
+    }
+}
+
+/// Resources a transaction consumed, whatever its kind.
+pub fn execution_resources(
+    receipt: &starknet::core::types::TransactionReceipt,
+) -> &starknet::core::types::ExecutionResources {
+    use starknet::core::types::TransactionReceipt as R;
+    match receipt {
+        R::Invoke(r) => &r.execution_resources,
+        R::L1Handler(r) => &r.execution_resources,
+        R::Declare(r) => &r.execution_resources,
+        R::Deploy(r) => &r.execution_resources,
+        R::DeployAccount(r) => &r.execution_resources,
     }
 }

@@ -3,7 +3,7 @@
 mod deploy;
 mod node;
 
-pub use deploy::{DevnetAccount, SessionAccountHandle};
+pub use deploy::{execution_resources, DevnetAccount, SessionAccountHandle};
 pub use node::{Devnet, DevnetOptions, PredeployedAccount, NODE_URL_ENV};
 
 use starknet::core::types::Felt;

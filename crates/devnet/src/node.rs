@@ -187,6 +187,11 @@ impl Devnet {
         self.provider.clone()
     }
 
+    /// A reference to the node's provider.
+    pub fn provider_ref(&self) -> &Arc<JsonRpcClient<HttpTransport>> {
+        &self.provider
+    }
+
     /// Calls a JSON-RPC method of the node and returns its result.
     pub async fn rpc(&self, method: &str, params: Value) -> Result<Value, DevnetError> {
         let error = |reason: String| DevnetError::Rpc {

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The project's test command (README): formatting, contract artifacts, lints, docs, all tests.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "contract artifacts match contracts/ (scripts/build-contracts.sh --check)"
+bash scripts/build-contracts.sh --check
+
+step "clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "rustdoc -D warnings"
+RUSTDOCFLAGS="-Dwarnings" cargo doc --workspace --no-deps --locked
+
+step "tests"
+# --show-output prints what passing tests report (the differential count, gas figures).
+cargo test --workspace --locked -- --show-output

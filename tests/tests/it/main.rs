@@ -1,0 +1,9 @@
+//! Cross-crate tests against an embedded devnet: every test starts its own node (ephemeral
+//! port, fixed seed) and deploys what it needs.
+
+mod account;
+mod differential;
+mod gas;
+mod outside;
+mod session_rules;
+mod spending;
