@@ -89,7 +89,11 @@ impl TestSession {
     pub fn from_secret(secret: u64, valid_until: u64) -> Self {
         let key = SigningKey::from_secret_scalar(Felt::from(secret) + Felt::from(0x5e55_0000u64));
         let public_key = key.verifying_key().scalar();
-        TestSession { key, public_key, valid_until }
+        TestSession {
+            key,
+            public_key,
+            valid_until,
+        }
     }
 }
 
@@ -116,10 +120,20 @@ impl Fixture {
             .deploy_session_account_udc(owner, Felt::from(owner_secret), HUNDRED_STRK)
             .await
             .context("deploy session account")?;
-        let scoreboard_class = devnet.declare(&stark_sessions_abi::class::scoreboard()?).await?;
-        let scoreboard = devnet.deploy_contract(scoreboard_class, vec![], Felt::from(7u8)).await?;
+        let scoreboard_class = devnet
+            .declare(&stark_sessions_abi::class::scoreboard()?)
+            .await?;
+        let scoreboard = devnet
+            .deploy_contract(scoreboard_class, vec![], Felt::from(7u8))
+            .await?;
         let relayer = devnet.predeployed(1)?;
-        Ok(Fixture { devnet, account, relayer, scoreboard, nonces: AtomicU64::new(1) })
+        Ok(Fixture {
+            devnet,
+            account,
+            relayer,
+            scoreboard,
+            nonces: AtomicU64::new(1),
+        })
     }
 
     /// Replaces the fixture's session account with a freshly deployed one (same owner key).
@@ -127,7 +141,11 @@ impl Fixture {
         let owner = self.account.owner.clone();
         self.account = self
             .devnet
-            .deploy_session_account_udc(owner, Felt::from(salt) + Felt::from(0xa11_0000u64), HUNDRED_STRK)
+            .deploy_session_account_udc(
+                owner,
+                Felt::from(salt) + Felt::from(0xa11_0000u64),
+                HUNDRED_STRK,
+            )
             .await
             .context("redeploy session account")?;
         Ok(())
@@ -162,9 +180,18 @@ impl Fixture {
     }
 
     /// `[session_pubkey, r, s, valid_until]` of a session over the outside execution.
-    pub fn session_signature(&self, session: &TestSession, outside: &OutsideExecution) -> Result<Vec<Felt>> {
+    pub fn session_signature(
+        &self,
+        session: &TestSession,
+        outside: &OutsideExecution,
+    ) -> Result<Vec<Felt>> {
         let sig = session.key.sign(&self.message_hash(outside))?;
-        Ok(vec![session.public_key, sig.r, sig.s, Felt::from(session.valid_until)])
+        Ok(vec![
+            session.public_key,
+            sig.r,
+            sig.s,
+            Felt::from(session.valid_until),
+        ])
     }
 
     /// Relays `execute_from_outside_v2(outside, signature)` from the relayer.
@@ -181,7 +208,11 @@ impl Fixture {
     ) -> Result<Relayed> {
         let mut calldata = outside.to_felts();
         signature.cairo_serialize(&mut calldata);
-        let call = Call { to: self.address(), selector: constants::SELECTOR_EXECUTE_FROM_OUTSIDE_V2, calldata };
+        let call = Call {
+            to: self.address(),
+            selector: constants::SELECTOR_EXECUTE_FROM_OUTSIDE_V2,
+            calldata,
+        };
         self.send(relayer, vec![call]).await
     }
 
@@ -219,7 +250,11 @@ impl Fixture {
     }
 
     /// A session-signed outside execution of `calls`, relayed.
-    pub async fn session_execute(&self, session: &TestSession, calls: Vec<Call>) -> Result<Relayed> {
+    pub async fn session_execute(
+        &self,
+        session: &TestSession,
+        calls: Vec<Call>,
+    ) -> Result<Relayed> {
         let outside = self.outside(calls).await?;
         let signature = self.session_signature(session, &outside)?;
         self.relay(&outside, signature).await
@@ -227,59 +262,101 @@ impl Fixture {
 
     /// A call to the account itself.
     pub fn self_call(&self, name: &str, calldata: Vec<Felt>) -> Call {
-        Call { to: self.address(), selector: sel(name), calldata }
+        Call {
+            to: self.address(),
+            selector: sel(name),
+            calldata,
+        }
     }
 
     /// The `add_or_update_session_key` call.
-    pub fn register_call(&self, session: &TestSession, max_calls: u32, entrypoints: &[Felt]) -> Call {
-        let mut calldata = vec![session.public_key, Felt::from(session.valid_until), Felt::from(max_calls)];
+    pub fn register_call(
+        &self,
+        session: &TestSession,
+        max_calls: u32,
+        entrypoints: &[Felt],
+    ) -> Call {
+        let mut calldata = vec![
+            session.public_key,
+            Felt::from(session.valid_until),
+            Felt::from(max_calls),
+        ];
         entrypoints.to_vec().cairo_serialize(&mut calldata);
         self.self_call("add_or_update_session_key", calldata)
     }
 
     /// Registers a session through the owner's outside execution; fails if refused.
-    pub async fn register(&self, session: &TestSession, max_calls: u32, entrypoints: &[Felt]) -> Result<()> {
-        self.owner_execute(vec![self.register_call(session, max_calls, entrypoints)]).await?.receipt()?;
+    pub async fn register(
+        &self,
+        session: &TestSession,
+        max_calls: u32,
+        entrypoints: &[Felt],
+    ) -> Result<()> {
+        self.owner_execute(vec![self.register_call(session, max_calls, entrypoints)])
+            .await?
+            .receipt()?;
         Ok(())
     }
 
     /// A `record_score(points)` call on the scoreboard.
     pub fn play(&self, points: u64) -> Call {
-        Call { to: self.scoreboard, selector: sel("record_score"), calldata: vec![Felt::from(points)] }
+        Call {
+            to: self.scoreboard,
+            selector: sel("record_score"),
+            calldata: vec![Felt::from(points)],
+        }
     }
 
     async fn view(&self, name: &str, calldata: Vec<Felt>) -> Result<Vec<Felt>> {
-        Ok(self.devnet.call(self.address(), sel(name), calldata).await?)
+        Ok(self
+            .devnet
+            .call(self.address(), sel(name), calldata)
+            .await?)
     }
 
     /// `get_session_data`.
     pub async fn session_data(&self, key: Felt) -> Result<SessionData> {
-        Ok(SessionData::from_felts(&self.view("get_session_data", vec![key]).await?)?)
+        Ok(SessionData::from_felts(
+            &self.view("get_session_data", vec![key]).await?,
+        )?)
     }
 
     /// `get_session_status`.
     pub async fn session_status(&self, key: Felt) -> Result<SessionStatus> {
-        Ok(SessionStatus::from_felts(&self.view("get_session_status", vec![key]).await?)?)
+        Ok(SessionStatus::from_felts(
+            &self.view("get_session_status", vec![key]).await?,
+        )?)
     }
 
     /// `get_session_allowed_entrypoints`.
     pub async fn allowed_entrypoints(&self, key: Felt) -> Result<Vec<Felt>> {
-        Ok(Vec::<Felt>::from_felts(&self.view("get_session_allowed_entrypoints", vec![key]).await?)?)
+        Ok(Vec::<Felt>::from_felts(
+            &self
+                .view("get_session_allowed_entrypoints", vec![key])
+                .await?,
+        )?)
     }
 
     /// `get_session_targets`.
     pub async fn session_targets(&self, key: Felt) -> Result<Vec<Felt>> {
-        Ok(Vec::<Felt>::from_felts(&self.view("get_session_targets", vec![key]).await?)?)
+        Ok(Vec::<Felt>::from_felts(
+            &self.view("get_session_targets", vec![key]).await?,
+        )?)
     }
 
     /// `get_spending_policy`.
     pub async fn spending_policy(&self, key: Felt, token: Felt) -> Result<SpendingPolicy> {
-        Ok(SpendingPolicy::from_felts(&self.view("get_spending_policy", vec![key, token]).await?)?)
+        Ok(SpendingPolicy::from_felts(
+            &self.view("get_spending_policy", vec![key, token]).await?,
+        )?)
     }
 
     /// The scoreboard's play counter.
     pub async fn plays(&self) -> Result<u64> {
-        let out = self.devnet.call(self.scoreboard, sel("get_plays"), vec![]).await?;
+        let out = self
+            .devnet
+            .call(self.scoreboard, sel("get_plays"), vec![])
+            .await?;
         Ok(u64::from_felts(&out)?)
     }
 }
@@ -322,8 +399,17 @@ impl Account for SessionSignedAccount<'_> {
         query_only: bool,
     ) -> Result<Vec<Felt>, Self::SignError> {
         let hash = execution.transaction_hash(self.chain_id(), self.address(), query_only, self);
-        let sig = self.session.key.sign(&hash).map_err(starknet::signers::local_wallet::SignError::EcdsaSignError)?;
-        Ok(vec![self.session.public_key, sig.r, sig.s, Felt::from(self.session.valid_until)])
+        let sig = self
+            .session
+            .key
+            .sign(&hash)
+            .map_err(starknet::signers::local_wallet::SignError::EcdsaSignError)?;
+        Ok(vec![
+            self.session.public_key,
+            sig.r,
+            sig.s,
+            Felt::from(self.session.valid_until),
+        ])
     }
 
     async fn sign_declaration_v3(
@@ -334,7 +420,10 @@ impl Account for SessionSignedAccount<'_> {
         Ok(Vec::new())
     }
 
-    fn is_signer_interactive(&self, _context: starknet::signers::SignerInteractivityContext<'_>) -> bool {
+    fn is_signer_interactive(
+        &self,
+        _context: starknet::signers::SignerInteractivityContext<'_>,
+    ) -> bool {
         false
     }
 }
@@ -346,7 +435,9 @@ impl starknet::accounts::ExecutionEncoder for SessionSignedAccount<'_> {
 }
 
 impl ConnectedAccount for SessionSignedAccount<'_> {
-    type Provider = std::sync::Arc<starknet::providers::JsonRpcClient<starknet::providers::jsonrpc::HttpTransport>>;
+    type Provider = std::sync::Arc<
+        starknet::providers::JsonRpcClient<starknet::providers::jsonrpc::HttpTransport>,
+    >;
 
     fn provider(&self) -> &Self::Provider {
         self.fixture.devnet.provider_ref()

@@ -447,15 +447,15 @@ mod tests {
         let play = call(GAME, PLAY, &[1]);
         let vu = Felt::from(1_000u64);
         assert_eq!(
-            m.execute_session(Felt::ONE, vu, &[play.clone()], 20),
+            m.execute_session(Felt::ONE, vu, std::slice::from_ref(&play), 20),
             Err(ContractError::SessionNotRegistered)
         );
         assert_eq!(
-            m.execute_session(KEY, vu, &[play.clone()], 1_001),
+            m.execute_session(KEY, vu, std::slice::from_ref(&play), 1_001),
             Err(ContractError::SessionExpired)
         );
         assert_eq!(
-            m.execute_session(KEY, Felt::from(999u64), &[play.clone()], 20),
+            m.execute_session(KEY, Felt::from(999u64), std::slice::from_ref(&play), 20),
             Err(ContractError::SessionValidUntilMismatch)
         );
         // Self-call is checked before the blocklist, which is checked before the whitelist.
@@ -471,9 +471,12 @@ mod tests {
             m.execute_session(KEY, vu, &[call(GAME, Felt::TWO, &[])], 20),
             Err(ContractError::SessionSelectorDenied)
         );
-        assert_eq!(m.execute_session(KEY, vu, &[play.clone()], 20), Ok(()));
         assert_eq!(
-            m.execute_session(KEY, vu, &[play.clone()], 20),
+            m.execute_session(KEY, vu, std::slice::from_ref(&play), 20),
+            Ok(())
+        );
+        assert_eq!(
+            m.execute_session(KEY, vu, std::slice::from_ref(&play), 20),
             Err(ContractError::SessionMaxCalls)
         );
         assert_eq!(m.session_status(KEY, 20), SessionStatus::Exhausted);

@@ -101,9 +101,11 @@ impl Devnet {
 
     /// Starts an embedded devnet on 127.0.0.1.
     pub async fn start_embedded(options: DevnetOptions) -> Result<Self, DevnetError> {
-        let mut config = StarknetConfig::default();
-        config.seed = options.seed;
-        config.total_accounts = options.accounts;
+        let config = StarknetConfig {
+            seed: options.seed,
+            total_accounts: options.accounts,
+            ..Default::default()
+        };
         let starknet = Starknet::new(&config).map_err(|e| DevnetError::Start(e.to_string()))?;
         let server_config = ServerConfig {
             host: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),

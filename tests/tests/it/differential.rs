@@ -18,14 +18,37 @@ const KEYS: u64 = 3;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Register { key: u64, lifetime: i64, max_calls: u32, entrypoints: Vec<Felt> },
-    Use { key: u64, calls: Vec<Call>, wrong_valid_until: bool },
-    Revoke { key: u64 },
+    Register {
+        key: u64,
+        lifetime: i64,
+        max_calls: u32,
+        entrypoints: Vec<Felt>,
+    },
+    Use {
+        key: u64,
+        calls: Vec<Call>,
+        wrong_valid_until: bool,
+    },
+    Revoke {
+        key: u64,
+    },
     RevokeAll,
-    AdvanceTime { seconds: u64 },
-    SetTargets { key: u64, targets: Vec<Felt> },
-    SetPolicy { key: u64, per_call: u128, per_window: u128, window: u64 },
-    RemovePolicy { key: u64 },
+    AdvanceTime {
+        seconds: u64,
+    },
+    SetTargets {
+        key: u64,
+        targets: Vec<Felt>,
+    },
+    SetPolicy {
+        key: u64,
+        per_call: u128,
+        per_window: u128,
+        window: u64,
+    },
+    RemovePolicy {
+        key: u64,
+    },
 }
 
 fn random_op(rng: &mut StdRng, f: &Fixture) -> Op {
@@ -33,8 +56,11 @@ fn random_op(rng: &mut StdRng, f: &Fixture) -> Op {
     let selectors = [sel("record_score"), sel("reset_score"), sel("transfer")];
     match rng.gen_range(0..100) {
         0..=24 => {
-            let mut entrypoints: Vec<Felt> =
-                selectors.iter().copied().filter(|_| rng.gen_bool(0.4)).collect();
+            let mut entrypoints: Vec<Felt> = selectors
+                .iter()
+                .copied()
+                .filter(|_| rng.gen_bool(0.4))
+                .collect();
             if rng.gen_bool(0.05) {
                 entrypoints.push(Felt::ZERO);
             }
@@ -53,23 +79,44 @@ fn random_op(rng: &mut StdRng, f: &Fixture) -> Op {
             let calls = (0..n)
                 .map(|_| match rng.gen_range(0..100) {
                     0..=39 => f.play(rng.gen_range(1..10)),
-                    40..=54 => Call { to: f.scoreboard, selector: sel("reset_score"), calldata: vec![f.address()] },
+                    40..=54 => Call {
+                        to: f.scoreboard,
+                        selector: sel("reset_score"),
+                        calldata: vec![f.address()],
+                    },
                     55..=79 => Call {
                         to: STRK_ADDRESS,
                         selector: sel("transfer"),
-                        calldata: vec![Felt::from(0x77u8), Felt::from(rng.gen_range(1u32..=8)), Felt::ZERO],
+                        calldata: vec![
+                            Felt::from(0x77u8),
+                            Felt::from(rng.gen_range(1u32..=8)),
+                            Felt::ZERO,
+                        ],
                     },
                     80..=87 => f.self_call("get_public_key", vec![]),
-                    _ => Call { to: f.scoreboard, selector: constants::SELECTOR_UPGRADE, calldata: vec![] },
+                    _ => Call {
+                        to: f.scoreboard,
+                        selector: constants::SELECTOR_UPGRADE,
+                        calldata: vec![],
+                    },
                 })
                 .collect();
-            Op::Use { key, calls, wrong_valid_until: rng.gen_bool(0.05) }
+            Op::Use {
+                key,
+                calls,
+                wrong_valid_until: rng.gen_bool(0.05),
+            }
         }
         65..=71 => Op::Revoke { key },
         72..=74 => Op::RevokeAll,
-        75..=84 => Op::AdvanceTime { seconds: *[10u64, 60, 400].choose(rng).unwrap_or(&60) },
+        75..=84 => Op::AdvanceTime {
+            seconds: *[10u64, 60, 400].choose(rng).unwrap_or(&60),
+        },
         85..=91 => {
-            let mut targets: Vec<Felt> = [f.scoreboard, STRK_ADDRESS].into_iter().filter(|_| rng.gen_bool(0.5)).collect();
+            let mut targets: Vec<Felt> = [f.scoreboard, STRK_ADDRESS]
+                .into_iter()
+                .filter(|_| rng.gen_bool(0.5))
+                .collect();
             if rng.gen_bool(0.08) {
                 targets.push(f.address());
             }
@@ -99,20 +146,41 @@ async fn apply(
     let pk = |key: u64| session_for(key, 0).public_key;
     let owner = |calls: Vec<Call>| async move { f.owner_execute(calls).await.expect("sent") };
     let (chain, expected): (Relayed, Result<(), ContractError>) = match op {
-        Op::Register { key, lifetime, max_calls, entrypoints } => {
+        Op::Register {
+            key,
+            lifetime,
+            max_calls,
+            entrypoints,
+        } => {
             let valid_until = (now as i64 + lifetime) as u64;
             let s = session_for(*key, valid_until);
             let chain = owner(vec![f.register_call(&s, *max_calls, entrypoints)]).await;
-            (chain, model.add_or_update_session_key(s.public_key, valid_until, *max_calls, entrypoints, now))
+            (
+                chain,
+                model.add_or_update_session_key(
+                    s.public_key,
+                    valid_until,
+                    *max_calls,
+                    entrypoints,
+                    now,
+                ),
+            )
         }
-        Op::Use { key, calls, wrong_valid_until } => {
+        Op::Use {
+            key,
+            calls,
+            wrong_valid_until,
+        } => {
             let mut valid_until = model.session_data(pk(*key)).valid_until;
             if *wrong_valid_until {
                 valid_until += 1;
             }
             let s = session_for(*key, valid_until);
             let chain = f.session_execute(&s, calls.clone()).await.expect("sent");
-            (chain, model.execute_session(s.public_key, Felt::from(valid_until), calls, now))
+            (
+                chain,
+                model.execute_session(s.public_key, Felt::from(valid_until), calls, now),
+            )
         }
         Op::Revoke { key } => {
             let chain = owner(vec![f.self_call("revoke_session_key", vec![pk(*key)])]).await;
@@ -133,7 +201,12 @@ async fn apply(
             let chain = owner(vec![f.self_call("set_session_targets", calldata)]).await;
             (chain, model.set_session_targets(pk(*key), targets))
         }
-        Op::SetPolicy { key, per_call, per_window, window } => {
+        Op::SetPolicy {
+            key,
+            per_call,
+            per_window,
+            window,
+        } => {
             let calldata = vec![
                 pk(*key),
                 STRK_ADDRESS,
@@ -154,7 +227,12 @@ async fn apply(
             (chain, expected)
         }
         Op::RemovePolicy { key } => {
-            let chain = owner(vec![f.self_call("remove_spending_policy", vec![pk(*key), STRK_ADDRESS])]).await;
+            let chain =
+                owner(vec![f.self_call(
+                    "remove_spending_policy",
+                    vec![pk(*key), STRK_ADDRESS],
+                )])
+                .await;
             (chain, model.remove_spending_policy(pk(*key), STRK_ADDRESS))
         }
     };
@@ -167,11 +245,34 @@ async fn compare_views(f: &Fixture, model: &AccountModel) -> Option<String> {
     for key in 0..KEYS {
         let pk = session_for(key, 0).public_key;
         let checks = [
-            ("get_session_data", format!("{:?}", f.session_data(pk).await.expect("view")), format!("{:?}", model.session_data(pk))),
-            ("get_session_status", format!("{:?}", f.session_status(pk).await.expect("view")), format!("{:?}", model.session_status(pk, now))),
-            ("entrypoints", format!("{:?}", f.allowed_entrypoints(pk).await.expect("view")), format!("{:?}", model.allowed_entrypoints(pk))),
-            ("targets", format!("{:?}", f.session_targets(pk).await.expect("view")), format!("{:?}", model.session_targets(pk))),
-            ("spending", format!("{:?}", f.spending_policy(pk, STRK_ADDRESS).await.expect("view")), format!("{:?}", model.spending_policy(pk, STRK_ADDRESS))),
+            (
+                "get_session_data",
+                format!("{:?}", f.session_data(pk).await.expect("view")),
+                format!("{:?}", model.session_data(pk)),
+            ),
+            (
+                "get_session_status",
+                format!("{:?}", f.session_status(pk).await.expect("view")),
+                format!("{:?}", model.session_status(pk, now)),
+            ),
+            (
+                "entrypoints",
+                format!("{:?}", f.allowed_entrypoints(pk).await.expect("view")),
+                format!("{:?}", model.allowed_entrypoints(pk)),
+            ),
+            (
+                "targets",
+                format!("{:?}", f.session_targets(pk).await.expect("view")),
+                format!("{:?}", model.session_targets(pk)),
+            ),
+            (
+                "spending",
+                format!(
+                    "{:?}",
+                    f.spending_policy(pk, STRK_ADDRESS).await.expect("view")
+                ),
+                format!("{:?}", model.spending_policy(pk, STRK_ADDRESS)),
+            ),
         ];
         for (what, chain, expected) in checks {
             if chain != expected {
@@ -189,16 +290,24 @@ async fn model_and_contract_agree_on_random_operation_sequences() {
     let mut disagreements = Vec::new();
     let (mut steps, mut accepted, mut refused) = (0usize, 0usize, 0usize);
     for sequence in 0..SEQUENCES {
-        f.redeploy_account(sequence as u64).await.expect("fresh account");
+        f.redeploy_account(sequence as u64)
+            .await
+            .expect("fresh account");
         let mut model = AccountModel::new(f.address());
         let length = rng.gen_range(4..=9);
         for step in 0..length {
             let op = random_op(&mut rng, &f);
             let (chain, expected) = apply(&f, &mut model, &op).await;
             steps += 1;
-            if chain.is_ok() { accepted += 1 } else { refused += 1 }
+            if chain.is_ok() {
+                accepted += 1
+            } else {
+                refused += 1
+            }
             if chain != expected.map_err(Some) {
-                disagreements.push(format!("sequence {sequence} step {step} {op:?}: chain {chain:?}, model {expected:?}"));
+                disagreements.push(format!(
+                    "sequence {sequence} step {step} {op:?}: chain {chain:?}, model {expected:?}"
+                ));
                 break;
             }
             if let Some(diff) = compare_views(&f, &model).await {
@@ -211,6 +320,13 @@ async fn model_and_contract_agree_on_random_operation_sequences() {
         "differential: {SEQUENCES} sequences, {steps} steps ({accepted} accepted, {refused} refused), {} disagreements",
         disagreements.len()
     );
-    assert!(disagreements.is_empty(), "model and contract disagree:\n{}", disagreements.join("\n"));
-    assert!(accepted > steps / 5 && refused > steps / 10, "the sequences exercise both outcomes");
+    assert!(
+        disagreements.is_empty(),
+        "model and contract disagree:\n{}",
+        disagreements.join("\n")
+    );
+    assert!(
+        accepted > steps / 5 && refused > steps / 10,
+        "the sequences exercise both outcomes"
+    );
 }
