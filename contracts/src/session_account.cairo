@@ -77,7 +77,7 @@ mod SessionAccount {
     use integer::u256_from_felt252;
     use starknet::{
         ContractAddress, ClassHash, get_caller_address, get_contract_address, get_tx_info,
-        get_block_timestamp
+        get_block_timestamp, get_execution_info
     };
     use starknet::account::Call;
     use starknet::syscalls::{call_contract_syscall, replace_class_syscall};
@@ -265,14 +265,17 @@ mod SessionAccount {
         fn execute_from_outside_v2(
             ref self: ContractState, outside_execution: OutsideExecution, signature: Span<felt252>
         ) -> Array<Span<felt252>> {
+            // One execution-info syscall serves every check below.
+            let info = get_execution_info().unbox();
+            let this = info.contract_address;
+            let now = info.block_info.unbox().block_timestamp;
             // 1. Caller, time window, nonce.
             let caller: felt252 = outside_execution.caller.into();
             if caller != constants::ANY_CALLER && caller != 0 {
                 assert(
-                    outside_execution.caller == get_caller_address(), Errors::OUTSIDE_INVALID_CALLER
+                    outside_execution.caller == info.caller_address, Errors::OUTSIDE_INVALID_CALLER
                 );
             }
-            let now = get_block_timestamp();
             assert(outside_execution.execute_after < now, Errors::OUTSIDE_TOO_EARLY);
             assert(now < outside_execution.execute_before, Errors::OUTSIDE_EXPIRED);
             let nonce = outside_execution.nonce;
@@ -280,7 +283,7 @@ mod SessionAccount {
             self.outside_nonces.write(nonce, true);
 
             let message_hash = snip12::outside_execution_message_hash(
-                @outside_execution, get_contract_address(), get_tx_info().unbox().chain_id
+                @outside_execution, this, info.tx_info.unbox().chain_id
             );
             let signature_len = signature.len();
             if signature_len == 2 {
@@ -292,7 +295,7 @@ mod SessionAccount {
                 );
             } else if signature_len == 4 {
                 // 2-5. Session rules, signature, accounting.
-                self.authorize_session(outside_execution.calls, signature, message_hash, now);
+                self.authorize_session(outside_execution.calls, signature, message_hash, this, now);
             } else {
                 panic_with_felt252(Errors::INVALID_SIGNATURE_LENGTH);
             }
@@ -618,6 +621,7 @@ mod SessionAccount {
             calls: Span<Call>,
             signature: Span<felt252>,
             message_hash: felt252,
+            this: ContractAddress,
             now: u64
         ) {
             let session_key = *signature.at(0);
@@ -633,7 +637,6 @@ mod SessionAccount {
             assert(signed_valid_until == record.valid_until, Errors::SESSION_VALID_UNTIL_MISMATCH);
 
             // 3. Every call against the session's rules.
-            let this = get_contract_address();
             let mut remaining = calls;
             loop {
                 match remaining.pop_front() {
