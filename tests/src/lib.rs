@@ -23,6 +23,12 @@ const GAS_PRICE_BOUND: u128 = 4_000_000_000;
 /// 100 STRK in FRI.
 pub const HUNDRED_STRK: u128 = 100_000_000_000_000_000_000;
 
+/// The contract error named in a refused request's error (validation failures surface as
+/// errors of the send itself rather than as reverted receipts).
+pub fn revert_error(err: impl std::fmt::Debug) -> Option<ContractError> {
+    ContractError::from_revert_reason(&format!("{err:?}"))
+}
+
 /// The selector of an entry point by name.
 pub fn sel(name: &str) -> Felt {
     get_selector_from_name(name).unwrap_or_else(|_| panic!("{name} is not ASCII"))

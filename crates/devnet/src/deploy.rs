@@ -151,6 +151,22 @@ impl Devnet {
         Ok(address)
     }
 
+    /// Declares the session account class (once per node); returns its class hash.
+    pub async fn declare_session_account(&self) -> Result<Felt, DevnetError> {
+        self.declare(&stark_sessions_abi::class::session_account()?)
+            .await
+    }
+
+    /// A handle on the session account at `address`, signing as `owner`.
+    pub fn session_account_handle(&self, address: Felt, owner: SigningKey) -> SessionAccountHandle {
+        let account = self.account_with_key(address, owner.clone());
+        SessionAccountHandle {
+            address,
+            owner,
+            account,
+        }
+    }
+
     /// Declares the session account and deploys one for `owner` through the UDC, funded with
     /// `fund_fri` STRK (FRI) so that its owner can send transactions.
     pub async fn deploy_session_account_udc(
@@ -159,9 +175,7 @@ impl Devnet {
         salt: Felt,
         fund_fri: u128,
     ) -> Result<SessionAccountHandle, DevnetError> {
-        let class_hash = self
-            .declare(&stark_sessions_abi::class::session_account()?)
-            .await?;
+        let class_hash = self.declare_session_account().await?;
         let public_key = owner.verifying_key().scalar();
         let address = self
             .deploy_contract(class_hash, vec![public_key], salt)
@@ -169,12 +183,7 @@ impl Devnet {
         if fund_fri > 0 {
             self.mint_strk(address, fund_fri).await?;
         }
-        let account = self.account_with_key(address, owner.clone());
-        Ok(SessionAccountHandle {
-            address,
-            owner,
-            account,
-        })
+        Ok(self.session_account_handle(address, owner))
     }
 
     /// Deploys a session account for `owner` counterfactually: computes its address, funds it,
@@ -185,9 +194,7 @@ impl Devnet {
         salt: Felt,
         fund_fri: u128,
     ) -> Result<SessionAccountHandle, DevnetError> {
-        let class_hash = self
-            .declare(&stark_sessions_abi::class::session_account()?)
-            .await?;
+        let class_hash = self.declare_session_account().await?;
         let mut factory = OpenZeppelinAccountFactory::new(
             class_hash,
             self.chain_id,
@@ -202,12 +209,7 @@ impl Devnet {
         self.mint_strk(address, fund_fri.max(1)).await?;
         let result = deployment.send().await.map_err(tx_error)?;
         self.receipt(result.transaction_hash).await?;
-        let account = self.account_with_key(address, owner.clone());
-        Ok(SessionAccountHandle {
-            address,
-            owner,
-            account,
-        })
+        Ok(self.session_account_handle(address, owner))
     }
 
     /// Calls a view function at the pre-confirmed block.

@@ -2,7 +2,9 @@
 
 use stark_sessions_abi::{constants, ContractError};
 use stark_sessions_devnet::Devnet;
-use stark_sessions_tests::{sel, Fixture, SessionSignedAccount, TestSession, HUNDRED_STRK};
+use stark_sessions_tests::{
+    revert_error, sel, Fixture, SessionSignedAccount, TestSession, HUNDRED_STRK,
+};
 use starknet::accounts::Account;
 use starknet::core::types::{Call, Felt};
 use starknet::providers::Provider;
@@ -57,7 +59,7 @@ async fn invoke_signed_by_a_key_that_is_not_the_owner_is_refused() {
         .await
         .expect_err("foreign key must be refused");
     assert_eq!(
-        ContractError::from_revert_reason(&format!("{err:?}")),
+        revert_error(&err),
         Some(ContractError::InvalidSignature),
         "{err:?}"
     );
@@ -82,7 +84,7 @@ async fn session_signatures_are_refused_in_validate_and_is_valid_signature() {
         .await
         .expect_err("session-signed transaction");
     assert_eq!(
-        ContractError::from_revert_reason(&format!("{err:?}")),
+        revert_error(&err),
         Some(ContractError::InvalidSignatureLength),
         "{err:?}"
     );
@@ -191,10 +193,7 @@ async fn admin_entry_points_accept_only_the_account_itself() {
         .send()
         .await
         .expect_err("old key refused");
-    assert_eq!(
-        ContractError::from_revert_reason(&format!("{old:?}")),
-        Some(ContractError::InvalidSignature)
-    );
+    assert_eq!(revert_error(&old), Some(ContractError::InvalidSignature));
     // A zero key is refused.
     let new_account = f.devnet.account_with_key(f.address(), new_owner);
     let zero = f.self_call("set_public_key", vec![Felt::ZERO]);
@@ -203,10 +202,7 @@ async fn admin_entry_points_accept_only_the_account_itself() {
         .send()
         .await
         .expect_err("zero key");
-    assert_eq!(
-        ContractError::from_revert_reason(&format!("{err:?}")),
-        Some(ContractError::InvalidPublicKey)
-    );
+    assert_eq!(revert_error(&err), Some(ContractError::InvalidPublicKey));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
