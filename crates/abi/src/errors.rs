@@ -92,6 +92,18 @@ impl ContractError {
             .copied()
             .find(|e| reason.contains(e.as_str()) || lower.contains(&format!("{:#x}", e.as_felt())))
     }
+
+    /// Whether the error says the signature does not authorise the execution (as opposed to
+    /// the execution itself being refused): what a paymaster reports as an invalid signature.
+    pub const fn is_signature_error(self) -> bool {
+        matches!(
+            self,
+            ContractError::InvalidSignature
+                | ContractError::InvalidSignatureLength
+                | ContractError::SessionBadSignature
+                | ContractError::SessionValidUntilMismatch
+        )
+    }
 }
 
 /// Errors of this crate.

@@ -1,0 +1,279 @@
+//! Paymaster configuration: a TOML file, then environment overrides.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use stark_sessions_abi::Felt;
+use url::Url;
+use zeroize::Zeroizing;
+
+use crate::error::PaymasterError;
+
+/// Prefix of the environment overrides.
+pub const ENV_PREFIX: &str = "STARK_SESSIONS_PAYMASTER_";
+
+/// STRK's contract address (the same on every public Starknet network and on devnet).
+pub const STRK_TOKEN: Felt =
+    Felt::from_hex_unchecked("0x04718f5a0fc34cc1af16a1cdee98ffb20c31f5cd61d6ab07201858f4287c938d");
+
+/// One relayer account.
+#[derive(Clone, Deserialize)]
+pub struct RelayerConfig {
+    /// The relayer account's address.
+    pub address: Felt,
+    /// Its signing key (a secret: never logged).
+    pub private_key: Felt,
+}
+
+impl std::fmt::Debug for RelayerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayerConfig")
+            .field("address", &format_args!("{:#x}", self.address))
+            .field("private_key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A token accepted in default fee mode.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GasTokenConfig {
+    /// The ERC-20 contract.
+    pub address: Felt,
+    /// Its decimals.
+    pub decimals: u8,
+    /// FRI per whole token.
+    pub price_in_strk: u128,
+}
+
+/// An API key defined in the configuration (by its SHA-256; the key itself lives with the
+/// backend that uses it).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiKeyConfig {
+    /// Stable id.
+    pub id: String,
+    /// Hex SHA-256 of the key.
+    pub key_sha256: String,
+    /// Sponsored fees allowed per UTC day, in FRI.
+    pub daily_budget_fri: u128,
+    /// Requests allowed per minute.
+    #[serde(default = "default_rate")]
+    pub requests_per_minute: u32,
+    /// If set, the only contracts sponsored calls may target.
+    #[serde(default)]
+    pub allowed_targets: Option<Vec<Felt>>,
+}
+
+fn default_rate() -> u32 {
+    600
+}
+
+/// Everything the paymaster needs to run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymasterConfig {
+    /// Where to listen (`127.0.0.1:0` for an ephemeral port).
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The Starknet node (RPC 0.10).
+    pub rpc_url: Url,
+    /// The SQLite database; `None` keeps state in memory.
+    #[serde(default)]
+    pub database: Option<PathBuf>,
+    /// The relayer accounts.
+    pub relayers: Vec<RelayerConfig>,
+    /// Account classes served; empty serves any account that declares SNIP-9 v2 by SRC-5 (and
+    /// deploys only the stark-sessions account class).
+    #[serde(default)]
+    pub supported_account_classes: Vec<Felt>,
+    /// The most the operator pays for one transaction, in FRI.
+    #[serde(default = "default_fee_cap")]
+    pub max_fee_per_tx_fri: u128,
+    /// Margin added to estimated gas amounts and prices for the transaction's bounds, in percent.
+    #[serde(default = "default_margin")]
+    pub fee_margin_percent: u32,
+    /// Execution window when a request gives no time bounds, in seconds.
+    #[serde(default = "default_window")]
+    pub default_window_secs: u64,
+    /// Longest execution window accepted, in seconds.
+    #[serde(default = "default_max_window")]
+    pub max_window_secs: u64,
+    /// A sent transaction the node does not know after this many seconds is sent again.
+    #[serde(default = "default_resubmit")]
+    pub resubmit_after_secs: u64,
+    /// Default lifetime of client session tokens, in seconds.
+    #[serde(default = "default_token_ttl")]
+    pub client_token_ttl_secs: u64,
+    /// Where default-mode fees go (default: the first relayer).
+    #[serde(default)]
+    pub fee_collector: Option<Felt>,
+    /// Tokens accepted in default mode (default: STRK).
+    #[serde(default = "default_gas_tokens")]
+    pub gas_tokens: Vec<GasTokenConfig>,
+    /// A relayer below this STRK balance (FRI) does not count as available.
+    #[serde(default = "default_min_balance")]
+    pub min_relayer_balance_fri: u128,
+    /// API keys known from the configuration (added to the database at start).
+    #[serde(default)]
+    pub api_keys: Vec<ApiKeyConfig>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8088))
+}
+fn default_fee_cap() -> u128 {
+    // 5 STRK.
+    5_000_000_000_000_000_000
+}
+fn default_margin() -> u32 {
+    50
+}
+fn default_window() -> u64 {
+    3600
+}
+fn default_max_window() -> u64 {
+    24 * 3600
+}
+fn default_resubmit() -> u64 {
+    30
+}
+fn default_token_ttl() -> u64 {
+    crate::auth::DEFAULT_TOKEN_TTL_SECS
+}
+fn default_gas_tokens() -> Vec<GasTokenConfig> {
+    vec![GasTokenConfig {
+        address: STRK_TOKEN,
+        decimals: 18,
+        price_in_strk: 1_000_000_000_000_000_000,
+    }]
+}
+fn default_min_balance() -> u128 {
+    // 0.1 STRK.
+    100_000_000_000_000_000
+}
+
+impl PaymasterConfig {
+    /// A configuration with defaults for everything but the node and the relayers.
+    pub fn new(rpc_url: Url, relayers: Vec<RelayerConfig>) -> Self {
+        PaymasterConfig {
+            listen: default_listen(),
+            rpc_url,
+            database: None,
+            relayers,
+            supported_account_classes: Vec::new(),
+            max_fee_per_tx_fri: default_fee_cap(),
+            fee_margin_percent: default_margin(),
+            default_window_secs: default_window(),
+            max_window_secs: default_max_window(),
+            resubmit_after_secs: default_resubmit(),
+            client_token_ttl_secs: default_token_ttl(),
+            fee_collector: None,
+            gas_tokens: default_gas_tokens(),
+            min_relayer_balance_fri: default_min_balance(),
+            api_keys: Vec::new(),
+        }
+    }
+
+    /// Parses a TOML configuration.
+    pub fn from_toml(text: &str) -> Result<Self, PaymasterError> {
+        toml::from_str(text).map_err(|e| PaymasterError::InvalidParams(format!("config: {e}")))
+    }
+
+    /// Reads a TOML file, then applies the environment overrides.
+    pub fn load(path: &Path) -> Result<Self, PaymasterError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            PaymasterError::InvalidParams(format!("config {}: {e}", path.display()))
+        })?;
+        let mut config = Self::from_toml(&text)?;
+        config.apply_env(|name| std::env::var(name).ok())?;
+        Ok(config)
+    }
+
+    /// Applies `STARK_SESSIONS_PAYMASTER_{LISTEN,RPC_URL,DATABASE,RELAYERS,MAX_FEE_PER_TX_FRI}`
+    /// from `get`. `RELAYERS` is `address:private_key[,address:private_key…]` and replaces
+    /// the file's relayers (keys are best kept out of files).
+    pub fn apply_env(
+        &mut self,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), PaymasterError> {
+        let bad = |name: &str, why: String| {
+            PaymasterError::InvalidParams(format!("{ENV_PREFIX}{name}: {why}"))
+        };
+        let var = |name: &str| get(&format!("{ENV_PREFIX}{name}"));
+        if let Some(v) = var("LISTEN") {
+            self.listen = v.parse().map_err(|e| bad("LISTEN", format!("{e}")))?;
+        }
+        if let Some(v) = var("RPC_URL") {
+            self.rpc_url = v.parse().map_err(|e| bad("RPC_URL", format!("{e}")))?;
+        }
+        if let Some(v) = var("DATABASE") {
+            self.database = Some(PathBuf::from(v));
+        }
+        if let Some(v) = var("MAX_FEE_PER_TX_FRI") {
+            self.max_fee_per_tx_fri = v
+                .parse()
+                .map_err(|e| bad("MAX_FEE_PER_TX_FRI", format!("{e}")))?;
+        }
+        if let Some(v) = var("RELAYERS").map(Zeroizing::new) {
+            self.relayers = v
+                .split(',')
+                .map(|pair| {
+                    let (address, key) = pair
+                        .split_once(':')
+                        .ok_or_else(|| bad("RELAYERS", "expected address:private_key".into()))?;
+                    Ok(RelayerConfig {
+                        address: Felt::from_hex(address.trim())
+                            .map_err(|_| bad("RELAYERS", "address is not hex".into()))?,
+                        private_key: Felt::from_hex(key.trim())
+                            .map_err(|_| bad("RELAYERS", "private key is not hex".into()))?,
+                    })
+                })
+                .collect::<Result<_, PaymasterError>>()?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_env_overrides_and_secrets_stay_out_of_debug() {
+        let mut config = PaymasterConfig::from_toml(
+            r#"
+            rpc_url = "http://127.0.0.1:5050/rpc"
+            database = "pm.sqlite"
+            max_fee_per_tx_fri = 1000
+            [[relayers]]
+            address = "0x1"
+            private_key = "0xdeadbeef"
+            [[api_keys]]
+            id = "game"
+            key_sha256 = "00"
+            daily_budget_fri = 5
+            "#,
+        )
+        .expect("parses");
+        assert_eq!(config.max_fee_per_tx_fri, 1000);
+        assert_eq!(config.api_keys[0].requests_per_minute, 600);
+        assert!(!format!("{config:?}").contains("deadbeef"));
+        config
+            .apply_env(|name| match name {
+                "STARK_SESSIONS_PAYMASTER_LISTEN" => Some("127.0.0.1:0".into()),
+                "STARK_SESSIONS_PAYMASTER_RELAYERS" => Some("0x2:0x3,0x4:0x5".into()),
+                _ => None,
+            })
+            .expect("env applies");
+        assert_eq!(config.listen.port(), 0);
+        assert_eq!(config.relayers.len(), 2);
+        assert_eq!(config.relayers[1].private_key, Felt::from(5u8));
+        let err = config
+            .apply_env(|name| {
+                (name == "STARK_SESSIONS_PAYMASTER_RELAYERS").then(|| "0x2".to_string())
+            })
+            .expect_err("malformed");
+        assert!(err.to_string().contains("RELAYERS"));
+        assert!(PaymasterConfig::from_toml("rpc_url = 3").is_err());
+    }
+}
