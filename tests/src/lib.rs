@@ -2,6 +2,8 @@
 //! account, a scoreboard target contract and a relayer, plus helpers to sign and relay outside
 //! executions and to read the account's session views.
 
+pub mod paymaster;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{anyhow, Context, Result};

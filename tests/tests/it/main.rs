@@ -6,5 +6,6 @@ mod devnet;
 mod differential;
 mod gas;
 mod outside;
+mod paymaster;
 mod session_rules;
 mod spending;
