@@ -63,10 +63,7 @@ impl RpcClient {
             Auth::Bearer(t) => request.bearer_auth(t),
         };
         let response = request.send().await.context("paymaster unreachable")?;
-        Ok(response
-            .json()
-            .await
-            .context("paymaster answered non-JSON")?)
+        response.json().await.context("paymaster answered non-JSON")
     }
 
     /// Calls `method` with by-name `params`.

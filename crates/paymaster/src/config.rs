@@ -43,6 +43,7 @@ pub struct GasTokenConfig {
     /// Its decimals.
     pub decimals: u8,
     /// FRI per whole token.
+    #[serde(deserialize_with = "amount")]
     pub price_in_strk: u128,
 }
 
@@ -55,6 +56,7 @@ pub struct ApiKeyConfig {
     /// Hex SHA-256 of the key.
     pub key_sha256: String,
     /// Sponsored fees allowed per UTC day, in FRI.
+    #[serde(deserialize_with = "amount")]
     pub daily_budget_fri: u128,
     /// Requests allowed per minute.
     #[serde(default = "default_rate")]
@@ -62,6 +64,22 @@ pub struct ApiKeyConfig {
     /// If set, the only contracts sponsored calls may target.
     #[serde(default)]
     pub allowed_targets: Option<Vec<Felt>>,
+}
+
+/// An amount in FRI: a TOML integer, or a decimal string for values beyond 2^63.
+fn amount<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(u64),
+        Text(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Number(n) => Ok(u128::from(n)),
+        Raw::Text(s) => s
+            .parse()
+            .map_err(|_| serde::de::Error::custom(format!("`{s}` is not an amount in FRI"))),
+    }
 }
 
 fn default_rate() -> u32 {
@@ -87,7 +105,7 @@ pub struct PaymasterConfig {
     #[serde(default)]
     pub supported_account_classes: Vec<Felt>,
     /// The most the operator pays for one transaction, in FRI.
-    #[serde(default = "default_fee_cap")]
+    #[serde(default = "default_fee_cap", deserialize_with = "amount")]
     pub max_fee_per_tx_fri: u128,
     /// Margin added to estimated gas amounts and prices for the transaction's bounds, in percent.
     #[serde(default = "default_margin")]
@@ -111,7 +129,7 @@ pub struct PaymasterConfig {
     #[serde(default = "default_gas_tokens")]
     pub gas_tokens: Vec<GasTokenConfig>,
     /// A relayer below this STRK balance (FRI) does not count as available.
-    #[serde(default = "default_min_balance")]
+    #[serde(default = "default_min_balance", deserialize_with = "amount")]
     pub min_relayer_balance_fri: u128,
     /// API keys known from the configuration (added to the database at start).
     #[serde(default)]
@@ -176,14 +194,13 @@ impl PaymasterConfig {
 
     /// Parses a TOML configuration.
     pub fn from_toml(text: &str) -> Result<Self, PaymasterError> {
-        toml::from_str(text).map_err(|e| PaymasterError::InvalidParams(format!("config: {e}")))
+        toml::from_str(text).map_err(|e| PaymasterError::Config(e.to_string()))
     }
 
     /// Reads a TOML file, then applies the environment overrides.
     pub fn load(path: &Path) -> Result<Self, PaymasterError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            PaymasterError::InvalidParams(format!("config {}: {e}", path.display()))
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| PaymasterError::Config(format!("{}: {e}", path.display())))?;
         let mut config = Self::from_toml(&text)?;
         config.apply_env(|name| std::env::var(name).ok())?;
         Ok(config)
@@ -196,9 +213,8 @@ impl PaymasterConfig {
         &mut self,
         get: impl Fn(&str) -> Option<String>,
     ) -> Result<(), PaymasterError> {
-        let bad = |name: &str, why: String| {
-            PaymasterError::InvalidParams(format!("{ENV_PREFIX}{name}: {why}"))
-        };
+        let bad =
+            |name: &str, why: String| PaymasterError::Config(format!("{ENV_PREFIX}{name}: {why}"));
         let var = |name: &str| get(&format!("{ENV_PREFIX}{name}"));
         if let Some(v) = var("LISTEN") {
             self.listen = v.parse().map_err(|e| bad("LISTEN", format!("{e}")))?;
@@ -245,6 +261,7 @@ mod tests {
             rpc_url = "http://127.0.0.1:5050/rpc"
             database = "pm.sqlite"
             max_fee_per_tx_fri = 1000
+            min_relayer_balance_fri = "100000000000000000000"
             [[relayers]]
             address = "0x1"
             private_key = "0xdeadbeef"
@@ -256,6 +273,7 @@ mod tests {
         )
         .expect("parses");
         assert_eq!(config.max_fee_per_tx_fri, 1000);
+        assert_eq!(config.min_relayer_balance_fri, 100 * 10u128.pow(18));
         assert_eq!(config.api_keys[0].requests_per_minute, 600);
         assert!(!format!("{config:?}").contains("deadbeef"));
         config

@@ -22,6 +22,9 @@ pub enum PaymasterError {
     /// JSON-RPC: parameters of the wrong shape.
     #[error("invalid params: {0}")]
     InvalidParams(String),
+    /// The configuration is unreadable or invalid (never sent to clients).
+    #[error("configuration: {0}")]
+    Config(String),
     /// 150: the user address is malformed or no contract is deployed there.
     #[error("invalid address: {0}")]
     InvalidAddress(String),
@@ -89,6 +92,7 @@ impl PaymasterError {
             PaymasterError::InvalidRequest(_) => -32600,
             PaymasterError::MethodNotFound(_) => -32601,
             PaymasterError::InvalidParams(_) => -32602,
+            PaymasterError::Config(_) => -32603,
             PaymasterError::InvalidAddress(_) => 150,
             PaymasterError::TokenNotSupported(_) => 151,
             PaymasterError::InvalidSignature(_) => 153,
@@ -118,6 +122,7 @@ impl PaymasterError {
             PaymasterError::InvalidRequest(_) => "INVALID_REQUEST",
             PaymasterError::MethodNotFound(_) => "METHOD_NOT_FOUND",
             PaymasterError::InvalidParams(_) => "INVALID_PARAMS",
+            PaymasterError::Config(_) => "CONFIGURATION",
             PaymasterError::InvalidAddress(_) => "INVALID_ADDRESS",
             PaymasterError::TokenNotSupported(_) => "TOKEN_NOT_SUPPORTED",
             PaymasterError::InvalidSignature(_) => "INVALID_SIGNATURE",

@@ -130,7 +130,7 @@ impl Paymaster {
                 .ok()
                 .and_then(|b| b.try_into().ok())
                 .ok_or_else(|| {
-                    PaymasterError::InvalidParams(format!(
+                    PaymasterError::Config(format!(
                         "api key {}: key_sha256 must be 64 hex digits",
                         key.id
                     ))

@@ -69,7 +69,12 @@ async fn owner_and_session_executions_are_sponsored_end_to_end() {
     let session = TestSession::from_secret(77, now + 3600);
     let register = fixture.register_call(&session, 5, &[sel("record_score")]);
     let built = pm
-        .build(user, &[register.clone()], sponsored(), &pm.key())
+        .build(
+            user,
+            std::slice::from_ref(&register),
+            sponsored(),
+            &pm.key(),
+        )
         .await
         .expect("http")
         .expect("built");
@@ -907,7 +912,7 @@ async fn two_hundred_executions_from_twenty_clients_over_three_relayers() {
             let mut outcomes = Vec::new();
             for _ in 0..PER_CLIENT {
                 let built = pm
-                    .build(user, &[play.clone()], sponsored(), &pm.key())
+                    .build(user, std::slice::from_ref(&play), sponsored(), &pm.key())
                     .await
                     .expect("http");
                 let outcome = match built {
