@@ -253,10 +253,12 @@ fn is_nonce_error<S>(e: &AccountError<S>) -> bool {
         AccountError::Provider(ProviderError::StarknetError(
             StarknetError::TransactionExecutionError(data),
         )) => {
-            // Validation-phase nonce refusals come back as execution errors on some nodes.
+            // Nodes report a stale nonce in estimates as an execution error ("Account
+            // transaction nonce is invalid."); the account's own outside-execution nonce
+            // errors ("outside/nonce-used") do not mention a transaction nonce.
             execution_error_text(&data.execution_error)
                 .to_ascii_lowercase()
-                .contains("invalid transaction nonce")
+                .contains("transaction nonce")
         }
         _ => false,
     }

@@ -1166,3 +1166,56 @@ async fn health_and_metrics_answer_over_http() {
     assert!(metrics.contains("paymaster_requests_total 1"), "{metrics}");
     assert!(metrics.contains("paymaster_failures_total 1"), "{metrics}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relayer_nonces_resync_after_transactions_the_paymaster_did_not_send() {
+    let (fixture, pm) = setup(0x0a1d).await;
+    let chain = fixture.devnet.chain_id();
+    let user = fixture.address();
+    let session = session_for(&fixture, 86, 10).await;
+    let sponsored_play = || async {
+        let built = pm
+            .build(user, &[fixture.play(1)], sponsored(), &pm.key())
+            .await
+            .expect("http")
+            .expect("built");
+        let signature =
+            session_sign_typed(&session, &built["typed_data"], user, chain).expect("sign");
+        pm.execute(
+            user,
+            &built["typed_data"],
+            &signature,
+            sponsored(),
+            &pm.key(),
+        )
+        .await
+        .expect("http")
+    };
+    // One execution per relayer so that every relayer has a cached nonce.
+    for _ in 0..3 {
+        let sent = sponsored_play().await.expect("sent");
+        assert!(succeeded(&fixture, felt(&sent["transaction_hash"]).expect("hash")).await);
+    }
+    // Someone else spends every relayer's next nonce.
+    for index in stark_sessions_tests::paymaster::RELAYER_INDICES {
+        let relayer = fixture.devnet.predeployed(index).expect("relayer");
+        let transfer = starknet::core::types::Call {
+            to: STRK_ADDRESS,
+            selector: sel("transfer"),
+            calldata: vec![F::from(0x1u8), F::ONE, F::ZERO],
+        };
+        fixture
+            .devnet
+            .invoke(&relayer, vec![transfer])
+            .await
+            .expect("outside transaction");
+    }
+    // The paymaster's cached nonces are now stale; users see no error.
+    for _ in 0..3 {
+        let sent = sponsored_play()
+            .await
+            .expect("no nonce error reaches the user");
+        assert!(succeeded(&fixture, felt(&sent["transaction_hash"]).expect("hash")).await);
+    }
+    assert_eq!(fixture.plays().await.expect("plays"), 6);
+}
