@@ -222,6 +222,27 @@ impl PaymasterHarness {
     }
 }
 
+impl PaymasterHarness {
+    /// A session-signed, sponsored execution of `calls` on the fixture's account: build, sign
+    /// the returned typed data with the session key, execute.
+    pub async fn sponsor(
+        &self,
+        fixture: &Fixture,
+        session: &crate::TestSession,
+        calls: &[Call],
+        auth: &Auth,
+    ) -> Result<Result<Value, RpcError>> {
+        let (user, chain) = (fixture.address(), fixture.devnet.chain_id());
+        let built = match self.build(user, calls, sponsored(), auth).await? {
+            Ok(built) => built,
+            Err(e) => return Ok(Err(e)),
+        };
+        let signature = session_sign_typed(session, &built["typed_data"], user, chain)?;
+        self.execute(user, &built["typed_data"], &signature, sponsored(), auth)
+            .await
+    }
+}
+
 /// The outside execution in typed data, read the way a careful client reads it.
 pub fn outside_of(typed_data: &Value, chain_id: Felt) -> Result<OutsideExecution> {
     Ok(parse_outside_execution(typed_data, chain_id)?)

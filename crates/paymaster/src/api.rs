@@ -139,10 +139,10 @@ pub enum FeeMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimeBounds {
     /// Not before this time.
-    #[serde(deserialize_with = "flexible_u64")]
+    #[serde(deserialize_with = "number_or_text")]
     pub execute_after: u64,
     /// Strictly before this time.
-    #[serde(deserialize_with = "flexible_u64")]
+    #[serde(deserialize_with = "number_or_text")]
     pub execute_before: u64,
 }
 
@@ -281,23 +281,28 @@ pub fn param<T: serde::de::DeserializeOwned>(
         .map_err(|e| PaymasterError::InvalidParams(format!("parameter `{name}`: {e}")))
 }
 
-fn flexible_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+/// A number given as a JSON/TOML integer, or as a decimal or `0x` hex string (SNIP-29 clients
+/// send time bounds both ways; configuration amounts beyond 2^63 need a string).
+pub(crate) fn number_or_text<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<u128>,
+{
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Raw {
         Number(u64),
         Text(String),
     }
-    match Raw::deserialize(d)? {
-        Raw::Number(n) => Ok(n),
-        Raw::Text(s) => {
-            let parsed = match s.strip_prefix("0x") {
-                Some(h) => u64::from_str_radix(h, 16),
-                None => s.parse::<u64>(),
-            };
-            parsed.map_err(|_| de::Error::custom(format!("`{s}` is not a u64 timestamp")))
+    let value = match Raw::deserialize(d)? {
+        Raw::Number(n) => u128::from(n),
+        Raw::Text(s) => match s.strip_prefix("0x") {
+            Some(h) => u128::from_str_radix(h, 16),
+            None => s.parse::<u128>(),
         }
-    }
+        .map_err(|_| de::Error::custom(format!("`{s}` is not a number")))?,
+    };
+    T::try_from(value).map_err(|_| de::Error::custom(format!("{value} is out of range")))
 }
 
 /// A u128 amount as SNIP-29's hex u256.

@@ -43,7 +43,7 @@ pub struct GasTokenConfig {
     /// Its decimals.
     pub decimals: u8,
     /// FRI per whole token.
-    #[serde(deserialize_with = "amount")]
+    #[serde(deserialize_with = "crate::api::number_or_text")]
     pub price_in_strk: u128,
 }
 
@@ -56,7 +56,7 @@ pub struct ApiKeyConfig {
     /// Hex SHA-256 of the key.
     pub key_sha256: String,
     /// Sponsored fees allowed per UTC day, in FRI.
-    #[serde(deserialize_with = "amount")]
+    #[serde(deserialize_with = "crate::api::number_or_text")]
     pub daily_budget_fri: u128,
     /// Requests allowed per minute.
     #[serde(default = "default_rate")]
@@ -64,22 +64,6 @@ pub struct ApiKeyConfig {
     /// If set, the only contracts sponsored calls may target.
     #[serde(default)]
     pub allowed_targets: Option<Vec<Felt>>,
-}
-
-/// An amount in FRI: a TOML integer, or a decimal string for values beyond 2^63.
-fn amount<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Number(u64),
-        Text(String),
-    }
-    match Raw::deserialize(d)? {
-        Raw::Number(n) => Ok(u128::from(n)),
-        Raw::Text(s) => s
-            .parse()
-            .map_err(|_| serde::de::Error::custom(format!("`{s}` is not an amount in FRI"))),
-    }
 }
 
 fn default_rate() -> u32 {
@@ -105,7 +89,10 @@ pub struct PaymasterConfig {
     #[serde(default)]
     pub supported_account_classes: Vec<Felt>,
     /// The most the operator pays for one transaction, in FRI.
-    #[serde(default = "default_fee_cap", deserialize_with = "amount")]
+    #[serde(
+        default = "default_fee_cap",
+        deserialize_with = "crate::api::number_or_text"
+    )]
     pub max_fee_per_tx_fri: u128,
     /// Margin added to estimated gas amounts and prices for the transaction's bounds, in percent.
     #[serde(default = "default_margin")]
@@ -129,7 +116,10 @@ pub struct PaymasterConfig {
     #[serde(default = "default_gas_tokens")]
     pub gas_tokens: Vec<GasTokenConfig>,
     /// A relayer below this STRK balance (FRI) does not count as available.
-    #[serde(default = "default_min_balance", deserialize_with = "amount")]
+    #[serde(
+        default = "default_min_balance",
+        deserialize_with = "crate::api::number_or_text"
+    )]
     pub min_relayer_balance_fri: u128,
     /// API keys known from the configuration (added to the database at start).
     #[serde(default)]

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use stark_sessions_tests::paymaster::{session_sign_typed, sponsored, PaymasterHarness};
+use stark_sessions_tests::paymaster::{sponsored, PaymasterHarness};
 use stark_sessions_tests::{sel, Fixture, TestSession};
 
 /// Latencies of one scenario.
@@ -83,7 +83,6 @@ where
 async fn paymaster(requests: usize, concurrency: usize) -> Result<()> {
     let fixture = Arc::new(Fixture::new(0xbe7c).await?);
     let pm = Arc::new(PaymasterHarness::start(PaymasterHarness::config(&fixture, None)).await?);
-    let chain = fixture.devnet.chain_id();
     let user = fixture.address();
     let now = fixture.devnet.block_timestamp().await?;
     // Enough sessions and calls for every execution of both scenarios.
@@ -160,20 +159,8 @@ async fn paymaster(requests: usize, concurrency: usize) -> Result<()> {
                     sessions[i % sessions.len()].clone(),
                 );
                 async move {
-                    let built = pm
-                        .build(user, &[fixture.play(1)], sponsored(), &pm.key())
-                        .await?
-                        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-                    let signature =
-                        session_sign_typed(&session, &built["typed_data"], user, chain)?;
                     let sent = pm
-                        .execute(
-                            user,
-                            &built["typed_data"],
-                            &signature,
-                            sponsored(),
-                            &pm.key(),
-                        )
+                        .sponsor(&fixture, &session, &[fixture.play(1)], &pm.key())
                         .await?
                         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
                     let hash = stark_sessions_tests::paymaster::felt(&sent["transaction_hash"])?;

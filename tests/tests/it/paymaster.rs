@@ -597,17 +597,9 @@ async fn budgets_rates_allow_lists_and_the_fee_cap_refuse_before_anything_is_sen
     let relayers_before = relayer_balances(&fixture, &pm.relayers).await;
 
     let signed = |auth: Auth| {
-        let pm = &pm;
-        let fixture = &fixture;
-        let session = session.clone();
+        let (pm, fixture, session) = (&pm, &fixture, &session);
         async move {
-            let built = pm
-                .build(user, &[fixture.play(1)], sponsored(), &auth)
-                .await
-                .expect("http")?;
-            let signature =
-                session_sign_typed(&session, &built["typed_data"], user, chain).expect("sign");
-            pm.execute(user, &built["typed_data"], &signature, sponsored(), &auth)
+            pm.sponsor(fixture, session, &[fixture.play(1)], &auth)
                 .await
                 .expect("http")
         }
@@ -885,8 +877,6 @@ async fn two_hundred_executions_from_twenty_clients_over_three_relayers() {
     const CLIENTS: u64 = 20;
     const PER_CLIENT: u64 = 10;
     let (fixture, pm) = setup(0x0a19).await;
-    let chain = fixture.devnet.chain_id();
-    let user = fixture.address();
     let now = fixture.devnet.block_timestamp().await.expect("time");
     let sessions: Vec<TestSession> = (0..CLIENTS)
         .map(|i| TestSession::from_secret(1000 + i, now + 3600))
@@ -903,35 +893,17 @@ async fn two_hundred_executions_from_twenty_clients_over_three_relayers() {
         .expect("registered");
 
     let pm = Arc::new(pm);
-    let play = fixture.play(1);
+    let fixture = Arc::new(fixture);
     let mut tasks = Vec::new();
     for session in sessions {
-        let pm = pm.clone();
-        let play = play.clone();
+        let (pm, fixture) = (pm.clone(), fixture.clone());
         tasks.push(tokio::spawn(async move {
             let mut outcomes = Vec::new();
             for _ in 0..PER_CLIENT {
-                let built = pm
-                    .build(user, std::slice::from_ref(&play), sponsored(), &pm.key())
+                let outcome = pm
+                    .sponsor(&fixture, &session, &[fixture.play(1)], &pm.key())
                     .await
                     .expect("http");
-                let outcome = match built {
-                    Ok(built) => {
-                        let signature =
-                            session_sign_typed(&session, &built["typed_data"], user, chain)
-                                .expect("sign");
-                        pm.execute(
-                            user,
-                            &built["typed_data"],
-                            &signature,
-                            sponsored(),
-                            &pm.key(),
-                        )
-                        .await
-                        .expect("http")
-                    }
-                    Err(e) => Err(e),
-                };
                 outcomes.push(outcome);
             }
             outcomes
@@ -1170,26 +1142,11 @@ async fn health_and_metrics_answer_over_http() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relayer_nonces_resync_after_transactions_the_paymaster_did_not_send() {
     let (fixture, pm) = setup(0x0a1d).await;
-    let chain = fixture.devnet.chain_id();
-    let user = fixture.address();
     let session = session_for(&fixture, 86, 10).await;
     let sponsored_play = || async {
-        let built = pm
-            .build(user, &[fixture.play(1)], sponsored(), &pm.key())
+        pm.sponsor(&fixture, &session, &[fixture.play(1)], &pm.key())
             .await
             .expect("http")
-            .expect("built");
-        let signature =
-            session_sign_typed(&session, &built["typed_data"], user, chain).expect("sign");
-        pm.execute(
-            user,
-            &built["typed_data"],
-            &signature,
-            sponsored(),
-            &pm.key(),
-        )
-        .await
-        .expect("http")
     };
     // One execution per relayer so that every relayer has a cached nonce.
     for _ in 0..3 {
