@@ -107,20 +107,8 @@ async fn owner_and_session_executions_are_sponsored_end_to_end() {
 
     // Session: plays, gaslessly.
     let play = fixture.play(5);
-    let built = pm
-        .build(user, &[play], sponsored(), &pm.key())
-        .await
-        .expect("http")
-        .expect("built");
-    let signature = session_sign_typed(&session, &built["typed_data"], user, chain).expect("sign");
     let sent = pm
-        .execute(
-            user,
-            &built["typed_data"],
-            &signature,
-            sponsored(),
-            &pm.key(),
-        )
+        .sponsor(&fixture, &session, &[play], &pm.key())
         .await
         .expect("http")
         .expect("executed");
@@ -471,7 +459,6 @@ async fn an_undeclared_class_is_invalid_and_a_dead_node_is_an_unknown_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_session_tokens_are_scoped_expire_and_revoke() {
     let (fixture, pm) = setup(0x0a15).await;
-    let chain = fixture.devnet.chain_id();
     let user = fixture.address();
     let session = session_for(&fixture, 80, 10).await;
     let key = pm.key();
@@ -497,14 +484,8 @@ async fn client_session_tokens_are_scoped_expire_and_revoke() {
     );
 
     // The token builds and executes in place of the key.
-    let built = pm
-        .build(user, &[fixture.play(1)], sponsored(), &bearer)
-        .await
-        .expect("http")
-        .expect("built");
-    let signature = session_sign_typed(&session, &built["typed_data"], user, chain).expect("sign");
     let sent = pm
-        .execute(user, &built["typed_data"], &signature, sponsored(), &bearer)
+        .sponsor(&fixture, &session, &[fixture.play(1)], &bearer)
         .await
         .expect("http")
         .expect("executed");
@@ -591,7 +572,6 @@ async fn client_session_tokens_are_scoped_expire_and_revoke() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn budgets_rates_allow_lists_and_the_fee_cap_refuse_before_anything_is_sent() {
     let (fixture, pm) = setup(0x0a16).await;
-    let chain = fixture.devnet.chain_id();
     let user = fixture.address();
     let session = session_for(&fixture, 81, 10).await;
     let relayers_before = relayer_balances(&fixture, &pm.relayers).await;
@@ -664,20 +644,8 @@ async fn budgets_rates_allow_lists_and_the_fee_cap_refuse_before_anything_is_sen
     let mut config = PaymasterHarness::config(&fixture, None);
     config.max_fee_per_tx_fri = 1;
     let capped = PaymasterHarness::start(config).await.expect("paymaster");
-    let built = capped
-        .build(user, &[fixture.play(1)], sponsored(), &capped.key())
-        .await
-        .expect("http")
-        .expect("built");
-    let signature = session_sign_typed(&session, &built["typed_data"], user, chain).expect("sign");
     let e = capped
-        .execute(
-            user,
-            &built["typed_data"],
-            &signature,
-            sponsored(),
-            &capped.key(),
-        )
+        .sponsor(&fixture, &session, &[fixture.play(1)], &capped.key())
         .await
         .expect("http")
         .expect_err("cap");
