@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, Context, Result};
 use serde_json::{json, Value};
+use stark_sessions_abi::typed_data::parse_outside_execution;
 use stark_sessions_abi::{snip12, Felt, OutsideExecution};
-use stark_sessions_paymaster::typed_data::parse_outside_execution;
 use stark_sessions_paymaster::{Paymaster, PaymasterConfig, PaymasterServer, RelayerConfig};
 use starknet::core::types::Call;
 use starknet::signers::SigningKey;

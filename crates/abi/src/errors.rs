@@ -131,6 +131,9 @@ pub enum AbiError {
     /// A compiled class that cannot be used.
     #[error("contract class: {0}")]
     Class(String),
+    /// Typed data that is not exactly a SNIP-9 v2 outside execution on the expected chain.
+    #[error("typed_data: {0}")]
+    TypedData(String),
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod errors;
 pub mod model;
 pub mod serde;
 pub mod snip12;
+pub mod typed_data;
 pub mod types;
 
 #[cfg(test)]

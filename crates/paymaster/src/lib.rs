@@ -12,7 +12,6 @@ pub mod http;
 pub mod relayer;
 pub mod service;
 pub mod store;
-pub mod typed_data;
 
 pub use config::{PaymasterConfig, RelayerConfig};
 pub use error::PaymasterError;

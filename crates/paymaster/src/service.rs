@@ -33,7 +33,7 @@ use crate::config::{GasTokenConfig, PaymasterConfig};
 use crate::error::PaymasterError;
 use crate::relayer::{classify, classify_reason, execution_error_text, Quote, RelayerPool};
 use crate::store::{ApiKeyRecord, Claim, ClientTokenRecord, SqliteStore, Store, TrackingRecord};
-use crate::typed_data::{outside_execution_typed_data, parse_outside_execution};
+use stark_sessions_abi::typed_data::{hex, outside_execution_typed_data, parse_outside_execution};
 
 /// Extra L2 gas of relaying an execution rather than executing it directly: the relayer's
 /// validation and execution plus `execute_from_outside_v2` (measured ≈ 1.55 M on devnet).
@@ -630,7 +630,8 @@ impl Paymaster {
             }
             user = invoke.user_address;
             principal.check_user(user)?;
-            let outside = parse_outside_execution(&invoke.typed_data, self.inner.chain_id)?;
+            let outside = parse_outside_execution(&invoke.typed_data, self.inner.chain_id)
+                .map_err(|e| PaymasterError::InvalidParams(e.to_string()))?;
             if outside.caller != snip12::ANY_CALLER {
                 return Err(PaymasterError::InvalidParams(
                     "the outside execution's caller must be ANY_CALLER (a pool relays it)".into(),
@@ -823,7 +824,7 @@ impl Paymaster {
                 Err(other) => return Err(node_error(other)),
             }
         }
-        Ok(json!({ "transaction_hash": crate::typed_data::hex(latest), "status": status }))
+        Ok(json!({ "transaction_hash": hex(latest), "status": status }))
     }
 
     async fn resubmit(

@@ -1,12 +1,14 @@
-//! SNIP-12 revision 1 typed data of a SNIP-9 v2 outside execution: built for
-//! `paymaster_buildTransaction`, and read back (strictly) from `paymaster_executeTransaction`.
+//! SNIP-12 revision 1 typed data of a SNIP-9 v2 outside execution, as JSON: built by a
+//! paymaster's `paymaster_buildTransaction`, read back strictly by the paymaster before it
+//! relays and by the client before it signs.
 
 use serde_json::{json, Value};
-use stark_sessions_abi::constants::{OUTSIDE_DOMAIN_NAME, OUTSIDE_DOMAIN_VERSION, SNIP12_REVISION};
-use stark_sessions_abi::{Call, Felt, OutsideExecution};
+use starknet::core::types::{Call, Felt};
 use starknet::core::utils::parse_cairo_short_string;
 
-use crate::error::PaymasterError;
+use crate::constants::{OUTSIDE_DOMAIN_NAME, OUTSIDE_DOMAIN_VERSION, SNIP12_REVISION};
+use crate::errors::AbiError;
+use crate::types::OutsideExecution;
 
 /// The typed data a user signs for `outside` on a chain.
 pub fn outside_execution_typed_data(outside: &OutsideExecution, chain_id: Felt) -> Value {
@@ -65,13 +67,13 @@ pub fn outside_execution_typed_data(outside: &OutsideExecution, chain_id: Felt) 
 pub fn parse_outside_execution(
     typed_data: &Value,
     chain_id: Felt,
-) -> Result<OutsideExecution, PaymasterError> {
-    let bad = |what: &str| PaymasterError::InvalidParams(format!("typed_data: {what}"));
+) -> Result<OutsideExecution, AbiError> {
+    let bad = |what: &str| AbiError::TypedData(what.to_owned());
     if typed_data.get("primaryType").and_then(Value::as_str) != Some("OutsideExecution") {
         return Err(bad("primaryType must be OutsideExecution"));
     }
     let domain = typed_data.get("domain").ok_or_else(|| bad("no domain"))?;
-    let field = |name: &str| -> Result<Felt, PaymasterError> {
+    let field = |name: &str| -> Result<Felt, AbiError> {
         domain
             .get(name)
             .and_then(felt_or_short_string)
@@ -90,11 +92,11 @@ pub fn parse_outside_execution(
         return Err(bad("domain.chainId is not this chain"));
     }
     let message = typed_data.get("message").ok_or_else(|| bad("no message"))?;
-    let felt = |v: Option<&Value>, name: &str| -> Result<Felt, PaymasterError> {
+    let felt = |v: Option<&Value>, name: &str| -> Result<Felt, AbiError> {
         v.and_then(felt_value)
             .ok_or_else(|| bad(&format!("message.{name} missing or not a felt")))
     };
-    let u64_field = |name: &str| -> Result<u64, PaymasterError> {
+    let u64_field = |name: &str| -> Result<u64, AbiError> {
         u64::try_from(felt(message.get(name), name)?)
             .map_err(|_| bad(&format!("message.{name} out of range")))
     };
@@ -120,7 +122,7 @@ pub fn parse_outside_execution(
                 calldata,
             })
         })
-        .collect::<Result<Vec<_>, PaymasterError>>()?;
+        .collect::<Result<Vec<_>, AbiError>>()?;
     Ok(OutsideExecution {
         caller: felt(message.get("Caller"), "Caller")?,
         nonce: felt(message.get("Nonce"), "Nonce")?,
@@ -171,7 +173,7 @@ fn felt_or_short_string(v: &Value) -> Option<Felt> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use stark_sessions_abi::snip12;
+    use crate::snip12;
     use starknet::core::types::TypedData;
 
     fn sample() -> OutsideExecution {
