@@ -70,5 +70,26 @@ mod tests {
         ] {
             assert!(account.flattened.abi.contains(name), "ABI lacks {name}");
         }
+        // Every selector the client sends or reads is an external entry point of the class.
+        let externals = &account.flattened.entry_points_by_type.external;
+        for selector in [
+            crate::constants::SELECTOR_ADD_OR_UPDATE_SESSION_KEY,
+            crate::constants::SELECTOR_REVOKE_SESSION_KEY,
+            crate::constants::SELECTOR_REVOKE_ALL_SESSIONS,
+            crate::constants::SELECTOR_SET_SESSION_TARGETS,
+            crate::constants::SELECTOR_SET_SPENDING_POLICY,
+            crate::constants::SELECTOR_EXECUTE_FROM_OUTSIDE_V2,
+            crate::constants::SELECTOR_SUPPORTS_INTERFACE,
+            crate::constants::SELECTOR_GET_SESSION_DATA,
+            crate::constants::SELECTOR_GET_SESSION_STATUS,
+            crate::constants::SELECTOR_GET_SESSION_ALLOWED_ENTRYPOINTS,
+            crate::constants::SELECTOR_GET_SESSION_TARGETS,
+            crate::constants::SELECTOR_GET_SPENDING_POLICY,
+        ] {
+            assert!(
+                externals.iter().any(|e| e.selector == selector),
+                "{selector:#x} is not an external entry point"
+            );
+        }
     }
 }

@@ -53,6 +53,20 @@ pub const SELECTOR_INCREASE_ALLOWANCE_CAMEL: Felt = selector!("increaseAllowance
 /// ERC-20 `balance_of` (read by helpers; not used by the contract).
 pub const SELECTOR_BALANCE_OF: Felt = selector!("balance_of");
 
+/// `supports_interface` (SRC-5).
+pub const SELECTOR_SUPPORTS_INTERFACE: Felt = selector!("supports_interface");
+/// `get_session_data`.
+pub const SELECTOR_GET_SESSION_DATA: Felt = selector!("get_session_data");
+/// `get_session_status`.
+pub const SELECTOR_GET_SESSION_STATUS: Felt = selector!("get_session_status");
+/// `get_session_allowed_entrypoints`.
+pub const SELECTOR_GET_SESSION_ALLOWED_ENTRYPOINTS: Felt =
+    selector!("get_session_allowed_entrypoints");
+/// `get_session_targets`.
+pub const SELECTOR_GET_SESSION_TARGETS: Felt = selector!("get_session_targets");
+/// `get_spending_policy`.
+pub const SELECTOR_GET_SPENDING_POLICY: Felt = selector!("get_spending_policy");
+
 /// Selectors a session may never call, on any contract.
 pub const BLOCKED_SELECTORS: [Felt; 11] = [
     SELECTOR_UPGRADE,
@@ -207,6 +221,15 @@ mod tests {
             ("approve", SELECTOR_APPROVE),
             ("increase_allowance", SELECTOR_INCREASE_ALLOWANCE),
             ("increaseAllowance", SELECTOR_INCREASE_ALLOWANCE_CAMEL),
+            ("supports_interface", SELECTOR_SUPPORTS_INTERFACE),
+            ("get_session_data", SELECTOR_GET_SESSION_DATA),
+            ("get_session_status", SELECTOR_GET_SESSION_STATUS),
+            (
+                "get_session_allowed_entrypoints",
+                SELECTOR_GET_SESSION_ALLOWED_ENTRYPOINTS,
+            ),
+            ("get_session_targets", SELECTOR_GET_SESSION_TARGETS),
+            ("get_spending_policy", SELECTOR_GET_SPENDING_POLICY),
         ];
         for (name, value) in names {
             assert_eq!(

@@ -17,7 +17,7 @@ pub mod types;
 mod cairo_source;
 
 pub use errors::{AbiError, ContractError};
-pub use model::AccountModel;
+pub use model::{AccountModel, SessionSnapshot};
 pub use serde::CairoSerde;
 pub use types::{OutsideExecution, SessionData, SessionStatus, SpendingPolicy, U256};
 

@@ -32,6 +32,22 @@ impl Record {
     }
 }
 
+/// One session as an account's views report it: what [`AccountModel::restore_session`] takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSnapshot {
+    /// `get_session_status`.
+    pub status: SessionStatus,
+    /// `get_session_data`.
+    pub data: SessionData,
+    /// `get_session_allowed_entrypoints`.
+    pub entrypoints: Vec<Felt>,
+    /// `get_session_targets`.
+    pub targets: Vec<Felt>,
+    /// `get_spending_policy` of the tokens of interest, by token (unset policies may be
+    /// included; they read as all zeros and are ignored).
+    pub policies: Vec<(Felt, SpendingPolicy)>,
+}
+
 /// The session state of one account, and the rules that change it.
 #[derive(Debug, Clone, Default)]
 pub struct AccountModel {
@@ -70,6 +86,29 @@ pub fn call_amount(calldata: &[Felt]) -> Result<U256, ContractError> {
         low: limb(1)?,
         high: limb(2)?,
     })
+}
+
+/// Check 3 for one call of a session whose whitelist is `entrypoints` and target set is
+/// `targets` (empty: anything but what the account always refuses), on `account`.
+pub fn check_call(
+    account: Felt,
+    entrypoints: &[Felt],
+    targets: &[Felt],
+    call: &Call,
+) -> Result<(), ContractError> {
+    ensure(call.to != account, ContractError::SessionSelfCall)?;
+    ensure(
+        !BLOCKED_SELECTORS.contains(&call.selector),
+        ContractError::SessionBlockedSelector,
+    )?;
+    ensure(
+        entrypoints.is_empty() || entrypoints.contains(&call.selector),
+        ContractError::SessionSelectorDenied,
+    )?;
+    ensure(
+        targets.is_empty() || targets.contains(&call.to),
+        ContractError::SessionTargetDenied,
+    )
 }
 
 impl AccountModel {
@@ -310,22 +349,56 @@ impl AccountModel {
     fn check_calls(&self, key: Felt, calls: &[Call]) -> Result<(), ContractError> {
         let entrypoints = self.entrypoints.get(&key).map(Vec::as_slice).unwrap_or(&[]);
         let targets = self.targets.get(&key).map(Vec::as_slice).unwrap_or(&[]);
-        for call in calls {
-            ensure(call.to != self.account, ContractError::SessionSelfCall)?;
-            ensure(
-                !BLOCKED_SELECTORS.contains(&call.selector),
-                ContractError::SessionBlockedSelector,
-            )?;
-            ensure(
-                entrypoints.is_empty() || entrypoints.contains(&call.selector),
-                ContractError::SessionSelectorDenied,
-            )?;
-            ensure(
-                targets.is_empty() || targets.contains(&call.to),
-                ContractError::SessionTargetDenied,
-            )?;
+        calls
+            .iter()
+            .try_for_each(|call| check_call(self.account, entrypoints, targets, call))
+    }
+
+    /// Puts one session's state, read from a deployed account's views, into the model, so
+    /// that the model can answer for that session as the contract would (the client's
+    /// preflight). A revoked or never-registered session needs only `status`.
+    pub fn restore_session(&mut self, key: Felt, snapshot: &SessionSnapshot) {
+        self.entrypoints.remove(&key);
+        self.targets.remove(&key);
+        self.policies.remove(&key);
+        match snapshot.status {
+            SessionStatus::None => {
+                self.records.remove(&key);
+            }
+            SessionStatus::Revoked => {
+                self.records.insert(
+                    key,
+                    Record {
+                        epoch: self.epoch,
+                        revoked: true,
+                        ..Record::default()
+                    },
+                );
+            }
+            SessionStatus::Active | SessionStatus::Expired | SessionStatus::Exhausted => {
+                self.records.insert(
+                    key,
+                    Record {
+                        valid_until: snapshot.data.valid_until,
+                        max_calls: snapshot.data.max_calls,
+                        calls_used: snapshot.data.calls_used,
+                        epoch: self.epoch,
+                        revoked: false,
+                    },
+                );
+                self.entrypoints.insert(key, snapshot.entrypoints.clone());
+                self.targets.insert(key, snapshot.targets.clone());
+                let policies: Vec<_> = snapshot
+                    .policies
+                    .iter()
+                    .filter(|(_, p)| p.window_seconds != 0)
+                    .copied()
+                    .collect();
+                if !policies.is_empty() {
+                    self.policies.insert(key, policies);
+                }
+            }
         }
-        Ok(())
     }
 
     /// `get_session_data`.
@@ -568,6 +641,71 @@ mod tests {
         assert_eq!(
             m.execute_session(KEY, Felt::from(2_000u64), &[call(TOKEN, PLAY, &[])], 30),
             Err(ContractError::SessionTargetDenied)
+        );
+    }
+
+    fn snapshot_of(m: &AccountModel, key: Felt, now: u64) -> SessionSnapshot {
+        SessionSnapshot {
+            status: m.session_status(key, now),
+            data: m.session_data(key),
+            entrypoints: m.allowed_entrypoints(key),
+            targets: m.session_targets(key),
+            policies: vec![(TOKEN, m.spending_policy(key, TOKEN))],
+        }
+    }
+
+    #[test]
+    fn a_model_restored_from_views_answers_like_the_original() {
+        let mut original = registered(3);
+        original
+            .set_session_targets(KEY, &[GAME, TOKEN])
+            .expect("targets");
+        original
+            .set_spending_policy(KEY, TOKEN, U256::from_u128(50), U256::from_u128(80), 3_600)
+            .expect("policy");
+        let vu = Felt::from(1_000u64);
+        original
+            .execute_session(KEY, vu, &[call(TOKEN, SELECTOR_TRANSFER, &[9, 40, 0])], 20)
+            .expect("spends 40");
+        let probes = [
+            call(GAME, PLAY, &[1]),
+            call(TOKEN, SELECTOR_TRANSFER, &[9, 30, 0]),
+            call(TOKEN, SELECTOR_TRANSFER, &[9, 41, 0]),
+            call(TOKEN, SELECTOR_TRANSFER, &[9, 60, 0]),
+            call(Felt::from(0xbadu32), PLAY, &[1]),
+            call(GAME, Felt::TWO, &[]),
+            call(ACCOUNT, PLAY, &[]),
+        ];
+        let mut states = vec![original.clone()];
+        let mut exhausted = original.clone();
+        for _ in 0..2 {
+            exhausted
+                .execute_session(KEY, vu, &[call(GAME, PLAY, &[1])], 21)
+                .expect("uses a call");
+        }
+        states.push(exhausted);
+        let mut revoked = original.clone();
+        revoked.revoke_session_key(KEY).expect("revokes");
+        states.push(revoked);
+        for state in &states {
+            for now in [21, 1_001] {
+                let mut restored = AccountModel::new(ACCOUNT);
+                restored.restore_session(KEY, &snapshot_of(state, KEY, now));
+                for probe in &probes {
+                    let calls = std::slice::from_ref(probe);
+                    assert_eq!(
+                        restored.check_session_execution(KEY, vu, calls, now),
+                        state.check_session_execution(KEY, vu, calls, now),
+                        "{probe:?} at {now}"
+                    );
+                }
+            }
+        }
+        let mut unknown = AccountModel::new(ACCOUNT);
+        unknown.restore_session(Felt::ONE, &snapshot_of(&original, Felt::ONE, 21));
+        assert_eq!(
+            unknown.check_session_execution(Felt::ONE, vu, &probes[..1], 21),
+            Err(ContractError::SessionNotRegistered)
         );
     }
 }

@@ -1,0 +1,292 @@
+//! One error type for everything the SDK does, with the reference SDK's codes.
+
+use stark_sessions_abi::{ContractError, Felt};
+
+/// What went wrong. [`SessionError::code`] gives a stable code to match on: the eight codes of
+/// the reference session SDK, and codes of our own for the failures it has no code for.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The account does not implement the session-key interface (by SRC-5).
+    #[error("account {account:#x} does not support session keys (SRC-5 says no to the session interface)")]
+    InvalidWalletType {
+        /// The account asked about.
+        account: Felt,
+    },
+    /// The session is past its `valid_until`.
+    #[error("session expired at {valid_until} (now {now})")]
+    Expired {
+        /// The session's last valid second.
+        valid_until: u64,
+        /// The time it was checked at (block or wall clock).
+        now: u64,
+    },
+    /// The account has no record of this session key.
+    #[error("session {session_key:#x} is not registered on the account")]
+    NotRegistered {
+        /// The session public key.
+        session_key: Felt,
+    },
+    /// The session was revoked, alone or by revoke-all.
+    #[error("session {session_key:#x} was revoked")]
+    Revoked {
+        /// The session public key.
+        session_key: Felt,
+    },
+    /// Every call the session was allowed has been used.
+    #[error("session has used all of its {max_calls} calls")]
+    MaxCallsExceeded {
+        /// Calls allowed in all.
+        max_calls: u32,
+    },
+    /// A call is outside what the session may do: selector not whitelisted, an admin
+    /// selector, a call to the account itself, or a target outside the target set.
+    #[error("call #{call_index} (selector {selector:#x} on {to:#x}) is not allowed: {reason}")]
+    EntrypointNotAllowed {
+        /// Position of the call in the batch.
+        call_index: usize,
+        /// Its target.
+        to: Felt,
+        /// Its selector.
+        selector: Felt,
+        /// The contract rule that refuses it.
+        reason: ContractError,
+    },
+    /// Wrong PIN, or an envelope that was altered or is not an envelope at all. Deliberately
+    /// says nothing about which.
+    #[error("session key could not be decrypted (wrong PIN or damaged envelope)")]
+    DecryptionFailed,
+    /// A session key or registration that cannot be made as asked.
+    #[error("session could not be created: {0}")]
+    CreationFailed(String),
+    /// A spending limit of the session refuses the transfer.
+    #[error("spending limit: {0}")]
+    SpendingLimit(ContractError),
+    /// The chain refused the execution for another contract rule.
+    #[error("contract refused the execution: {0}")]
+    Contract(ContractError),
+    /// The transaction reverted for a reason that names no rule of the session account.
+    #[error("transaction {transaction_hash:#x} reverted: {reason}")]
+    Reverted {
+        /// The transaction.
+        transaction_hash: Felt,
+        /// The node's revert reason.
+        reason: String,
+    },
+    /// The paymaster answered with a JSON-RPC error.
+    #[error("paymaster error {code}: {message}")]
+    Paymaster {
+        /// The JSON-RPC error code (SNIP-29 150–163, or this project's 170–177).
+        code: i64,
+        /// Its message.
+        message: String,
+        /// Its data, if any.
+        data: Option<serde_json::Value>,
+    },
+    /// The paymaster could not be reached or answered something that is not JSON-RPC.
+    #[error("paymaster unreachable or not speaking JSON-RPC: {0}")]
+    PaymasterTransport(String),
+    /// The typed data the paymaster asked us to sign is not what we asked for; nothing was
+    /// signed.
+    #[error("refusing to sign: the paymaster's typed data {0}")]
+    TypedDataMismatch(String),
+    /// The node failed or could not be reached.
+    #[error("node error: {0}")]
+    Provider(String),
+    /// A handle used after `release()` or after its timeout.
+    #[error("session handle is {0}; unlock the session again")]
+    HandleUnavailable(&'static str),
+    /// The session store failed.
+    #[error("session store: {0}")]
+    Store(String),
+    /// The store has no session for that account (or key).
+    #[error("no stored session for account {account:#x}")]
+    UnknownSession {
+        /// The account asked about.
+        account: Felt,
+    },
+    /// Input the SDK refuses before doing anything.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+}
+
+impl SessionError {
+    /// The stable code of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SessionError::InvalidWalletType { .. } => "INVALID_WALLET_TYPE_FOR_SESSION",
+            SessionError::Expired { .. } => "SESSION_EXPIRED",
+            SessionError::NotRegistered { .. } => "SESSION_NOT_REGISTERED",
+            SessionError::Revoked { .. } => "SESSION_REVOKED",
+            SessionError::MaxCallsExceeded { .. } => "SESSION_MAX_CALLS_EXCEEDED",
+            SessionError::EntrypointNotAllowed { .. } => "SESSION_ENTRYPOINT_NOT_ALLOWED",
+            SessionError::DecryptionFailed => "SESSION_DECRYPTION_FAILED",
+            SessionError::CreationFailed(_) => "SESSION_CREATION_FAILED",
+            SessionError::SpendingLimit(_) => "SPENDING_LIMIT_EXCEEDED",
+            SessionError::Contract(_) | SessionError::Reverted { .. } => "TRANSACTION_REVERTED",
+            SessionError::Paymaster { .. } => "PAYMASTER_ERROR",
+            SessionError::PaymasterTransport(_) => "PAYMASTER_UNREACHABLE",
+            SessionError::TypedDataMismatch(_) => "PAYMASTER_TYPED_DATA_MISMATCH",
+            SessionError::Provider(_) => "PROVIDER_ERROR",
+            SessionError::HandleUnavailable(_) => "SESSION_HANDLE_UNAVAILABLE",
+            SessionError::Store(_) => "SESSION_STORE_ERROR",
+            SessionError::UnknownSession { .. } => "SESSION_NOT_FOUND",
+            SessionError::InvalidInput(_) => "INVALID_INPUT",
+        }
+    }
+
+    /// The error a contract rule stands for, for a session execution of `calls` by
+    /// `session_key`. `max_calls` and `valid_until` fill in the details when known.
+    pub fn from_contract(
+        error: ContractError,
+        session_key: Felt,
+        calls: &[stark_sessions_abi::Call],
+        details: SessionDetails,
+    ) -> SessionError {
+        match error {
+            ContractError::SessionExpired => SessionError::Expired {
+                valid_until: details.valid_until,
+                now: details.now,
+            },
+            ContractError::SessionNotRegistered => SessionError::NotRegistered { session_key },
+            ContractError::SessionRevoked => SessionError::Revoked { session_key },
+            ContractError::SessionMaxCalls => SessionError::MaxCallsExceeded {
+                max_calls: details.max_calls,
+            },
+            ContractError::SessionSelfCall
+            | ContractError::SessionBlockedSelector
+            | ContractError::SessionSelectorDenied
+            | ContractError::SessionTargetDenied => {
+                let (call_index, to, selector) =
+                    details
+                        .offending_call(error, calls)
+                        .unwrap_or((0, Felt::ZERO, Felt::ZERO));
+                SessionError::EntrypointNotAllowed {
+                    call_index,
+                    to,
+                    selector,
+                    reason: error,
+                }
+            }
+            ContractError::SessionInvalidConfig | ContractError::SpendingInvalidPolicy => {
+                SessionError::CreationFailed(error.as_str().to_owned())
+            }
+            ContractError::SpendingPerCall
+            | ContractError::SpendingWindow
+            | ContractError::SpendingInvalidAmount => SessionError::SpendingLimit(error),
+            other => SessionError::Contract(other),
+        }
+    }
+
+    /// Reads a revert reason (from a receipt or a paymaster's `execution_error`) back into
+    /// its error, if it names a rule of the session account.
+    pub fn from_revert_reason(
+        reason: &str,
+        session_key: Felt,
+        calls: &[stark_sessions_abi::Call],
+        details: SessionDetails,
+    ) -> Option<SessionError> {
+        ContractError::from_revert_reason(reason)
+            .map(|e| SessionError::from_contract(e, session_key, calls, details))
+    }
+}
+
+/// What is known about a session when an error is built, to make the message useful.
+#[derive(Debug, Clone, Default)]
+pub struct SessionDetails {
+    /// The session's `valid_until`.
+    pub valid_until: u64,
+    /// The time of the check.
+    pub now: u64,
+    /// The session's call allowance.
+    pub max_calls: u32,
+    /// The session's whitelist (empty: any selector but the blocked ones).
+    pub allowed_entrypoints: Vec<Felt>,
+    /// The session's target set (empty: any target).
+    pub targets: Vec<Felt>,
+    /// The account address.
+    pub account: Felt,
+}
+
+impl SessionDetails {
+    fn offending_call(
+        &self,
+        error: ContractError,
+        calls: &[stark_sessions_abi::Call],
+    ) -> Option<(usize, Felt, Felt)> {
+        calls
+            .iter()
+            .enumerate()
+            .find(|(_, call)| match error {
+                ContractError::SessionSelfCall => call.to == self.account,
+                ContractError::SessionBlockedSelector => {
+                    stark_sessions_abi::constants::BLOCKED_SELECTORS.contains(&call.selector)
+                }
+                ContractError::SessionSelectorDenied => {
+                    !self.allowed_entrypoints.is_empty()
+                        && !self.allowed_entrypoints.contains(&call.selector)
+                }
+                ContractError::SessionTargetDenied => {
+                    !self.targets.is_empty() && !self.targets.contains(&call.to)
+                }
+                _ => false,
+            })
+            .map(|(i, call)| (i, call.to, call.selector))
+    }
+}
+
+impl From<starknet::providers::ProviderError> for SessionError {
+    fn from(e: starknet::providers::ProviderError) -> Self {
+        SessionError::Provider(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_session_rule_maps_to_its_reference_code() {
+        let key = Felt::from(7u8);
+        let d = SessionDetails::default;
+        let code = |e| SessionError::from_contract(e, key, &[], d()).code();
+        assert_eq!(code(ContractError::SessionExpired), "SESSION_EXPIRED");
+        assert_eq!(
+            code(ContractError::SessionNotRegistered),
+            "SESSION_NOT_REGISTERED"
+        );
+        assert_eq!(code(ContractError::SessionRevoked), "SESSION_REVOKED");
+        assert_eq!(
+            code(ContractError::SessionMaxCalls),
+            "SESSION_MAX_CALLS_EXCEEDED"
+        );
+        for e in [
+            ContractError::SessionSelectorDenied,
+            ContractError::SessionBlockedSelector,
+            ContractError::SessionSelfCall,
+            ContractError::SessionTargetDenied,
+        ] {
+            assert_eq!(code(e), "SESSION_ENTRYPOINT_NOT_ALLOWED");
+        }
+        assert_eq!(
+            code(ContractError::SessionInvalidConfig),
+            "SESSION_CREATION_FAILED"
+        );
+        assert_eq!(
+            code(ContractError::SpendingWindow),
+            "SPENDING_LIMIT_EXCEEDED"
+        );
+        assert_eq!(
+            code(ContractError::OutsideNonceUsed),
+            "TRANSACTION_REVERTED"
+        );
+        let reverted = SessionError::from_revert_reason(
+            "Transaction execution has failed: ... 'session/max-calls' ...",
+            key,
+            &[],
+            d(),
+        )
+        .expect("names a rule");
+        assert_eq!(reverted.code(), "SESSION_MAX_CALLS_EXCEEDED");
+    }
+}

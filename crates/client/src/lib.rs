@@ -1,0 +1,21 @@
+#![doc = include_str!("../README.md")]
+
+pub mod client;
+pub mod envelope;
+pub mod error;
+pub mod handle;
+pub mod keys;
+pub mod paymaster;
+pub mod session;
+pub mod store;
+
+pub use client::{
+    verify_typed_data, ErrorContext, Owner, SessionClient, SessionConfig, SessionInfo, SessionSpec,
+};
+pub use envelope::{import_legacy, EnvelopeParams};
+pub use error::SessionError;
+pub use handle::{HandleInfo, SessionHandle, DEFAULT_HANDLE_TIMEOUT};
+pub use keys::{create_session_key, SessionKeyData, SessionSecret, DEFAULT_SESSION_DURATION};
+pub use paymaster::{ClientSessionToken, Executed, PaymasterAuth, PaymasterClient};
+pub use session::{Authorization, Session, SpendingLimit};
+pub use store::SessionStore;
