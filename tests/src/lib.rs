@@ -2,6 +2,7 @@
 //! account, a scoreboard target contract and a relayer, plus helpers to sign and relay outside
 //! executions and to read the account's session views.
 
+pub mod client;
 pub mod paymaster;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -214,18 +215,17 @@ impl Fixture {
         outside: &OutsideExecution,
         signature: Vec<Felt>,
     ) -> Result<Relayed> {
-        let mut calldata = outside.to_felts();
-        signature.cairo_serialize(&mut calldata);
-        let call = Call {
-            to: self.address(),
-            selector: constants::SELECTOR_EXECUTE_FROM_OUTSIDE_V2,
-            calldata,
-        };
+        let call = self.relay_call(outside, signature);
         self.send(relayer, vec![call]).await
     }
 
-    /// Sends `calls` from `sender` with explicit bounds and waits for the outcome.
-    pub async fn send(&self, sender: &DevnetAccount, calls: Vec<Call>) -> Result<Relayed> {
+    /// Sends `calls` from `sender` with explicit bounds without waiting: the transaction hash,
+    /// or the node's reason for refusing it outright (validation).
+    pub async fn submit(
+        &self,
+        sender: &DevnetAccount,
+        calls: Vec<Call>,
+    ) -> Result<std::result::Result<Felt, String>> {
         let nonce = sender.get_nonce().await.context("nonce")?;
         let sent = sender
             .execute_v3(calls)
@@ -238,10 +238,28 @@ impl Fixture {
             .l2_gas_price(GAS_PRICE_BOUND)
             .send()
             .await;
-        let hash = match sent {
-            Ok(result) => result.transaction_hash,
+        Ok(sent
+            .map(|result| result.transaction_hash)
+            .map_err(|e| format!("{e:?}")))
+    }
+
+    /// The call a relayer makes for `execute_from_outside_v2(outside, signature)`.
+    pub fn relay_call(&self, outside: &OutsideExecution, signature: Vec<Felt>) -> Call {
+        let mut calldata = outside.to_felts();
+        signature.cairo_serialize(&mut calldata);
+        Call {
+            to: self.address(),
+            selector: constants::SELECTOR_EXECUTE_FROM_OUTSIDE_V2,
+            calldata,
+        }
+    }
+
+    /// Sends `calls` from `sender` with explicit bounds and waits for the outcome.
+    pub async fn send(&self, sender: &DevnetAccount, calls: Vec<Call>) -> Result<Relayed> {
+        let hash = match self.submit(sender, calls).await? {
+            Ok(hash) => hash,
             // Refused before execution (validation): no receipt, the reason is the error.
-            Err(e) => return Ok(Relayed::Failed(format!("{e:?}"))),
+            Err(reason) => return Ok(Relayed::Failed(reason)),
         };
         let receipt = self.devnet.receipt_allowing_revert(hash).await?;
         Ok(match receipt.receipt.execution_result() {

@@ -2,6 +2,7 @@
 //! port, fixed seed) and deploys what it needs.
 
 mod account;
+mod client;
 mod devnet;
 mod differential;
 mod gas;

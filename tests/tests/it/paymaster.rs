@@ -780,13 +780,7 @@ async fn a_lost_transaction_is_resubmitted_under_the_same_tracking_id() {
     let outside = outside_of(&built["typed_data"], chain).expect("outside");
     let signature = session_sign_typed(&session, &built["typed_data"], user, chain).expect("sign");
     // A send the node never kept: the record exists with a hash the node does not know.
-    let mut calldata = outside.to_felts();
-    signature.cairo_serialize(&mut calldata);
-    let relayer_call = starknet::core::types::Call {
-        to: user,
-        selector: stark_sessions_abi::constants::SELECTOR_EXECUTE_FROM_OUTSIDE_V2,
-        calldata,
-    };
+    let relayer_call = fixture.relay_call(&outside, signature);
     let tracking_id = F::from(0x7ac0u32);
     let lost = F::from(0xdeadu32);
     let store = pm.paymaster.store();
