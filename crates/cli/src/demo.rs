@@ -14,8 +14,7 @@ use serde_json::json;
 use stark_sessions_abi::{class, Felt};
 use stark_sessions_client::client::ErrorContext;
 use stark_sessions_client::{
-    Owner, PaymasterAuth, PaymasterClient, SessionClient, SessionError, SessionSpec,
-    SpendingLimit,
+    Owner, PaymasterAuth, PaymasterClient, SessionClient, SessionError, SessionSpec, SpendingLimit,
 };
 use stark_sessions_devnet::{execution_resources, Devnet, DevnetOptions, STRK_ADDRESS};
 use stark_sessions_paymaster::{Paymaster, PaymasterConfig, PaymasterServer, RelayerConfig};
@@ -44,6 +43,7 @@ pub struct DemoArgs {
 
 struct Progress {
     quiet: bool,
+    terminal: bool,
 }
 
 impl Progress {
@@ -54,7 +54,8 @@ impl Progress {
     }
 
     fn bar(&self, done: u32, total: u32) {
-        if !self.quiet {
+        // Redraw in place on a terminal; elsewhere (logs, CI) only the finished bar.
+        if !self.quiet && (self.terminal || done == total) {
             let width = 30;
             let filled = (done * width / total.max(1)) as usize;
             print!(
@@ -86,7 +87,10 @@ fn expect_refusal(result: Result<Felt, SessionError>, code: &str) -> Result<Sess
 /// Runs the demo; fails if any step does not behave as expected.
 pub async fn run(args: DemoArgs) -> Result<()> {
     let started = Instant::now();
-    let progress = Progress { quiet: args.json };
+    let progress = Progress {
+        quiet: args.json,
+        terminal: std::io::IsTerminal::is_terminal(&std::io::stdout()),
+    };
     let devnet = Devnet::start_embedded(DevnetOptions {
         seed: args.seed,
         ..Default::default()
@@ -114,7 +118,10 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         .deploy_contract(game_class, vec![], Felt::from(rand::random::<u64>()))
         .await
         .context("deploying the game contract")?;
-    progress.step(&format!("session account {:#x} (fresh owner)", account.address));
+    progress.step(&format!(
+        "session account {:#x} (fresh owner)",
+        account.address
+    ));
 
     // The paymaster, in process, relaying from three predeployed accounts.
     let relayers = devnet.accounts()[1..4]
@@ -126,7 +133,9 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         .collect();
     let mut config = PaymasterConfig::new(devnet.url().clone(), relayers);
     config.listen = "127.0.0.1:0".parse().context("listen address")?;
-    let paymaster = Paymaster::new(config).await.context("starting the paymaster")?;
+    let paymaster = Paymaster::new(config)
+        .await
+        .context("starting the paymaster")?;
     let api_key = paymaster.create_api_key("demo-backend", 1_000 * STRK, 10_000, None)?;
     let listen = "127.0.0.1:0".parse().context("listen address")?;
     let server = PaymasterServer::start(paymaster.clone(), listen).await?;
@@ -230,7 +239,11 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let transfer = Call {
         to: STRK_ADDRESS,
         selector: selector("transfer"),
-        calldata: vec![devnet.accounts()[5].address, Felt::from(5 * STRK), Felt::ZERO],
+        calldata: vec![
+            devnet.accounts()[5].address,
+            Felt::from(5 * STRK),
+            Felt::ZERO,
+        ],
     };
     let overspend = expect_refusal(
         player
@@ -238,7 +251,9 @@ pub async fn run(args: DemoArgs) -> Result<()> {
             .await,
         "SPENDING_LIMIT_EXCEEDED",
     )?;
-    let revoke = client.revoke_session_key(&owner, session.public_key()).await?;
+    let revoke = client
+        .revoke_session_key(&owner, session.public_key())
+        .await?;
     client
         .wait_for_transaction(revoke, &ErrorContext::for_key(session.public_key()))
         .await?;
@@ -312,7 +327,10 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let row = |k: &str, v: String| println!("  │ {k:<19} │ {v:<66} │");
     row("is_active", info.is_active.to_string());
     row("valid_until", info.valid_until.to_string());
-    row("remaining_calls", format!("{} of {max_calls}", info.remaining_calls));
+    row(
+        "remaining_calls",
+        format!("{} of {max_calls}", info.remaining_calls),
+    );
     for (i, e) in info.allowed_entrypoints.iter().enumerate() {
         let name = if *e == selector("record_score") {
             "record_score"
@@ -322,7 +340,8 @@ pub async fn run(args: DemoArgs) -> Result<()> {
             "?"
         };
         let label = if i == 0 { "allowed_entrypoints" } else { "" };
-        row(label, format!("{name} {:#.10x}…", e));
+        let hex = format!("{e:#x}");
+        row(label, format!("{name} ({}…)", &hex[..hex.len().min(18)]));
     }
     println!("  └─────────────────────┴────────────────────────────────────────────────────────────────────┘");
     println!();
