@@ -1,13 +1,19 @@
 //! The `stark-sessions` command.
 
+#[cfg(feature = "devnet")]
 mod demo;
+#[cfg(feature = "devnet")]
+mod devnet;
+mod opts;
 mod paymaster;
+mod session;
 
 use clap::{Parser, Subcommand};
 
-/// Session keys for Starknet smart accounts.
+/// Session keys for Starknet smart accounts: delegate limited, expiring, revocable authority
+/// to a session key and use it gaslessly through a SNIP-29 paymaster.
 #[derive(Debug, Parser)]
-#[command(name = "stark-sessions", version, about)]
+#[command(name = "stark-sessions", version, about, long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -15,8 +21,16 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Start an embedded devnet, deploy a session account for a fresh owner and show it.
+    /// Run the whole system on an embedded devnet and paymaster: a one-hour game session,
+    /// delegated calls, refusals, gas and time.
+    #[cfg(feature = "devnet")]
     Demo(demo::DemoArgs),
+    /// Start an embedded devnet and a paymaster for local development (Ctrl-C stops them).
+    #[cfg(feature = "devnet")]
+    Devnet(devnet::DevnetArgs),
+    /// Create, register, use, inspect, revoke and forget session keys.
+    #[command(subcommand)]
+    Session(Box<session::SessionCommand>),
     /// Run the SNIP-29 paymaster or manage its API keys.
     #[command(subcommand)]
     Paymaster(paymaster::PaymasterCommand),
@@ -33,13 +47,25 @@ async fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
+        #[cfg(feature = "devnet")]
         Command::Demo(args) => demo::run(args).await,
+        #[cfg(feature = "devnet")]
+        Command::Devnet(args) => devnet::run(args).await,
+        Command::Session(command) => session::run(*command).await,
         Command::Paymaster(command) => paymaster::run(command).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // One line: the SDK's code when there is one, what is wrong, and the causes.
+            let code = e
+                .chain()
+                .find_map(|c| c.downcast_ref::<stark_sessions_client::SessionError>())
+                .map(stark_sessions_client::SessionError::code);
+            match code {
+                Some(code) => eprintln!("error: [{code}] {e:#}"),
+                None => eprintln!("error: {e:#}"),
+            }
             std::process::ExitCode::FAILURE
         }
     }

@@ -1,5 +1,7 @@
 //! The `stark-sessions` binary, run as a user runs it.
 
+mod session;
+
 use std::process::Command;
 
 fn stark_sessions(args: &[&str]) -> std::process::Output {
@@ -80,7 +82,7 @@ fn help_names_every_command() {
     let out = stark_sessions(&["--help"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for command in ["demo", "paymaster"] {
+    for command in ["demo", "devnet", "session", "paymaster"] {
         assert!(text.contains(command), "--help lacks {command}");
     }
     for args in [
@@ -88,6 +90,15 @@ fn help_names_every_command() {
         &["paymaster", "--help"],
         &["paymaster", "serve", "--help"],
         &["paymaster", "create-key", "--help"],
+        &["devnet", "--help"],
+        &["session", "--help"],
+        &["session", "create", "--help"],
+        &["session", "register", "--help"],
+        &["session", "exec", "--help"],
+        &["session", "status", "--help"],
+        &["session", "list", "--help"],
+        &["session", "revoke", "--help"],
+        &["session", "remove", "--help"],
     ] {
         let out = stark_sessions(args);
         assert!(out.status.success(), "{args:?}");

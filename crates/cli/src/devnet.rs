@@ -1,0 +1,120 @@
+//! `stark-sessions devnet`: an embedded devnet and a paymaster for local development.
+
+use anyhow::{Context, Result};
+use serde_json::json;
+use stark_sessions_abi::{class, Felt};
+use stark_sessions_devnet::{Devnet, DevnetOptions};
+use stark_sessions_paymaster::{Paymaster, PaymasterConfig, PaymasterServer, RelayerConfig};
+use starknet::signers::SigningKey;
+
+/// 1 000 STRK in FRI: the session account's starting balance.
+const THOUSAND_STRK: u128 = 1_000_000_000_000_000_000_000;
+
+/// Options of `stark-sessions devnet`.
+#[derive(Debug, clap::Args)]
+pub struct DevnetArgs {
+    /// Port of the devnet's JSON-RPC on 127.0.0.1 (0: any free port).
+    #[arg(long, default_value_t = 5050)]
+    port: u16,
+    /// Port of the paymaster on 127.0.0.1 (0: any free port).
+    #[arg(long, default_value_t = 5051)]
+    paymaster_port: u16,
+    /// Seed of the predeployed accounts.
+    #[arg(long, default_value_t = 0)]
+    seed: u32,
+    /// Print one line of JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs the devnet and the paymaster until Ctrl-C.
+pub async fn run(args: DevnetArgs) -> Result<()> {
+    let devnet = Devnet::start_embedded(DevnetOptions {
+        seed: args.seed,
+        port: args.port,
+        ..Default::default()
+    })
+    .await
+    .with_context(|| {
+        format!(
+            "cannot start the devnet on port {}; is it in use? try --port 0",
+            args.port
+        )
+    })?;
+    let class_hash = devnet.declare(&class::session_account()?).await?;
+    let owner = SigningKey::from_random();
+    let account = devnet
+        .deploy_session_account(
+            owner.clone(),
+            Felt::from(rand::random::<u64>()),
+            THOUSAND_STRK,
+        )
+        .await
+        .context("deploying a session account")?;
+
+    let relayers = devnet.accounts()[1..4]
+        .iter()
+        .map(|a| RelayerConfig {
+            address: a.address,
+            private_key: a.private_key,
+        })
+        .collect();
+    let mut config = PaymasterConfig::new(devnet.url().clone(), relayers);
+    config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], args.paymaster_port));
+    let paymaster = Paymaster::new(config.clone()).await?;
+    let api_key = paymaster.create_api_key("devnet", u128::MAX, 100_000, None)?;
+    let server = PaymasterServer::start(paymaster, config.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot start the paymaster on port {}; is it in use? try --paymaster-port 0",
+                args.paymaster_port
+            )
+        })?;
+
+    let accounts: Vec<_> = devnet
+        .accounts()
+        .iter()
+        .map(|a| json!({ "address": format!("{:#x}", a.address), "private_key": format!("{:#x}", a.private_key) }))
+        .collect();
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "rpc_url": devnet.url().as_str(),
+                "paymaster_url": server.url().as_str(),
+                "chain_id": format!("{:#x}", devnet.chain_id()),
+                "session_account_class_hash": format!("{class_hash:#x}"),
+                "session_account": format!("{:#x}", account.address),
+                "session_account_owner_key": format!("{:#x}", owner.secret_scalar()),
+                "paymaster_api_key": api_key.as_str(),
+                "funded_accounts": accounts,
+            })
+        );
+    } else {
+        println!("devnet (test keys only — never use them on a real network)");
+        println!("  rpc url            {}", devnet.url());
+        println!("  paymaster url      {}", server.url());
+        println!("  chain id           {:#x}", devnet.chain_id());
+        println!("  paymaster api key  {}", api_key.as_str());
+        println!(
+            "  session account    {:#x} (class {class_hash:#x})",
+            account.address
+        );
+        println!("  its owner key      {:#x}", owner.secret_scalar());
+        println!("  funded accounts (0 deploys; 1–3 relay for the paymaster)");
+        for (i, a) in devnet.accounts().iter().enumerate() {
+            println!("    #{i:<2} {:#x}  key {:#x}", a.address, a.private_key);
+        }
+        println!("Ctrl-C stops both.");
+    }
+    use std::io::Write;
+    std::io::stdout().flush().ok();
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    server.stop().await;
+    drop(devnet);
+    eprintln!("stopped");
+    Ok(())
+}

@@ -1,0 +1,252 @@
+//! Option groups shared by subcommands, and the parsers of addresses, selectors and calls.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use stark_sessions_abi::Felt;
+use stark_sessions_client::{
+    Owner, PaymasterAuth, PaymasterClient, SessionClient, SessionStore, SpendingLimit,
+};
+use starknet::core::types::Call;
+use starknet::core::utils::get_selector_from_name;
+use starknet::signers::SigningKey;
+use zeroize::Zeroizing;
+
+/// Where the chain and the paymaster are.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ChainOpts {
+    /// JSON-RPC URL of a Starknet node (RPC 0.10).
+    #[arg(
+        long,
+        env = "STARK_SESSIONS_RPC_URL",
+        default_value = "http://127.0.0.1:5050/rpc"
+    )]
+    pub rpc_url: url::Url,
+    /// URL of a SNIP-29 paymaster.
+    #[arg(
+        long,
+        env = "STARK_SESSIONS_PAYMASTER_URL",
+        default_value = "http://127.0.0.1:5051/"
+    )]
+    pub paymaster_url: url::Url,
+    /// Paymaster API key (backends), sent as x-paymaster-api-key.
+    #[arg(long, env = "STARK_SESSIONS_PAYMASTER_API_KEY", hide_env_values = true)]
+    pub paymaster_api_key: Option<String>,
+    /// Paymaster client session token (frontends, game clients), sent as a bearer token.
+    #[arg(
+        long,
+        env = "STARK_SESSIONS_PAYMASTER_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "paymaster_api_key"
+    )]
+    pub paymaster_token: Option<String>,
+}
+
+impl ChainOpts {
+    /// A client of the node and the paymaster.
+    pub async fn client(&self) -> Result<SessionClient> {
+        let auth = match (&self.paymaster_api_key, &self.paymaster_token) {
+            (Some(key), _) => PaymasterAuth::api_key(key.clone()),
+            (None, Some(token)) => PaymasterAuth::client_session_token(token.clone()),
+            (None, None) => PaymasterAuth::None,
+        };
+        let paymaster = PaymasterClient::new(self.paymaster_url.clone(), auth);
+        SessionClient::connect(self.rpc_url.clone(), paymaster)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot reach the node at {}; check --rpc-url or STARK_SESSIONS_RPC_URL",
+                    self.rpc_url
+                )
+            })
+    }
+}
+
+/// The session store.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreOpts {
+    /// Directory of the session store (default: $STARK_SESSIONS_HOME/sessions or
+    /// ~/.stark-sessions/sessions).
+    #[arg(long, env = "STARK_SESSIONS_STORE")]
+    pub store: Option<PathBuf>,
+}
+
+impl StoreOpts {
+    /// Opens the store.
+    pub fn open(&self) -> Result<SessionStore> {
+        let dir = self.store.clone().unwrap_or_else(SessionStore::default_dir);
+        Ok(SessionStore::open(dir)?)
+    }
+}
+
+/// Where the PIN that encrypts a session key comes from. Without either option it is read from
+/// the terminal without echo.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PinOpts {
+    /// Read the PIN from this file (first line).
+    #[arg(long, conflicts_with = "pin_env")]
+    pub pin_file: Option<PathBuf>,
+    /// Read the PIN from this environment variable.
+    #[arg(long)]
+    pub pin_env: Option<String>,
+}
+
+impl PinOpts {
+    /// The PIN.
+    pub fn read(&self) -> Result<Zeroizing<String>> {
+        let pin = if let Some(path) = &self.pin_file {
+            let text = Zeroizing::new(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the PIN file {}", path.display()))?,
+            );
+            Zeroizing::new(text.lines().next().unwrap_or_default().to_owned())
+        } else if let Some(var) = &self.pin_env {
+            Zeroizing::new(
+                std::env::var(var).with_context(|| format!("the PIN variable {var} is not set"))?,
+            )
+        } else {
+            Zeroizing::new(
+                rpassword::prompt_password("session PIN: ")
+                    .context("no PIN: give --pin-file or --pin-env, or run in a terminal")?,
+            )
+        };
+        if pin.is_empty() {
+            bail!("the PIN is empty");
+        }
+        Ok(pin)
+    }
+}
+
+/// The owner's key, for registering and revoking.
+#[derive(Debug, Clone, clap::Args)]
+pub struct OwnerOpts {
+    /// File holding the owner's private key (0x… hex).
+    #[arg(long, env = "STARK_SESSIONS_OWNER_KEY_FILE")]
+    pub owner_key_file: Option<PathBuf>,
+}
+
+impl OwnerOpts {
+    /// The owner of `account`. The key may also come from `STARK_SESSIONS_OWNER_KEY`.
+    pub fn owner(&self, account: Felt) -> Result<Owner> {
+        let text =
+            match &self.owner_key_file {
+                Some(path) => Zeroizing::new(std::fs::read_to_string(path).with_context(|| {
+                    format!("cannot read the owner key file {}", path.display())
+                })?),
+                None => Zeroizing::new(std::env::var("STARK_SESSIONS_OWNER_KEY").context(
+                    "no owner key: give --owner-key-file or set STARK_SESSIONS_OWNER_KEY",
+                )?),
+            };
+        let scalar = Felt::from_hex(text.trim())
+            .ok()
+            .filter(|k| *k != Felt::ZERO)
+            .context("the owner key is not a 0x… hex private key")?;
+        Ok(Owner::new(account, SigningKey::from_secret_scalar(scalar)))
+    }
+}
+
+/// Parses a 0x… hex address.
+pub fn parse_address(text: &str) -> Result<Felt> {
+    let valid = text.len() > 2
+        && text.len() <= 66
+        && text.starts_with("0x")
+        && text[2..].bytes().all(|b| b.is_ascii_hexdigit());
+    if !valid {
+        bail!("malformed address `{text}`: expected 0x followed by up to 64 hex digits");
+    }
+    Felt::from_hex(text).with_context(|| format!("malformed address `{text}`: not a field element"))
+}
+
+/// Parses an entry point: its name (`record_score`) or its selector (0x…).
+pub fn parse_selector(text: &str) -> Result<Felt> {
+    if text.starts_with("0x") {
+        return parse_address(text)
+            .with_context(|| format!("malformed selector `{text}`: give a name or 0x… hex"));
+    }
+    let name_ok = !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !name_ok {
+        bail!("malformed selector `{text}`: give an entry point name or 0x… hex");
+    }
+    get_selector_from_name(text).with_context(|| format!("malformed selector `{text}`"))
+}
+
+/// Parses `to:entrypoint[:arg,arg…]` into a call; arguments are 0x… hex or decimal felts.
+pub fn parse_call(text: &str) -> Result<Call> {
+    let mut parts = text.splitn(3, ':');
+    let (Some(to), Some(entrypoint)) = (parts.next(), parts.next()) else {
+        bail!("malformed call `{text}`: expected <to>:<entrypoint>[:<arg>,<arg>…]");
+    };
+    let calldata = match parts.next() {
+        None | Some("") => Vec::new(),
+        Some(args) => args
+            .split(',')
+            .map(|a| {
+                let a = a.trim();
+                let parsed = if a.starts_with("0x") {
+                    Felt::from_hex(a).ok()
+                } else if !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit()) {
+                    Felt::from_dec_str(a).ok()
+                } else {
+                    None
+                };
+                parsed.with_context(|| {
+                    format!("malformed calldata `{a}` in `{text}`: expected 0x… hex or a decimal number")
+                })
+            })
+            .collect::<Result<Vec<_>>>()?,
+    };
+    Ok(Call {
+        to: parse_address(to)?,
+        selector: parse_selector(entrypoint)?,
+        calldata,
+    })
+}
+
+/// Parses `token:max_per_call:max_per_window:window_seconds`.
+pub fn parse_spending_limit(text: &str) -> Result<SpendingLimit> {
+    let parts: Vec<&str> = text.split(':').collect();
+    let [token, per_call, per_window, window] = parts.as_slice() else {
+        bail!("malformed spending limit `{text}`: expected <token>:<max per call>:<max per window>:<window seconds>");
+    };
+    let amount = |s: &str| {
+        s.parse::<u128>().with_context(|| {
+            format!("malformed amount `{s}` in `{text}`: expected a decimal number")
+        })
+    };
+    Ok(SpendingLimit {
+        token: parse_address(token)?,
+        max_per_call: amount(per_call)?,
+        max_per_window: amount(per_window)?,
+        window_seconds: window.parse().with_context(|| {
+            format!("malformed window `{window}` in `{text}`: expected seconds")
+        })?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_addresses_and_selectors_parse_or_say_what_is_wrong() {
+        let call = parse_call("0x9a3e:record_score:5,0x10").expect("call");
+        assert_eq!(call.to, Felt::from(0x9a3eu32));
+        assert_eq!(call.calldata, vec![Felt::from(5u8), Felt::from(16u8)]);
+        assert_eq!(
+            parse_call("0x9a3e:0x11").expect("hex selector").selector,
+            Felt::from(0x11u8)
+        );
+        for (bad, says) in [
+            ("0x9a3e", "expected <to>:<entrypoint>"),
+            ("9a3e:play", "malformed address"),
+            ("0xzz:play", "malformed address"),
+            ("0x9a3e:play-now", "malformed selector"),
+            ("0x9a3e:play:1,x", "malformed calldata `x`"),
+        ] {
+            let e = format!("{:#}", parse_call(bad).expect_err(bad));
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+        assert!(parse_spending_limit("0x70c:1:2:60").is_ok());
+        assert!(parse_spending_limit("0x70c:1:2").is_err());
+    }
+}

@@ -1,0 +1,380 @@
+//! `stark-sessions session …`: session keys against any node and SNIP-29 paymaster.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use serde_json::{json, Value};
+use stark_sessions_abi::Felt;
+use stark_sessions_client::client::ErrorContext;
+use stark_sessions_client::keys::create_session_key;
+use stark_sessions_client::{Session, SessionConfig, SessionStore};
+
+use crate::opts::{
+    parse_address, parse_call, parse_selector, parse_spending_limit, ChainOpts, OwnerOpts, PinOpts,
+    StoreOpts,
+};
+
+/// `stark-sessions session`.
+#[derive(Debug, clap::Subcommand)]
+pub enum SessionCommand {
+    /// Create a session key for an account and keep it (encrypted) in the store.
+    Create(CreateArgs),
+    /// Register a stored session on its account, gaslessly (signed by the owner).
+    Register(KeyedArgs),
+    /// Execute calls with a stored session, gaslessly.
+    Exec(ExecArgs),
+    /// Show a session's on-chain state.
+    Status(KeyedArgs),
+    /// List the stored sessions.
+    List(ListArgs),
+    /// Revoke a session (or all sessions of the account) on chain, signed by the owner.
+    Revoke(RevokeArgs),
+    /// Forget stored sessions (nothing on chain changes).
+    Remove(RemoveArgs),
+}
+
+/// Output format.
+#[derive(Debug, Clone, clap::Args)]
+pub struct OutputOpts {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Which stored session.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Which {
+    /// The session account (0x…).
+    #[arg(long, value_parser = parse_address)]
+    pub account: Felt,
+    /// The session public key (default: the account's newest unexpired session).
+    #[arg(long, value_parser = parse_address)]
+    pub session_key: Option<Felt>,
+}
+
+impl Which {
+    fn get(&self, store: &SessionStore) -> Result<Session> {
+        let found = match self.session_key {
+            Some(key) => store.get_key(self.account, key),
+            None => store.get(self.account),
+        };
+        found.map_err(|e| match e {
+            stark_sessions_client::SessionError::UnknownSession { account } => anyhow::anyhow!(
+                "no stored session for account {account:#x}; create one with `stark-sessions session create --account {account:#x}`"
+            ),
+            other => other.into(),
+        })
+    }
+}
+
+/// Options of `session create`.
+#[derive(Debug, clap::Args)]
+pub struct CreateArgs {
+    /// The session account (0x…).
+    #[arg(long, value_parser = parse_address)]
+    account: Felt,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 21_600)]
+    duration: u64,
+    /// Executions allowed in all.
+    #[arg(long, default_value_t = 100)]
+    max_calls: u32,
+    /// An allowed entry point, by name or selector (repeat; none = any the account allows).
+    #[arg(long = "allow-entrypoint", value_parser = parse_selector)]
+    entrypoints: Vec<Felt>,
+    /// An allowed target contract (repeat; none = any but the account).
+    #[arg(long = "allow-target", value_parser = parse_address)]
+    targets: Vec<Felt>,
+    /// A spending limit, `<token>:<max per call>:<max per window>:<window seconds>` (repeat).
+    #[arg(long = "spending-limit", value_parser = parse_spending_limit)]
+    limits: Vec<stark_sessions_client::SpendingLimit>,
+    #[command(flatten)]
+    pin: PinOpts,
+    #[command(flatten)]
+    chain: ChainOpts,
+    #[command(flatten)]
+    store: StoreOpts,
+    #[command(flatten)]
+    output: OutputOpts,
+}
+
+/// Options of commands acting on one stored session.
+#[derive(Debug, clap::Args)]
+pub struct KeyedArgs {
+    #[command(flatten)]
+    which: Which,
+    #[command(flatten)]
+    owner: OwnerOpts,
+    #[command(flatten)]
+    chain: ChainOpts,
+    #[command(flatten)]
+    store: StoreOpts,
+    #[command(flatten)]
+    output: OutputOpts,
+}
+
+/// Options of `session exec`.
+#[derive(Debug, clap::Args)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    which: Which,
+    /// A call, `<to>:<entrypoint>[:<arg>,<arg>…]` (repeat for a multicall).
+    #[arg(long = "call", required = true, value_parser = parse_call)]
+    calls: Vec<starknet::core::types::Call>,
+    #[command(flatten)]
+    pin: PinOpts,
+    #[command(flatten)]
+    chain: ChainOpts,
+    #[command(flatten)]
+    store: StoreOpts,
+    #[command(flatten)]
+    output: OutputOpts,
+}
+
+/// Options of `session list`.
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    store: StoreOpts,
+    #[command(flatten)]
+    output: OutputOpts,
+}
+
+/// Options of `session revoke`.
+#[derive(Debug, clap::Args)]
+pub struct RevokeArgs {
+    #[command(flatten)]
+    which: Which,
+    /// Revoke every session of the account.
+    #[arg(long, conflicts_with = "session_key")]
+    all: bool,
+    #[command(flatten)]
+    owner: OwnerOpts,
+    #[command(flatten)]
+    chain: ChainOpts,
+    #[command(flatten)]
+    store: StoreOpts,
+    #[command(flatten)]
+    output: OutputOpts,
+}
+
+/// Options of `session remove`.
+#[derive(Debug, clap::Args)]
+pub struct RemoveArgs {
+    #[command(flatten)]
+    which: Which,
+    #[command(flatten)]
+    store: StoreOpts,
+    #[command(flatten)]
+    output: OutputOpts,
+}
+
+fn emit(output: &OutputOpts, value: Value, text: String) {
+    if output.json {
+        println!("{value}");
+    } else {
+        println!("{text}");
+    }
+}
+
+fn session_json(s: &Session) -> Value {
+    json!({
+        "account": format!("{:#x}", s.account),
+        "public_key": format!("{:#x}", s.public_key()),
+        "valid_until": s.valid_until(),
+        "expires_in_secs": s.expires_in_secs(),
+        "max_calls": s.max_calls,
+        "allowed_entrypoints": s.allowed_entrypoints.iter().map(|f| format!("{f:#x}")).collect::<Vec<_>>(),
+        "targets": s.targets.iter().map(|f| format!("{f:#x}")).collect::<Vec<_>>(),
+    })
+}
+
+/// Runs a session subcommand.
+pub async fn run(command: SessionCommand) -> Result<()> {
+    match command {
+        SessionCommand::Create(args) => {
+            let store = args.store.open()?;
+            let client = args.chain.client().await?;
+            let pin = args.pin.read()?;
+            let key = create_session_key(&pin, Duration::from_secs(args.duration))?;
+            let session = Session {
+                account: args.account,
+                chain_id: client.chain_id(),
+                key,
+                max_calls: args.max_calls,
+                allowed_entrypoints: args.entrypoints,
+                targets: args.targets,
+                spending_limits: args.limits,
+                created_at: stark_sessions_client::keys::unix_now(),
+            };
+            store.save(&session)?;
+            emit(
+                &args.output,
+                session_json(&session),
+                format!(
+                    "session {:#x} created for {:#x}, valid until {} (stored, not yet registered: run `stark-sessions session register`)",
+                    session.public_key(),
+                    session.account,
+                    session.valid_until()
+                ),
+            );
+            Ok(())
+        }
+        SessionCommand::Register(args) => {
+            let store = args.store.open()?;
+            let session = args.which.get(&store)?;
+            let owner = args.owner.owner(session.account)?;
+            let client = args.chain.client().await?;
+            let config = SessionConfig {
+                session_public_key: session.public_key(),
+                valid_until: session.valid_until(),
+                max_calls: session.max_calls,
+                allowed_entrypoints: session.allowed_entrypoints.clone(),
+                targets: session.targets.clone(),
+                spending_limits: session.spending_limits.clone(),
+            };
+            let hash = client.add_session_key_to_contract(&owner, &config).await?;
+            client
+                .wait_for_transaction(hash, &ErrorContext::for_key(session.public_key()))
+                .await?;
+            emit(
+                &args.output,
+                json!({ "transaction_hash": format!("{hash:#x}"), "session": session_json(&session) }),
+                format!("session {:#x} registered: {hash:#x}", session.public_key()),
+            );
+            Ok(())
+        }
+        SessionCommand::Exec(args) => {
+            let store = args.store.open()?;
+            let session = args.which.get(&store)?;
+            let client = args.chain.client().await?;
+            let pin = args.pin.read()?;
+            let handle = session.unlock(&pin)?;
+            let hash = client
+                .execute_and_wait(&session, &handle, &args.calls)
+                .await?;
+            handle.release();
+            emit(
+                &args.output,
+                json!({ "transaction_hash": format!("{hash:#x}") }),
+                format!("executed: {hash:#x}"),
+            );
+            Ok(())
+        }
+        SessionCommand::Status(args) => {
+            let store = args.store.open()?;
+            let key = match args.which.session_key {
+                Some(key) => key,
+                None => args.which.get(&store)?.public_key(),
+            };
+            let client = args.chain.client().await?;
+            let info = client.get_session_data(args.which.account, key).await?;
+            emit(
+                &args.output,
+                json!({
+                    "session_key": format!("{key:#x}"),
+                    "is_active": info.is_active,
+                    "status": format!("{:?}", info.status).to_lowercase(),
+                    "valid_until": info.valid_until,
+                    "remaining_calls": info.remaining_calls,
+                    "max_calls": info.max_calls,
+                    "allowed_entrypoints": info.allowed_entrypoints.iter().map(|f| format!("{f:#x}")).collect::<Vec<_>>(),
+                }),
+                format!(
+                    "session          {key:#x}\nis_active        {}\nstatus           {:?}\nvalid_until      {}\nremaining_calls  {} of {}\nentrypoints      {}",
+                    info.is_active,
+                    info.status,
+                    info.valid_until,
+                    info.remaining_calls,
+                    info.max_calls,
+                    if info.allowed_entrypoints.is_empty() {
+                        "any (but the account's own)".to_owned()
+                    } else {
+                        info.allowed_entrypoints
+                            .iter()
+                            .map(|f| format!("{f:#x}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                ),
+            );
+            Ok(())
+        }
+        SessionCommand::List(args) => {
+            let sessions = args.store.open()?.list()?;
+            let text = if sessions.is_empty() {
+                "no stored sessions".to_owned()
+            } else {
+                sessions
+                    .iter()
+                    .map(|s| {
+                        format!(
+                            "{:#x}  {:#x}  {}",
+                            s.account,
+                            s.public_key(),
+                            if s.is_expired() {
+                                "expired".to_owned()
+                            } else {
+                                format!("{} s left", s.expires_in_secs())
+                            }
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            emit(
+                &args.output,
+                Value::Array(sessions.iter().map(session_json).collect()),
+                text,
+            );
+            Ok(())
+        }
+        SessionCommand::Revoke(args) => {
+            let client = args.chain.client().await?;
+            let owner = args.owner.owner(args.which.account)?;
+            let (hash, what) = if args.all {
+                (
+                    client.revoke_all_sessions(&owner).await?,
+                    "all sessions".to_owned(),
+                )
+            } else {
+                let key = match args.which.session_key {
+                    Some(key) => key,
+                    None => args.which.get(&args.store.open()?)?.public_key(),
+                };
+                (
+                    client.revoke_session_key(&owner, key).await?,
+                    format!("session {key:#x}"),
+                )
+            };
+            client
+                .wait_for_transaction(hash, &ErrorContext::default())
+                .await?;
+            emit(
+                &args.output,
+                json!({ "transaction_hash": format!("{hash:#x}") }),
+                format!("{what} revoked: {hash:#x}"),
+            );
+            Ok(())
+        }
+        SessionCommand::Remove(args) => {
+            let store = args.store.open()?;
+            let removed = match args.which.session_key {
+                Some(key) => store.remove_session(args.which.account, key)?,
+                None => store.remove(args.which.account)?,
+            };
+            if !removed {
+                anyhow::bail!(
+                    "no stored session for account {:#x}; `stark-sessions session list` shows what is stored",
+                    args.which.account
+                );
+            }
+            emit(
+                &args.output,
+                json!({ "removed": true }),
+                "removed from the store".to_owned(),
+            );
+            Ok(())
+        }
+    }
+}
