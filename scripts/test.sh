@@ -14,6 +14,13 @@ bash scripts/build-contracts.sh --check
 step "clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "slim CLI build: no devnet, no Cairo VM (--no-default-features)"
+cargo clippy -p stark-sessions-cli --no-default-features --locked -- -D warnings
+if cargo tree -p stark-sessions-cli --no-default-features -e normal --locked | grep -qE 'starknet-devnet|cairo-vm|blockifier'; then
+  echo "the slim CLI build depends on the devnet" >&2
+  exit 1
+fi
+
 step "rustdoc -D warnings"
 RUSTDOCFLAGS="-Dwarnings" cargo doc --workspace --no-deps --locked
 

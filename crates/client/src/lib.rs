@@ -19,3 +19,8 @@ pub use keys::{create_session_key, SessionKeyData, SessionSecret, DEFAULT_SESSIO
 pub use paymaster::{ClientSessionToken, Executed, PaymasterAuth, PaymasterClient};
 pub use session::{Authorization, Session, SpendingLimit};
 pub use store::SessionStore;
+
+/// The repository README's examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct RepositoryReadme;
