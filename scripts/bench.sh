@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# Benchmarks, each side by side with its baseline in one run. Arguments go to the harness
-# (e.g. `scripts/bench.sh paymaster --requests 200 --concurrency 8`).
+# Benchmarks, each side by side with its baseline in one run; prints the report and writes
+# target/bench/report.md and target/bench/report.json.
+#   scripts/bench.sh                 # everything (several minutes)
+#   scripts/bench.sh paymaster --requests 100
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec cargo run --quiet --locked -p stark-sessions-tests --bin bench -- "$@"
+cargo build --quiet --locked -p stark-sessions-cli -p stark-sessions-tests --bins
+target_dir=$(cargo metadata --no-deps --format-version 1 --locked |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+exec "$target_dir/debug/bench" "$@" --demo-bin "$target_dir/debug/stark-sessions"
