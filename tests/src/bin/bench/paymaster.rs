@@ -46,6 +46,14 @@ where
     })
 }
 
+fn clients_label(n: usize) -> String {
+    if n == 1 {
+        "1 client".into()
+    } else {
+        format!("{n} clients")
+    }
+}
+
 /// Measures at each of `concurrencies`, `requests` operations per scenario and level.
 pub async fn run(requests: usize, concurrencies: &[usize]) -> Result<Section> {
     let fixture = Arc::new(Fixture::new(0xbe7c).await?);
@@ -103,7 +111,7 @@ pub async fn run(requests: usize, concurrencies: &[usize]) -> Result<Section> {
     for &conc in concurrencies {
         let (pm2, play) = (pm.clone(), fixture.play(1));
         let build = measure(
-            format!("buildTransaction ({conc} clients)"),
+            format!("buildTransaction ({})", clients_label(conc)),
             requests,
             conc,
             move |_| {
@@ -120,7 +128,7 @@ pub async fn run(requests: usize, concurrencies: &[usize]) -> Result<Section> {
         rows.push(build.row(Some(&baseline)));
         let (fixture2, pm2, sessions2) = (fixture.clone(), pm.clone(), sessions.clone());
         let sponsored_run = measure(
-            format!("sponsored execution, receipt ({conc} clients)"),
+            format!("sponsored execution, receipt ({})", clients_label(conc)),
             requests,
             conc,
             move |i| {

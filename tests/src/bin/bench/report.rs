@@ -134,7 +134,17 @@ fn markdown(sections: &[Section], date: &str, machine: &str) -> String {
         );
         out.push_str("| | figures | ratio |\n|---|---|---|\n");
         for row in &section.rows {
-            let cells: Vec<String> = row.cells.iter().map(|(h, v)| format!("{h} {v}")).collect();
+            let cells: Vec<String> = row
+                .cells
+                .iter()
+                .map(|(h, v)| {
+                    if h.is_empty() {
+                        v.clone()
+                    } else {
+                        format!("{h} {v}")
+                    }
+                })
+                .collect();
             let ratio = row.ratio.map(|r| format!("{r:.2}x")).unwrap_or_default();
             let _ = writeln!(out, "| {} | {} | {ratio} |", row.name, cells.join(", "));
         }
