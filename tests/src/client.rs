@@ -110,3 +110,25 @@ impl Drop for TamperingPaymaster {
         self.task.abort();
     }
 }
+
+/// A CryptoJS-compatible "Salted__" envelope of `plaintext` under `passphrase`, written by an
+/// independent implementation: `openssl enc -aes-256-cbc -md md5`.
+pub fn openssl_legacy_envelope(plaintext: &str, passphrase: &str) -> Result<String> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("openssl")
+        .args(["enc", "-aes-256-cbc", "-md", "md5", "-a", "-A", "-pass"])
+        .arg(format!("pass:{passphrase}"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("openssl is not installed")?;
+    child
+        .stdin
+        .take()
+        .context("stdin")?
+        .write_all(plaintext.as_bytes())?;
+    let out = child.wait_with_output()?;
+    anyhow::ensure!(out.status.success(), "openssl enc failed");
+    Ok(String::from_utf8(out.stdout)?)
+}

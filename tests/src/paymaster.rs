@@ -243,6 +243,24 @@ impl PaymasterHarness {
     }
 }
 
+impl PaymasterHarness {
+    /// [`Self::sponsor`] with the API key, then waits for the receipt; any refusal is an error.
+    pub async fn sponsor_and_wait(
+        &self,
+        fixture: &Fixture,
+        session: &crate::TestSession,
+        calls: &[Call],
+    ) -> Result<Felt> {
+        let sent = self
+            .sponsor(fixture, session, calls, &self.key())
+            .await?
+            .map_err(|e| anyhow!("paymaster refused: {e:?}"))?;
+        let hash = felt(&sent["transaction_hash"])?;
+        fixture.devnet.receipt(hash).await?;
+        Ok(hash)
+    }
+}
+
 /// The outside execution in typed data, read the way a careful client reads it.
 pub fn outside_of(typed_data: &Value, chain_id: Felt) -> Result<OutsideExecution> {
     Ok(parse_outside_execution(typed_data, chain_id)?)

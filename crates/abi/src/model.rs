@@ -130,6 +130,14 @@ impl AccountModel {
         self.epoch
     }
 
+    fn revoked_record(&self) -> Record {
+        Record {
+            epoch: self.epoch,
+            revoked: true,
+            ..Record::default()
+        }
+    }
+
     fn record(&self, key: Felt) -> Record {
         self.records.get(&key).copied().unwrap_or_default()
     }
@@ -191,14 +199,7 @@ impl AccountModel {
         self.entrypoints.remove(&key);
         self.targets.remove(&key);
         self.policies.remove(&key);
-        self.records.insert(
-            key,
-            Record {
-                epoch: self.epoch,
-                revoked: true,
-                ..Record::default()
-            },
-        );
+        self.records.insert(key, self.revoked_record());
         Ok(())
     }
 
@@ -366,14 +367,7 @@ impl AccountModel {
                 self.records.remove(&key);
             }
             SessionStatus::Revoked => {
-                self.records.insert(
-                    key,
-                    Record {
-                        epoch: self.epoch,
-                        revoked: true,
-                        ..Record::default()
-                    },
-                );
+                self.records.insert(key, self.revoked_record());
             }
             SessionStatus::Active | SessionStatus::Expired | SessionStatus::Exhausted => {
                 self.records.insert(

@@ -17,7 +17,7 @@ use stark_sessions_client::{
     Owner, PaymasterAuth, PaymasterClient, SessionClient, SessionError, SessionSpec, SpendingLimit,
 };
 use stark_sessions_devnet::{execution_resources, Devnet, DevnetOptions, STRK_ADDRESS};
-use stark_sessions_paymaster::{Paymaster, PaymasterConfig, PaymasterServer, RelayerConfig};
+use stark_sessions_paymaster::{Paymaster, PaymasterServer};
 use starknet::core::types::Call;
 use starknet::core::utils::get_selector_from_name;
 use starknet::signers::SigningKey;
@@ -124,20 +124,12 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     ));
 
     // The paymaster, in process, relaying from three predeployed accounts.
-    let relayers = devnet.accounts()[1..4]
-        .iter()
-        .map(|a| RelayerConfig {
-            address: a.address,
-            private_key: a.private_key,
-        })
-        .collect();
-    let mut config = PaymasterConfig::new(devnet.url().clone(), relayers);
-    config.listen = "127.0.0.1:0".parse().context("listen address")?;
+    let config = crate::devnet::local_paymaster_config(&devnet, 0);
+    let listen = config.listen;
     let paymaster = Paymaster::new(config)
         .await
         .context("starting the paymaster")?;
     let api_key = paymaster.create_api_key("demo-backend", 1_000 * STRK, 10_000, None)?;
-    let listen = "127.0.0.1:0".parse().context("listen address")?;
     let server = PaymasterServer::start(paymaster.clone(), listen).await?;
     progress.step(&format!("paymaster {} (3 relayers)", server.url()));
 

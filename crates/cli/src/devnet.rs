@@ -27,6 +27,21 @@ pub struct DevnetArgs {
     json: bool,
 }
 
+/// A paymaster on 127.0.0.1:`port` relaying for `devnet` from its predeployed accounts 1–3
+/// (account 0 is left to deploy and fund).
+pub fn local_paymaster_config(devnet: &Devnet, port: u16) -> PaymasterConfig {
+    let relayers = devnet.accounts()[1..4]
+        .iter()
+        .map(|a| RelayerConfig {
+            address: a.address,
+            private_key: a.private_key,
+        })
+        .collect();
+    let mut config = PaymasterConfig::new(devnet.url().clone(), relayers);
+    config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    config
+}
+
 /// Runs the devnet and the paymaster until Ctrl-C.
 pub async fn run(args: DevnetArgs) -> Result<()> {
     let devnet = Devnet::start_embedded(DevnetOptions {
@@ -52,15 +67,7 @@ pub async fn run(args: DevnetArgs) -> Result<()> {
         .await
         .context("deploying a session account")?;
 
-    let relayers = devnet.accounts()[1..4]
-        .iter()
-        .map(|a| RelayerConfig {
-            address: a.address,
-            private_key: a.private_key,
-        })
-        .collect();
-    let mut config = PaymasterConfig::new(devnet.url().clone(), relayers);
-    config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], args.paymaster_port));
+    let config = local_paymaster_config(&devnet, args.paymaster_port);
     let paymaster = Paymaster::new(config.clone()).await?;
     let api_key = paymaster.create_api_key("devnet", u128::MAX, 100_000, None)?;
     let server = PaymasterServer::start(paymaster, config.listen)

@@ -12,7 +12,9 @@ use stark_sessions_client::{
     SpendingLimit,
 };
 use stark_sessions_devnet::STRK_ADDRESS;
-use stark_sessions_tests::client::{owner, session_client, TamperingPaymaster};
+use stark_sessions_tests::client::{
+    openssl_legacy_envelope, owner, session_client, TamperingPaymaster,
+};
 use stark_sessions_tests::paymaster::PaymasterHarness;
 use stark_sessions_tests::{sel, Fixture};
 use starknet::core::types::Call;
@@ -379,34 +381,8 @@ async fn wrong_pins_and_one_bit_changes_fail_decryption() {
 async fn a_legacy_cryptojs_envelope_made_by_openssl_is_imported() {
     let secret = stark_sessions_client::SessionSecret::generate();
     let hex_key = format!("0x{}", hex_of(&secret));
-    let mut child = std::process::Command::new("openssl")
-        .args([
-            "enc",
-            "-aes-256-cbc",
-            "-md",
-            "md5",
-            "-a",
-            "-A",
-            "-pass",
-            "pass:correct horse",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("openssl is installed");
-    {
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(hex_key.as_bytes())
-            .expect("write");
-    }
-    let out = child.wait_with_output().expect("openssl ran");
-    assert!(out.status.success());
-    let legacy = String::from_utf8(out.stdout).expect("base64");
+    let legacy =
+        openssl_legacy_envelope(&hex_key, "correct horse").expect("openssl wrote an envelope");
     assert!(legacy.starts_with("U2FsdGVkX1"), "openssl wrote Salted__");
 
     let imported =

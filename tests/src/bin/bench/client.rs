@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use serde_json::json;
 use stark_sessions_abi::{snip12, OutsideExecution};
 use stark_sessions_client::{envelope, EnvelopeParams, SessionHandle, SessionSecret};
-use stark_sessions_tests::paymaster::{felt, PaymasterHarness};
+use stark_sessions_tests::paymaster::PaymasterHarness;
 use stark_sessions_tests::{sel, Fixture, TestSession};
 use starknet::core::types::Felt;
 
@@ -64,38 +64,6 @@ fn time_row(name: &str, time: Duration) -> Row {
     }
 }
 
-/// A CryptoJS/OpenSSL "Salted__" envelope of `secret`, written by `openssl enc`.
-fn legacy_envelope(secret: &SessionSecret) -> Result<String> {
-    use std::io::Write;
-    let hex: String = secret
-        .to_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let mut child = std::process::Command::new("openssl")
-        .args([
-            "enc",
-            "-aes-256-cbc",
-            "-md",
-            "md5",
-            "-a",
-            "-A",
-            "-pass",
-            "pass:correct horse",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .context("openssl")?;
-    child
-        .stdin
-        .take()
-        .context("stdin")?
-        .write_all(format!("0x{hex}").as_bytes())?;
-    Ok(String::from_utf8(child.wait_with_output()?.stdout)?)
-}
-
 /// Measures the client figures; `requests` executions per side for the SDK overhead.
 pub async fn run(requests: usize) -> Result<Section> {
     let secret = SessionSecret::generate();
@@ -126,7 +94,15 @@ pub async fn run(requests: usize) -> Result<Section> {
     let unlock = median_time(|| {
         std::hint::black_box(SessionHandle::unlock(&key, "4821").ok());
     });
-    let legacy = legacy_envelope(&secret)?;
+    let hex: String = secret
+        .to_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let legacy = stark_sessions_tests::client::openssl_legacy_envelope(
+        &format!("0x{hex}"),
+        "correct horse",
+    )?;
     let open_legacy = median_time(|| {
         std::hint::black_box(envelope::open_legacy(&legacy, "correct horse").ok());
     });
@@ -171,13 +147,7 @@ pub async fn run(requests: usize) -> Result<Section> {
             .await?;
         let sdk_time = t.elapsed();
         let t = Instant::now();
-        let sent = pm
-            .sponsor(&fixture, &bare_session, &[fixture.play(1)], &pm.key())
-            .await?
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        fixture
-            .devnet
-            .receipt(felt(&sent["transaction_hash"])?)
+        pm.sponsor_and_wait(&fixture, &bare_session, &[fixture.play(1)])
             .await?;
         if i >= 3 {
             sdk_times.push(sdk_time);

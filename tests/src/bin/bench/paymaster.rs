@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use stark_sessions_tests::paymaster::{felt, sponsored, PaymasterHarness};
+use stark_sessions_tests::paymaster::{sponsored, PaymasterHarness};
 use stark_sessions_tests::{sel, Fixture, TestSession};
 
 use crate::report::{Sample, Section};
@@ -135,13 +135,7 @@ pub async fn run(requests: usize, concurrencies: &[usize]) -> Result<Section> {
                 let (fixture, pm, session) =
                     (fixture2.clone(), pm2.clone(), sessions2[i % conc].clone());
                 async move {
-                    let sent = pm
-                        .sponsor(&fixture, &session, &[fixture.play(1)], &pm.key())
-                        .await?
-                        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-                    fixture
-                        .devnet
-                        .receipt(felt(&sent["transaction_hash"])?)
+                    pm.sponsor_and_wait(&fixture, &session, &[fixture.play(1)])
                         .await?;
                     Ok(())
                 }
