@@ -20,11 +20,11 @@ pub enum SessionCommand {
     /// Create a session key for an account and keep it (encrypted) in the store.
     Create(CreateArgs),
     /// Register a stored session on its account, gaslessly (signed by the owner).
-    Register(KeyedArgs),
+    Register(RegisterArgs),
     /// Execute calls with a stored session, gaslessly.
     Exec(ExecArgs),
     /// Show a session's on-chain state.
-    Status(KeyedArgs),
+    Status(StatusArgs),
     /// List the stored sessions.
     List(ListArgs),
     /// Revoke a session (or all sessions of the account) on chain, signed by the owner.
@@ -39,6 +39,26 @@ pub struct OutputOpts {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Options of commands that reach the chain: node and paymaster, store, output.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Remote {
+    #[command(flatten)]
+    chain: ChainOpts,
+    #[command(flatten)]
+    store: StoreOpts,
+    #[command(flatten)]
+    output: OutputOpts,
+}
+
+/// Options of commands that only touch the store.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Local {
+    #[command(flatten)]
+    store: StoreOpts,
+    #[command(flatten)]
+    output: OutputOpts,
 }
 
 /// Which stored session.
@@ -91,26 +111,27 @@ pub struct CreateArgs {
     #[command(flatten)]
     pin: PinOpts,
     #[command(flatten)]
-    chain: ChainOpts,
-    #[command(flatten)]
-    store: StoreOpts,
-    #[command(flatten)]
-    output: OutputOpts,
+    ctx: Remote,
 }
 
-/// Options of commands acting on one stored session.
+/// Options of `session register`.
 #[derive(Debug, clap::Args)]
-pub struct KeyedArgs {
+pub struct RegisterArgs {
     #[command(flatten)]
     which: Which,
     #[command(flatten)]
     owner: OwnerOpts,
     #[command(flatten)]
-    chain: ChainOpts,
+    ctx: Remote,
+}
+
+/// Options of `session status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
     #[command(flatten)]
-    store: StoreOpts,
+    which: Which,
     #[command(flatten)]
-    output: OutputOpts,
+    ctx: Remote,
 }
 
 /// Options of `session exec`.
@@ -124,20 +145,14 @@ pub struct ExecArgs {
     #[command(flatten)]
     pin: PinOpts,
     #[command(flatten)]
-    chain: ChainOpts,
-    #[command(flatten)]
-    store: StoreOpts,
-    #[command(flatten)]
-    output: OutputOpts,
+    ctx: Remote,
 }
 
 /// Options of `session list`.
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {
     #[command(flatten)]
-    store: StoreOpts,
-    #[command(flatten)]
-    output: OutputOpts,
+    ctx: Local,
 }
 
 /// Options of `session revoke`.
@@ -151,11 +166,7 @@ pub struct RevokeArgs {
     #[command(flatten)]
     owner: OwnerOpts,
     #[command(flatten)]
-    chain: ChainOpts,
-    #[command(flatten)]
-    store: StoreOpts,
-    #[command(flatten)]
-    output: OutputOpts,
+    ctx: Remote,
 }
 
 /// Options of `session remove`.
@@ -164,9 +175,7 @@ pub struct RemoveArgs {
     #[command(flatten)]
     which: Which,
     #[command(flatten)]
-    store: StoreOpts,
-    #[command(flatten)]
-    output: OutputOpts,
+    ctx: Local,
 }
 
 fn emit(output: &OutputOpts, value: Value, text: String) {
@@ -193,8 +202,8 @@ fn session_json(s: &Session) -> Value {
 pub async fn run(command: SessionCommand) -> Result<()> {
     match command {
         SessionCommand::Create(args) => {
-            let store = args.store.open()?;
-            let client = args.chain.client().await?;
+            let store = args.ctx.store.open()?;
+            let client = args.ctx.chain.client().await?;
             let pin = args.pin.read()?;
             let key = create_session_key(&pin, Duration::from_secs(args.duration))?;
             let session = Session {
@@ -209,7 +218,7 @@ pub async fn run(command: SessionCommand) -> Result<()> {
             };
             store.save(&session)?;
             emit(
-                &args.output,
+                &args.ctx.output,
                 session_json(&session),
                 format!(
                     "session {:#x} created for {:#x}, valid until {} (stored, not yet registered: run `stark-sessions session register`)",
@@ -221,10 +230,10 @@ pub async fn run(command: SessionCommand) -> Result<()> {
             Ok(())
         }
         SessionCommand::Register(args) => {
-            let store = args.store.open()?;
+            let store = args.ctx.store.open()?;
             let session = args.which.get(&store)?;
             let owner = args.owner.owner(session.account)?;
-            let client = args.chain.client().await?;
+            let client = args.ctx.chain.client().await?;
             let config = SessionConfig {
                 session_public_key: session.public_key(),
                 valid_until: session.valid_until(),
@@ -238,16 +247,16 @@ pub async fn run(command: SessionCommand) -> Result<()> {
                 .wait_for_transaction(hash, &ErrorContext::for_key(session.public_key()))
                 .await?;
             emit(
-                &args.output,
+                &args.ctx.output,
                 json!({ "transaction_hash": format!("{hash:#x}"), "session": session_json(&session) }),
                 format!("session {:#x} registered: {hash:#x}", session.public_key()),
             );
             Ok(())
         }
         SessionCommand::Exec(args) => {
-            let store = args.store.open()?;
+            let store = args.ctx.store.open()?;
             let session = args.which.get(&store)?;
-            let client = args.chain.client().await?;
+            let client = args.ctx.chain.client().await?;
             let pin = args.pin.read()?;
             let handle = session.unlock(&pin)?;
             let hash = client
@@ -255,22 +264,22 @@ pub async fn run(command: SessionCommand) -> Result<()> {
                 .await?;
             handle.release();
             emit(
-                &args.output,
+                &args.ctx.output,
                 json!({ "transaction_hash": format!("{hash:#x}") }),
                 format!("executed: {hash:#x}"),
             );
             Ok(())
         }
         SessionCommand::Status(args) => {
-            let store = args.store.open()?;
+            let store = args.ctx.store.open()?;
             let key = match args.which.session_key {
                 Some(key) => key,
                 None => args.which.get(&store)?.public_key(),
             };
-            let client = args.chain.client().await?;
+            let client = args.ctx.chain.client().await?;
             let info = client.get_session_data(args.which.account, key).await?;
             emit(
-                &args.output,
+                &args.ctx.output,
                 json!({
                     "session_key": format!("{key:#x}"),
                     "is_active": info.is_active,
@@ -301,7 +310,7 @@ pub async fn run(command: SessionCommand) -> Result<()> {
             Ok(())
         }
         SessionCommand::List(args) => {
-            let sessions = args.store.open()?.list()?;
+            let sessions = args.ctx.store.open()?.list()?;
             let text = if sessions.is_empty() {
                 "no stored sessions".to_owned()
             } else {
@@ -323,14 +332,14 @@ pub async fn run(command: SessionCommand) -> Result<()> {
                     .join("\n")
             };
             emit(
-                &args.output,
+                &args.ctx.output,
                 Value::Array(sessions.iter().map(session_json).collect()),
                 text,
             );
             Ok(())
         }
         SessionCommand::Revoke(args) => {
-            let client = args.chain.client().await?;
+            let client = args.ctx.chain.client().await?;
             let owner = args.owner.owner(args.which.account)?;
             let (hash, what) = if args.all {
                 (
@@ -340,7 +349,7 @@ pub async fn run(command: SessionCommand) -> Result<()> {
             } else {
                 let key = match args.which.session_key {
                     Some(key) => key,
-                    None => args.which.get(&args.store.open()?)?.public_key(),
+                    None => args.which.get(&args.ctx.store.open()?)?.public_key(),
                 };
                 (
                     client.revoke_session_key(&owner, key).await?,
@@ -351,14 +360,14 @@ pub async fn run(command: SessionCommand) -> Result<()> {
                 .wait_for_transaction(hash, &ErrorContext::default())
                 .await?;
             emit(
-                &args.output,
+                &args.ctx.output,
                 json!({ "transaction_hash": format!("{hash:#x}") }),
                 format!("{what} revoked: {hash:#x}"),
             );
             Ok(())
         }
         SessionCommand::Remove(args) => {
-            let store = args.store.open()?;
+            let store = args.ctx.store.open()?;
             let removed = match args.which.session_key {
                 Some(key) => store.remove_session(args.which.account, key)?,
                 None => store.remove(args.which.account)?,
@@ -370,7 +379,7 @@ pub async fn run(command: SessionCommand) -> Result<()> {
                 );
             }
             emit(
-                &args.output,
+                &args.ctx.output,
                 json!({ "removed": true }),
                 "removed from the store".to_owned(),
             );
