@@ -54,6 +54,24 @@ impl Env {
             .expect("the binary runs")
     }
 
+    /// `session exec` of one call with the PIN from the environment.
+    async fn exec(&self, account: &str, call: &str, pin: &str) -> Output {
+        self.run(
+            &[
+                "session",
+                "exec",
+                "--account",
+                account,
+                "--call",
+                call,
+                "--pin-env",
+                "TEST_PIN",
+            ],
+            pin,
+        )
+        .await
+    }
+
     fn account(&self) -> String {
         format!("{:#x}", self.fixture.address())
     }
@@ -163,38 +181,12 @@ async fn session_subcommands_drive_a_session_from_creation_to_removal() {
 
     // Wrong PIN, a denied selector: one line each, nothing sent.
     refused(
-        &env.run(
-            &[
-                "session",
-                "exec",
-                "--account",
-                &account,
-                "--call",
-                &call,
-                pin[0],
-                pin[1],
-            ],
-            "0000",
-        )
-        .await,
+        &env.exec(&account, &call, "0000").await,
         "SESSION_DECRYPTION_FAILED",
     );
     let denied = format!("{game}:get_plays");
     refused(
-        &env.run(
-            &[
-                "session",
-                "exec",
-                "--account",
-                &account,
-                "--call",
-                &denied,
-                pin[0],
-                pin[1],
-            ],
-            "4821",
-        )
-        .await,
+        &env.exec(&account, &denied, "4821").await,
         "SESSION_ENTRYPOINT_NOT_ALLOWED",
     );
 
@@ -213,23 +205,7 @@ async fn session_subcommands_drive_a_session_from_creation_to_removal() {
         )
         .await,
     );
-    refused(
-        &env.run(
-            &[
-                "session",
-                "exec",
-                "--account",
-                &account,
-                "--call",
-                &call,
-                pin[0],
-                pin[1],
-            ],
-            "4821",
-        )
-        .await,
-        "SESSION_REVOKED",
-    );
+    refused(&env.exec(&account, &call, "4821").await, "SESSION_REVOKED");
     assert_eq!(env.fixture.plays().await.expect("plays"), 1);
 
     json_of(
