@@ -77,7 +77,8 @@ async fn a_one_hour_game_session_is_registered_used_counted_and_revoked_gaslessl
     assert_eq!(info.remaining_calls, 12);
     assert_eq!(info.allowed_entrypoints, vec![sel("record_score")]);
     assert_eq!(info.valid_until, session.valid_until());
-    assert!((3590..=3600).contains(&session.expires_in_secs()));
+    // About an hour: anchored at the latest block, which may be some seconds old.
+    assert!((3300..=3600).contains(&session.expires_in_secs()));
 
     // The game client gets the session from the store and a client session token from the
     // backend: it never sees the API key.
