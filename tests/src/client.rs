@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
 use serde_json::Value;
-use stark_sessions_client::{Owner, PaymasterAuth, PaymasterClient, SessionClient};
+use stark_sessions_client::{Owner, PaymasterAuth, PaymasterClient, SessionClient, SessionSecret};
 
 use crate::paymaster::PaymasterHarness;
 use crate::Fixture;
@@ -111,10 +111,12 @@ impl Drop for TamperingPaymaster {
     }
 }
 
-/// A CryptoJS-compatible "Salted__" envelope of `plaintext` under `passphrase`, written by an
-/// independent implementation: `openssl enc -aes-256-cbc -md md5`.
-pub fn openssl_legacy_envelope(plaintext: &str, passphrase: &str) -> Result<String> {
+/// What the reference SDK encrypts, a key as `0x…` hex, in a CryptoJS-compatible "Salted__"
+/// envelope under `passphrase`, written by an independent implementation:
+/// `openssl enc -aes-256-cbc -md md5`.
+pub fn openssl_legacy_envelope(secret: &SessionSecret, passphrase: &str) -> Result<String> {
     use std::io::Write;
+    let plaintext = format!("0x{}", hex::encode(secret.to_bytes().as_ref()));
     let mut child = std::process::Command::new("openssl")
         .args(["enc", "-aes-256-cbc", "-md", "md5", "-a", "-A", "-pass"])
         .arg(format!("pass:{passphrase}"))

@@ -90,26 +90,8 @@ impl RpcClient {
     }
 }
 
-/// The `calls` array of a SNIP-29 invoke.
-pub fn wire_calls(calls: &[Call]) -> Value {
-    Value::Array(
-        calls
-            .iter()
-            .map(|c| {
-                json!({
-                    "to": format!("{:#x}", c.to),
-                    "selector": format!("{:#x}", c.selector),
-                    "calldata": c.calldata.iter().map(|f| format!("{f:#x}")).collect::<Vec<_>>(),
-                })
-            })
-            .collect(),
-    )
-}
-
-/// Sponsored-mode parameters.
-pub fn sponsored() -> Value {
-    json!({ "version": "0x1", "fee_mode": { "mode": "sponsored" } })
-}
+/// The SNIP-29 wire forms, as the SDK writes them.
+pub use stark_sessions_client::paymaster::{sponsored, wire_calls};
 
 /// A running paymaster over a fixture's devnet.
 pub struct PaymasterHarness {

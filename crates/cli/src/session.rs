@@ -234,14 +234,7 @@ pub async fn run(command: SessionCommand) -> Result<()> {
             let session = args.which.get(&store)?;
             let owner = args.owner.owner(session.account)?;
             let client = args.ctx.chain.client().await?;
-            let config = SessionConfig {
-                session_public_key: session.public_key(),
-                valid_until: session.valid_until(),
-                max_calls: session.max_calls,
-                allowed_entrypoints: session.allowed_entrypoints.clone(),
-                targets: session.targets.clone(),
-                spending_limits: session.spending_limits.clone(),
-            };
+            let config = SessionConfig::from(&session);
             let hash = client.add_session_key_to_contract(&owner, &config).await?;
             client
                 .wait_for_transaction(hash, &ErrorContext::for_key(session.public_key()))

@@ -79,6 +79,20 @@ pub struct SessionConfig {
     pub spending_limits: Vec<SpendingLimit>,
 }
 
+impl From<&Session> for SessionConfig {
+    /// The registration of a stored session.
+    fn from(session: &Session) -> Self {
+        SessionConfig {
+            session_public_key: session.public_key(),
+            valid_until: session.valid_until(),
+            max_calls: session.max_calls,
+            allowed_entrypoints: session.allowed_entrypoints.clone(),
+            targets: session.targets.clone(),
+            spending_limits: session.spending_limits.clone(),
+        }
+    }
+}
+
 /// What to create with [`SessionClient::create_session`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionSpec {
@@ -179,12 +193,12 @@ impl SessionClient {
         &self.provider
     }
 
-    async fn view(
+    async fn call_view(
         &self,
         account: Felt,
         selector: Felt,
         calldata: Vec<Felt>,
-    ) -> Result<Vec<Felt>, SessionError> {
+    ) -> Result<Vec<Felt>, ProviderError> {
         self.provider
             .call(
                 FunctionCall {
@@ -194,6 +208,16 @@ impl SessionClient {
                 },
                 BlockId::Tag(BlockTag::PreConfirmed),
             )
+            .await
+    }
+
+    async fn view(
+        &self,
+        account: Felt,
+        selector: Felt,
+        calldata: Vec<Felt>,
+    ) -> Result<Vec<Felt>, SessionError> {
+        self.call_view(account, selector, calldata)
             .await
             .map_err(|e| provider_error("starknet_call", e))
     }
@@ -215,14 +239,10 @@ impl SessionClient {
     /// without SRC-5, or no contract at all, fails the same way; a dead node is a node error).
     pub async fn ensure_session_account(&self, account: Felt) -> Result<(), SessionError> {
         let answer = self
-            .provider
-            .call(
-                FunctionCall {
-                    contract_address: account,
-                    entry_point_selector: SELECTOR_SUPPORTS_INTERFACE,
-                    calldata: vec![ISESSION_KEY_MANAGER_ID],
-                },
-                BlockId::Tag(BlockTag::PreConfirmed),
+            .call_view(
+                account,
+                SELECTOR_SUPPORTS_INTERFACE,
+                vec![ISESSION_KEY_MANAGER_ID],
             )
             .await;
         match answer {
@@ -297,11 +317,13 @@ impl SessionClient {
     }
 
     /// Has the paymaster build an outside execution of `calls` for `account`, checks the typed
-    /// data it returns, signs it with `sign` and has it relayed. Returns the transaction hash.
+    /// data it returns against the chain's time `now`, signs it with `sign` and has it relayed.
+    /// Returns the transaction hash.
     async fn relay<F>(
         &self,
         account: Felt,
         calls: &[Call],
+        now: u64,
         sign: F,
         context: &ErrorContext,
     ) -> Result<Felt, SessionError>
@@ -316,7 +338,7 @@ impl SessionClient {
         let typed_data = built.get("typed_data").ok_or_else(|| {
             SessionError::TypedDataMismatch("is missing from the build result".into())
         })?;
-        let now = self.block_timestamp().await?.max(unix_now());
+        let now = now.max(unix_now());
         let outside =
             verify_typed_data(typed_data, calls, self.chain_id, now, &self.trusted_callers)?;
         // The hash is ours, from our account and chain: nothing the paymaster says is signed.
@@ -382,9 +404,11 @@ impl SessionClient {
         calls: &[Call],
         context: ErrorContext,
     ) -> Result<Felt, SessionError> {
+        let now = self.block_timestamp().await?;
         self.relay(
             owner.account,
             calls,
+            now,
             |hash| {
                 let signature = owner
                     .key
@@ -410,18 +434,7 @@ impl SessionClient {
         // The account's rules run on block time; anchor the expiry there.
         let now = self.block_timestamp().await?;
         key.valid_until = now + spec.duration.as_secs();
-        let config = SessionConfig {
-            session_public_key: key.public_key,
-            valid_until: key.valid_until,
-            max_calls: spec.max_calls,
-            allowed_entrypoints: spec.allowed_entrypoints.clone(),
-            targets: spec.targets.clone(),
-            spending_limits: spec.spending_limits.clone(),
-        };
-        let hash = self.add_session_key_to_contract(owner, &config).await?;
-        self.wait_for_transaction(hash, &ErrorContext::creation())
-            .await?;
-        Ok(Session {
+        let session = Session {
             account: owner.account,
             chain_id: self.chain_id,
             key,
@@ -430,7 +443,13 @@ impl SessionClient {
             targets: spec.targets.clone(),
             spending_limits: spec.spending_limits.clone(),
             created_at: unix_now(),
-        })
+        };
+        let hash = self
+            .add_session_key_to_contract(owner, &SessionConfig::from(&session))
+            .await?;
+        self.wait_for_transaction(hash, &ErrorContext::creation())
+            .await?;
+        Ok(session)
     }
 
     /// Checks `calls` against the account's current state of the session, as the contract
@@ -488,29 +507,7 @@ impl SessionClient {
         handle: &SessionHandle,
         calls: &[Call],
     ) -> Result<Felt, SessionError> {
-        if handle.public_key() != session.public_key() {
-            return Err(SessionError::InvalidInput(
-                "the handle is for another session".into(),
-            ));
-        }
-        handle.info()?;
-        let details = self.preflight(session, calls).await?;
-        let context = ErrorContext {
-            session_key: session.public_key(),
-            calls: calls.to_vec(),
-            details,
-        };
-        let valid_until = Felt::from(session.valid_until());
-        self.relay(
-            session.account,
-            calls,
-            |hash| {
-                let (r, s) = handle.sign(hash)?;
-                Ok(vec![session.public_key(), r, s, valid_until])
-            },
-            &context,
-        )
-        .await
+        Ok(self.execute_checked(session, handle, calls).await?.0)
     }
 
     /// [`Self::execute_transaction_with_session`], then waits for the receipt; a revert maps
@@ -521,23 +518,45 @@ impl SessionClient {
         handle: &SessionHandle,
         calls: &[Call],
     ) -> Result<Felt, SessionError> {
-        let hash = self
-            .execute_transaction_with_session(session, handle, calls)
-            .await?;
+        let (hash, context) = self.execute_checked(session, handle, calls).await?;
+        self.wait_for_transaction(hash, &context).await?;
+        Ok(hash)
+    }
+
+    /// The execution, and what its errors (now or in the receipt) are read against.
+    async fn execute_checked(
+        &self,
+        session: &Session,
+        handle: &SessionHandle,
+        calls: &[Call],
+    ) -> Result<(Felt, ErrorContext), SessionError> {
+        if handle.public_key() != session.public_key() {
+            return Err(SessionError::InvalidInput(
+                "the handle is for another session".into(),
+            ));
+        }
+        handle.info()?;
+        let details = self.preflight(session, calls).await?;
+        let now = details.now;
         let context = ErrorContext {
             session_key: session.public_key(),
             calls: calls.to_vec(),
-            details: SessionDetails {
-                valid_until: session.valid_until(),
-                max_calls: session.max_calls,
-                allowed_entrypoints: session.allowed_entrypoints.clone(),
-                targets: session.targets.clone(),
-                account: session.account,
-                now: unix_now(),
-            },
+            details,
         };
-        self.wait_for_transaction(hash, &context).await?;
-        Ok(hash)
+        let valid_until = Felt::from(session.valid_until());
+        let hash = self
+            .relay(
+                session.account,
+                calls,
+                now,
+                |hash| {
+                    let (r, s) = handle.sign(hash)?;
+                    Ok(vec![session.public_key(), r, s, valid_until])
+                },
+                &context,
+            )
+            .await?;
+        Ok((hash, context))
     }
 
     /// Revokes one session, gaslessly (owner-signed). Returns the transaction hash.

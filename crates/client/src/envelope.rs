@@ -174,8 +174,8 @@ fn parse(envelope: &str) -> Option<Parsed> {
 /// Decrypts an envelope with `pin`. Any failure — wrong PIN, a changed bit anywhere, not an
 /// envelope — is [`SessionError::DecryptionFailed`].
 pub fn open(envelope: &str, pin: &str) -> Result<SessionSecret, SessionError> {
-    let parsed = parse(envelope.trim()).ok_or(SessionError::DecryptionFailed)?;
     let envelope = envelope.trim();
+    let parsed = parse(envelope).ok_or(SessionError::DecryptionFailed)?;
     let keys = derive(pin.as_bytes(), &parsed.salt, parsed.iterations);
     let expected = mac_of(&keys.mac, &envelope.as_bytes()[..parsed.body_len]);
     if !bool::from(expected.ct_eq(parsed.mac.as_slice())) {

@@ -209,6 +209,7 @@ pub struct SessionDetails {
 }
 
 impl SessionDetails {
+    /// The first call the account's rule refuses with `error`, by the account's own check.
     fn offending_call(
         &self,
         error: ContractError,
@@ -217,19 +218,13 @@ impl SessionDetails {
         calls
             .iter()
             .enumerate()
-            .find(|(_, call)| match error {
-                ContractError::SessionSelfCall => call.to == self.account,
-                ContractError::SessionBlockedSelector => {
-                    stark_sessions_abi::constants::BLOCKED_SELECTORS.contains(&call.selector)
-                }
-                ContractError::SessionSelectorDenied => {
-                    !self.allowed_entrypoints.is_empty()
-                        && !self.allowed_entrypoints.contains(&call.selector)
-                }
-                ContractError::SessionTargetDenied => {
-                    !self.targets.is_empty() && !self.targets.contains(&call.to)
-                }
-                _ => false,
+            .find(|(_, call)| {
+                stark_sessions_abi::model::check_call(
+                    self.account,
+                    &self.allowed_entrypoints,
+                    &self.targets,
+                    call,
+                ) == Err(error)
             })
             .map(|(i, call)| (i, call.to, call.selector))
     }

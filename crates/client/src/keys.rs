@@ -40,10 +40,7 @@ impl SessionSecret {
             .map_err(|_| SessionError::InvalidInput("a session key is 32 bytes".into()))?;
         let bytes = Zeroizing::new(bytes);
         let scalar = Felt::from_bytes_be(&bytes);
-        if scalar == Felt::ZERO
-            || scalar >= EC_ORDER
-            || Felt::from_bytes_be(&bytes).to_bytes_be() != *bytes
-        {
+        if scalar == Felt::ZERO || scalar >= EC_ORDER || scalar.to_bytes_be() != *bytes {
             return Err(SessionError::InvalidInput(
                 "not a valid Stark-curve private key".into(),
             ));
@@ -58,11 +55,10 @@ impl SessionSecret {
         {
             return Err(SessionError::InvalidInput("not a hex private key".into()));
         }
-        let mut padded = Zeroizing::new(format!("{digits:0>64}"));
+        let padded = Zeroizing::new(format!("{digits:0>64}"));
         let mut bytes = Zeroizing::new([0u8; 32]);
         hex::decode_to_slice(padded.as_bytes(), bytes.as_mut())
             .map_err(|_| SessionError::InvalidInput("not a hex private key".into()))?;
-        zeroize::Zeroize::zeroize(&mut *padded);
         Self::from_bytes(bytes.as_ref())
     }
 

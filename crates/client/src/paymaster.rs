@@ -89,8 +89,8 @@ pub struct PaymasterClient {
     auth: PaymasterAuth,
 }
 
-/// Sponsored-mode execution parameters.
-fn sponsored() -> Value {
+/// SNIP-29 execution parameters of sponsored mode.
+pub fn sponsored() -> Value {
     json!({ "version": "0x1", "fee_mode": { "mode": "sponsored" } })
 }
 

@@ -381,9 +381,8 @@ async fn wrong_pins_and_one_bit_changes_fail_decryption() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_legacy_cryptojs_envelope_made_by_openssl_is_imported() {
     let secret = stark_sessions_client::SessionSecret::generate();
-    let hex_key = format!("0x{}", hex_of(&secret));
     let legacy =
-        openssl_legacy_envelope(&hex_key, "correct horse").expect("openssl wrote an envelope");
+        openssl_legacy_envelope(&secret, "correct horse").expect("openssl wrote an envelope");
     assert!(legacy.starts_with("U2FsdGVkX1"), "openssl wrote Salted__");
 
     let imported =
@@ -394,14 +393,6 @@ async fn a_legacy_cryptojs_envelope_made_by_openssl_is_imported() {
     let e = import_legacy(&legacy, "wrong horse", PIN, EnvelopeParams::default())
         .expect_err("wrong passphrase");
     assert_eq!(e.code(), "SESSION_DECRYPTION_FAILED");
-}
-
-fn hex_of(secret: &stark_sessions_client::SessionSecret) -> String {
-    secret
-        .to_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -94,15 +94,7 @@ pub async fn run(requests: usize) -> Result<Section> {
     let unlock = median_time(|| {
         std::hint::black_box(SessionHandle::unlock(&key, "4821").ok());
     });
-    let hex: String = secret
-        .to_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let legacy = stark_sessions_tests::client::openssl_legacy_envelope(
-        &format!("0x{hex}"),
-        "correct horse",
-    )?;
+    let legacy = stark_sessions_tests::client::openssl_legacy_envelope(&secret, "correct horse")?;
     let open_legacy = median_time(|| {
         std::hint::black_box(envelope::open_legacy(&legacy, "correct horse").ok());
     });
