@@ -172,6 +172,7 @@ pub async fn run(requests: usize) -> Result<Section> {
             bare_exec.row(None),
             sdk_exec.row(Some(&bare_exec)),
         ],
+        summary: vec![],
         notes: vec![format!(
             "Rates and times: median of {RUNS} runs after a warm-up, one thread. Executions: {requests} \
              of each, alternating, after 3 warm-up pairs."

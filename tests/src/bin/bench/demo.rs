@@ -63,6 +63,7 @@ pub fn run(binary: &Path) -> Result<Section> {
             ratio: None,
             data: json!({ "wall_seconds": wall, "peak_rss_mib": peak_mib, "session_call_gas_ratio": gas_ratio }),
         }],
+        summary: vec![],
         notes: vec![format!(
             "Median of {RUNS} runs of the dev-profile binary (dependencies optimised)."
         )],

@@ -87,6 +87,7 @@ pub async fn run() -> Result<Section> {
             row("(d) (c) with a spending limit", limited_gas, 1),
             row("(e) session, 5-call multicall", multicall_gas, 5),
         ],
+        summary: vec![],
         notes: vec![
             format!(
                 "Goal: session path at most 1.3x (a); the best-known session account publishes 1.61x. \

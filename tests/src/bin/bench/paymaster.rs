@@ -148,6 +148,7 @@ pub async fn run(requests: usize, concurrencies: &[usize]) -> Result<Section> {
         title: "Paymaster (embedded devnet, 3 relayers)".into(),
         baseline: "direct owner INVOKEs of the same call to the same devnet, one client (ratio of p50 latency)".into(),
         rows,
+        summary: vec![],
         notes: vec![format!(
             "{requests} operations per row after a warm-up of 5; each client uses its own session. \
              A sponsored execution is build + typed-data check + session signature + execute \

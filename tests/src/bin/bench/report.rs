@@ -29,6 +29,8 @@ pub struct Section {
     pub rows: Vec<Row>,
     /// Notes under the table.
     pub notes: Vec<String>,
+    /// Headline figures for `report.json`'s top-level `summary` object (key, number).
+    pub summary: Vec<(&'static str, Value)>,
 }
 
 /// Latencies of one scenario.
@@ -155,14 +157,33 @@ fn markdown(sections: &[Section], date: &str, machine: &str) -> String {
     out
 }
 
+/// The `summary` object: this run's headline figures over those of earlier runs in `previous`
+/// (a benchmark run for one section keeps the other sections' last figures).
+fn summary(sections: &[Section], previous: Option<&Value>) -> Value {
+    let mut summary = previous
+        .and_then(|p| p.get("summary"))
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    for (key, value) in sections.iter().flat_map(|s| &s.summary) {
+        summary.insert((*key).to_owned(), value.clone());
+    }
+    Value::Object(summary)
+}
+
 /// Prints the report and writes `target/bench/report.md` and `report.json`.
 pub fn write(sections: &[Section]) -> Result<()> {
     let (date, machine) = (today(), machine());
     let md = markdown(sections, &date, &machine);
     println!("{md}");
+    let dir = std::path::Path::new("target/bench");
+    let previous = std::fs::read_to_string(dir.join("report.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok());
     let json = json!({
         "date": date,
         "machine": machine,
+        "summary": summary(sections, previous.as_ref()),
         "sections": sections.iter().map(|s| json!({
             "title": s.title,
             "baseline": s.baseline,
@@ -170,7 +191,6 @@ pub fn write(sections: &[Section]) -> Result<()> {
             "notes": s.notes,
         })).collect::<Vec<_>>(),
     });
-    let dir = std::path::Path::new("target/bench");
     std::fs::create_dir_all(dir).context("creating target/bench")?;
     std::fs::write(dir.join("report.md"), md).context("writing report.md")?;
     std::fs::write(
@@ -189,5 +209,21 @@ mod tests {
         assert_eq!(super::civil(0), "1970-01-01");
         assert_eq!(super::civil(11_016), "2000-02-29");
         assert_eq!(super::civil(20_779), "2026-11-22");
+    }
+
+    #[test]
+    fn summary_keeps_earlier_figures_and_takes_this_runs() {
+        let section = super::Section {
+            title: String::new(),
+            baseline: String::new(),
+            rows: vec![],
+            notes: vec![],
+            summary: vec![("a", serde_json::json!(2))],
+        };
+        let previous = serde_json::json!({ "summary": { "a": 1, "b": 3 } });
+        assert_eq!(
+            super::summary(&[section], Some(&previous)),
+            serde_json::json!({ "a": 2, "b": 3 })
+        );
     }
 }
