@@ -2,6 +2,7 @@
 //! account, a scoreboard target contract and a relayer, plus helpers to sign and relay outside
 //! executions and to read the account's session views.
 
+pub mod argent;
 pub mod client;
 pub mod paymaster;
 

@@ -4,7 +4,10 @@ mod deploy;
 mod node;
 
 pub use deploy::{execution_resources, DevnetAccount, SessionAccountHandle};
-pub use node::{Devnet, DevnetOptions, PredeployedAccount, NODE_URL_ENV};
+pub use node::{
+    Devnet, DevnetOptions, PredeployedAccount, ARGENT_ACCOUNT_CLASS_HASH, ARGENT_ACCOUNT_VERSION,
+    NODE_URL_ENV,
+};
 
 use starknet::core::types::Felt;
 

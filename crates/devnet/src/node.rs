@@ -20,6 +20,12 @@ use crate::DevnetError;
 /// Environment variable that points the helpers at an external devnet instead of starting one.
 pub const NODE_URL_ENV: &str = "STARK_SESSIONS_NODE_URL";
 
+/// Class hash of the Argent account class the devnet predeclares with
+/// [`DevnetOptions::predeclare_argent`] (starknet-devnet's own constant).
+pub use starknet_devnet_core::constants::ARGENT_CONTRACT_CLASS_HASH as ARGENT_ACCOUNT_CLASS_HASH;
+/// Version of that Argent account class (starknet-devnet's own constant).
+pub use starknet_devnet_core::constants::ARGENT_CONTRACT_VERSION as ARGENT_ACCOUNT_VERSION;
+
 /// How to start the embedded devnet.
 #[derive(Debug, Clone)]
 pub struct DevnetOptions {
@@ -29,6 +35,10 @@ pub struct DevnetOptions {
     pub accounts: u8,
     /// Port on 127.0.0.1; 0 picks a free one.
     pub port: u16,
+    /// Predeclare Argent's account class ([`ARGENT_ACCOUNT_CLASS_HASH`], version
+    /// [`ARGENT_ACCOUNT_VERSION`]) and multisig class, as starknet-devnet's own
+    /// `predeclare_argent` does. Off by default.
+    pub predeclare_argent: bool,
 }
 
 impl Default for DevnetOptions {
@@ -37,6 +47,7 @@ impl Default for DevnetOptions {
             seed: 0,
             accounts: 10,
             port: 0,
+            predeclare_argent: false,
         }
     }
 }
@@ -104,6 +115,7 @@ impl Devnet {
         let config = StarknetConfig {
             seed: options.seed,
             total_accounts: options.accounts,
+            predeclare_argent: options.predeclare_argent,
             ..Default::default()
         };
         let starknet = Starknet::new(&config).map_err(|e| DevnetError::Start(e.to_string()))?;

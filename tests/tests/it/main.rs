@@ -2,6 +2,7 @@
 //! port, fixed seed) and deploys what it needs.
 
 mod account;
+mod argent;
 mod client;
 mod devnet;
 mod differential;
