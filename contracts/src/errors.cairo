@@ -13,12 +13,13 @@ mod Errors {
     const OUTSIDE_TOO_EARLY: felt252 = 'outside/too-early';
     const OUTSIDE_EXPIRED: felt252 = 'outside/expired';
     const OUTSIDE_NONCE_USED: felt252 = 'outside/nonce-used';
+    const OUTSIDE_REENTRANT: felt252 = 'outside/reentrant';
     // Session rules, in the order they are checked.
     const SESSION_NOT_REGISTERED: felt252 = 'session/not-registered';
     const SESSION_REVOKED: felt252 = 'session/revoked';
     const SESSION_EXPIRED: felt252 = 'session/expired';
     const SESSION_MAX_CALLS: felt252 = 'session/max-calls';
-    const SESSION_VALID_UNTIL_MISMATCH: felt252 = 'session/valid-until-mismatch';
+    const SESSION_REGISTRATION_MISMATCH: felt252 = 'session/registration-mismatch';
     const SESSION_SELF_CALL: felt252 = 'session/self-call';
     const SESSION_BLOCKED_SELECTOR: felt252 = 'session/blocked-selector';
     const SESSION_SELECTOR_DENIED: felt252 = 'session/selector-denied';

@@ -86,6 +86,9 @@ trait ISessionKeyManager<TContractState> {
     );
     fn get_session_targets(self: @TContractState, session_key: felt252) -> Array<ContractAddress>;
     fn get_sessions_epoch(self: @TContractState) -> u32;
+    /// The session's registration generation: bumped by every add, update, revoke, target or
+    /// policy change. A session signature is bound to `valid_until + 2^64 * generation`.
+    fn get_session_generation(self: @TContractState, session_key: felt252) -> u32;
 }
 
 #[starknet::interface]

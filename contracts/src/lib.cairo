@@ -5,5 +5,8 @@ mod constants;
 mod errors;
 mod interfaces;
 mod snip12;
+mod nonces;
+mod record;
+mod spending;
 mod session_account;
 mod scoreboard;

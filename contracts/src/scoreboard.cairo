@@ -8,13 +8,19 @@ trait IScoreboard<TContractState> {
     fn record_score(ref self: TContractState, points: u64);
     fn reset_score(ref self: TContractState, player: ContractAddress);
     fn fail(ref self: TContractState);
+    /// Calls `target.selector(calldata)`: a target that calls back into its caller.
+    fn call_back(
+        ref self: TContractState, target: ContractAddress, selector: felt252, calldata: Array<felt252>
+    );
     fn get_score(self: @TContractState, player: ContractAddress) -> u64;
     fn get_plays(self: @TContractState) -> u64;
 }
 
 #[starknet::contract]
 mod Scoreboard {
+    use array::ArrayTrait;
     use starknet::{ContractAddress, get_caller_address};
+    use starknet::syscalls::call_contract_syscall;
 
     #[storage]
     struct Storage {
@@ -36,6 +42,15 @@ mod Scoreboard {
 
         fn fail(ref self: ContractState) {
             panic_with_felt252('scoreboard/fail');
+        }
+
+        fn call_back(
+            ref self: ContractState,
+            target: ContractAddress,
+            selector: felt252,
+            calldata: Array<felt252>
+        ) {
+            call_contract_syscall(target, selector, calldata.span()).unwrap_syscall();
         }
 
         fn get_score(self: @ContractState, player: ContractAddress) -> u64 {

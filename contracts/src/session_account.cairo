@@ -1,71 +1,6 @@
 //! The session account: an owner key, plus session keys with expiry, call budgets, entrypoint
 //! whitelists, target sets and spending limits, usable only through SNIP-9 outside execution.
 
-use starknet::storage_access::StorePacking;
-use traits::{Into, TryInto};
-use option::OptionTrait;
-
-/// What is read on every session use, packed into one storage slot.
-#[derive(Copy, Drop)]
-struct SessionRecord {
-    valid_until: u64,
-    max_calls: u32,
-    calls_used: u32,
-    entrypoints_len: u32,
-    // At most MAX_TARGETS (64); stored in 16 bits.
-    targets_len: u32,
-    // At most MAX_SPENDING_POLICIES (16); stored in 16 bits.
-    policies_len: u32,
-    epoch: u32,
-    revoked: bool,
-}
-
-const SHIFT_16: u128 = 0x10000;
-const SHIFT_32: u128 = 0x100000000;
-const SHIFT_64: u128 = 0x10000000000000000;
-const SHIFT_96: u128 = 0x1000000000000000000000000;
-const SHIFT_128: felt252 = 0x100000000000000000000000000000000;
-
-impl SessionRecordPacking of StorePacking<SessionRecord, felt252> {
-    fn pack(value: SessionRecord) -> felt252 {
-        let valid_until: u128 = value.valid_until.into();
-        let max_calls: u128 = value.max_calls.into();
-        let calls_used: u128 = value.calls_used.into();
-        let low = valid_until + max_calls * SHIFT_64 + calls_used * SHIFT_96;
-        let entrypoints_len: u128 = value.entrypoints_len.into();
-        let targets_len: u128 = value.targets_len.into();
-        let policies_len: u128 = value.policies_len.into();
-        let epoch: u128 = value.epoch.into();
-        let revoked: u128 = if value.revoked {
-            1
-        } else {
-            0
-        };
-        let high = entrypoints_len
-            + targets_len * SHIFT_32
-            + policies_len * SHIFT_32 * SHIFT_16
-            + epoch * SHIFT_64
-            + revoked * SHIFT_96;
-        low.into() + high.into() * SHIFT_128
-    }
-
-    fn unpack(value: felt252) -> SessionRecord {
-        let value: u256 = value.into();
-        let low = value.low;
-        let high = value.high;
-        SessionRecord {
-            valid_until: (low % SHIFT_64).try_into().unwrap(),
-            max_calls: ((low / SHIFT_64) % SHIFT_32).try_into().unwrap(),
-            calls_used: (low / SHIFT_96).try_into().unwrap(),
-            entrypoints_len: (high % SHIFT_32).try_into().unwrap(),
-            targets_len: ((high / SHIFT_32) % SHIFT_16).try_into().unwrap(),
-            policies_len: ((high / (SHIFT_32 * SHIFT_16)) % SHIFT_16).try_into().unwrap(),
-            epoch: ((high / SHIFT_64) % SHIFT_32).try_into().unwrap(),
-            revoked: (high / SHIFT_96) != 0,
-        }
-    }
-}
-
 #[starknet::contract]
 mod SessionAccount {
     use array::{ArrayTrait, SpanTrait};
@@ -88,13 +23,16 @@ mod SessionAccount {
         IOutsideExecutionV2, ISessionKeyManager, ISpendingPolicies
     };
     use stark_sessions::snip12;
-    use super::SessionRecord;
+    use stark_sessions::nonces::nonce_slot;
+    use stark_sessions::record::{SessionRecord, SessionsState, is_live, registration_of};
+    use stark_sessions::spending::{PolicyConfig, PolicyWindow};
+    use poseidon::poseidon_hash_span;
 
     #[storage]
     struct Storage {
         public_key: felt252,
         // Bumped by revoke_all_sessions: a session registered in an older epoch is dead.
-        sessions_epoch: u32,
+        sessions_state: SessionsState,
         sessions: LegacyMap<felt252, SessionRecord>,
         // Entrypoint whitelist: indexed for enumeration and clearing, plus O(1) membership.
         entrypoint_at: LegacyMap<(felt252, u32), felt252>,
@@ -102,10 +40,11 @@ mod SessionAccount {
         target_at: LegacyMap<(felt252, u32), ContractAddress>,
         target_allowed: LegacyMap<(felt252, ContractAddress), bool>,
         policy_token_at: LegacyMap<(felt252, u32), ContractAddress>,
-        // Index + 1 of the token in policy_token_at; 0 means no policy.
-        policy_slot: LegacyMap<(felt252, ContractAddress), u32>,
-        policies: LegacyMap<(felt252, ContractAddress), SpendingPolicy>,
-        outside_nonces: LegacyMap<felt252, bool>,
+        policy_config: LegacyMap<(felt252, ContractAddress), PolicyConfig>,
+        policy_window: LegacyMap<(felt252, ContractAddress), PolicyWindow>,
+        policy_max_per_window: LegacyMap<(felt252, ContractAddress), u128>,
+        // Used SNIP-9 nonces, 128 to a slot (see nonces.cairo).
+        nonce_bits: LegacyMap<felt252, u128>,
     }
 
     #[event]
@@ -269,7 +208,10 @@ mod SessionAccount {
             let info = get_execution_info().unbox();
             let this = info.contract_address;
             let now = info.block_info.unbox().block_timestamp;
-            // 1. Caller, time window, nonce.
+            // 1. No outside execution inside a running session execution; caller, time
+            // window, nonce.
+            let mut state = self.sessions_state.read();
+            assert(!state.executing, Errors::OUTSIDE_REENTRANT);
             let caller: felt252 = outside_execution.caller.into();
             if caller != constants::ANY_CALLER && caller != 0 {
                 assert(
@@ -278,9 +220,10 @@ mod SessionAccount {
             }
             assert(outside_execution.execute_after < now, Errors::OUTSIDE_TOO_EARLY);
             assert(now < outside_execution.execute_before, Errors::OUTSIDE_EXPIRED);
-            let nonce = outside_execution.nonce;
-            assert(!self.outside_nonces.read(nonce), Errors::OUTSIDE_NONCE_USED);
-            self.outside_nonces.write(nonce, true);
+            let (slot, bit) = nonce_slot(outside_execution.nonce);
+            let used = self.nonce_bits.read(slot);
+            assert(used & bit == 0, Errors::OUTSIDE_NONCE_USED);
+            self.nonce_bits.write(slot, used + bit);
 
             let message_hash = snip12::outside_execution_message_hash(
                 @outside_execution, this, info.tx_info.unbox().chain_id
@@ -293,18 +236,27 @@ mod SessionAccount {
                     ),
                     Errors::INVALID_SIGNATURE
                 );
-            } else if signature_len == 4 {
-                // 2-5. Session rules, signature, accounting.
-                self.authorize_session(outside_execution.calls, signature, message_hash, this, now);
-            } else {
-                panic_with_felt252(Errors::INVALID_SIGNATURE_LENGTH);
+                return execute_calls(outside_execution.calls);
             }
-            // 6. Atomic: a failing call reverts the whole execution.
-            execute_calls(outside_execution.calls)
+            assert(signature_len == 4, Errors::INVALID_SIGNATURE_LENGTH);
+            // 2-5. Session rules, signature, accounting.
+            self
+                .authorize_session(
+                    outside_execution.calls, signature, message_hash, this, now, state.epoch
+                );
+            // 6. Atomic: a failing call reverts the whole execution. Whatever the calls reach
+            // cannot start another outside execution on this account meanwhile.
+            state.executing = true;
+            self.sessions_state.write(state);
+            let results = execute_calls(outside_execution.calls);
+            state.executing = false;
+            self.sessions_state.write(state);
+            results
         }
 
         fn is_valid_outside_execution_nonce(self: @ContractState, nonce: felt252) -> bool {
-            !self.outside_nonces.read(nonce)
+            let (slot, bit) = nonce_slot(nonce);
+            self.nonce_bits.read(slot) & bit == 0
         }
     }
 
@@ -326,7 +278,7 @@ mod SessionAccount {
             assert(len <= constants::MAX_ENTRYPOINTS, Errors::SESSION_INVALID_CONFIG);
 
             let old = self.sessions.read(session_key);
-            let epoch = self.sessions_epoch.read();
+            let epoch = self.sessions_state.read().epoch;
             self.clear_entrypoints(session_key, old.entrypoints_len);
             let mut targets_len = old.targets_len;
             let mut policies_len = old.policies_len;
@@ -366,6 +318,7 @@ mod SessionAccount {
                         targets_len,
                         policies_len,
                         epoch,
+                        generation: old.generation + 1,
                         revoked: false,
                     }
                 );
@@ -400,7 +353,8 @@ mod SessionAccount {
                         entrypoints_len: 0,
                         targets_len: 0,
                         policies_len: 0,
-                        epoch: self.sessions_epoch.read(),
+                        epoch: self.sessions_state.read().epoch,
+                        generation: old.generation + 1,
                         revoked: true,
                     }
                 );
@@ -409,14 +363,16 @@ mod SessionAccount {
 
         fn revoke_all_sessions(ref self: ContractState) {
             assert_only_self();
-            let new_epoch = self.sessions_epoch.read() + 1;
-            self.sessions_epoch.write(new_epoch);
+            let mut state = self.sessions_state.read();
+            state.epoch += 1;
+            self.sessions_state.write(state);
+            let new_epoch = state.epoch;
             self.emit(Event::AllSessionsRevoked(AllSessionsRevoked { new_epoch }));
         }
 
         fn get_session_data(self: @ContractState, session_key: felt252) -> SessionData {
             let record = self.sessions.read(session_key);
-            if is_live(record, self.sessions_epoch.read()) {
+            if is_live(record, self.sessions_state.read().epoch) {
                 SessionData {
                     valid_until: record.valid_until,
                     max_calls: record.max_calls,
@@ -433,7 +389,7 @@ mod SessionAccount {
         ) -> Array<felt252> {
             let record = self.sessions.read(session_key);
             let mut out = ArrayTrait::new();
-            if is_live(record, self.sessions_epoch.read()) {
+            if is_live(record, self.sessions_state.read().epoch) {
                 let mut i: u32 = 0;
                 loop {
                     if i == record.entrypoints_len {
@@ -450,7 +406,7 @@ mod SessionAccount {
             let record = self.sessions.read(session_key);
             if !record.revoked && record.valid_until == 0 {
                 constants::STATUS_NONE
-            } else if record.revoked || record.epoch != self.sessions_epoch.read() {
+            } else if record.revoked || record.epoch != self.sessions_state.read().epoch {
                 constants::STATUS_REVOKED
             } else if get_block_timestamp() > record.valid_until {
                 constants::STATUS_EXPIRED
@@ -487,6 +443,7 @@ mod SessionAccount {
                 i += 1;
             };
             record.targets_len = len;
+            record.generation += 1;
             self.sessions.write(session_key, record);
             self.emit(Event::TargetsSet(TargetsSet { session_key, targets }));
         }
@@ -496,7 +453,7 @@ mod SessionAccount {
         ) -> Array<ContractAddress> {
             let record = self.sessions.read(session_key);
             let mut out = ArrayTrait::new();
-            if is_live(record, self.sessions_epoch.read()) {
+            if is_live(record, self.sessions_state.read().epoch) {
                 let mut i: u32 = 0;
                 loop {
                     if i == record.targets_len {
@@ -510,7 +467,11 @@ mod SessionAccount {
         }
 
         fn get_sessions_epoch(self: @ContractState) -> u32 {
-            self.sessions_epoch.read()
+            self.sessions_state.read().epoch
+        }
+
+        fn get_session_generation(self: @ContractState, session_key: felt252) -> u32 {
+            self.sessions.read(session_key).generation
         }
     }
 
@@ -531,29 +492,31 @@ mod SessionAccount {
             assert(max_per_call <= max_per_window, Errors::SPENDING_INVALID_POLICY);
             assert(window_seconds != 0, Errors::SPENDING_INVALID_POLICY);
             assert(window_seconds <= constants::MAX_WINDOW_SECONDS, Errors::SPENDING_INVALID_POLICY);
-            if self.policy_slot.read((session_key, token)) == 0 {
+            // Amounts are stored in 128 bits: a ceiling of 2^128 token units or more is refused.
+            assert(max_per_window.high == 0, Errors::SPENDING_INVALID_POLICY);
+            let mut slot = self.policy_config.read((session_key, token)).slot;
+            if slot == 0 {
                 assert(
                     record.policies_len < constants::MAX_SPENDING_POLICIES,
                     Errors::SPENDING_INVALID_POLICY
                 );
                 self.policy_token_at.write((session_key, record.policies_len), token);
                 record.policies_len += 1;
-                self.policy_slot.write((session_key, token), record.policies_len);
-                self.sessions.write(session_key, record);
+                slot = record.policies_len;
             }
-            // Setting a policy starts a fresh window.
+            record.generation += 1;
+            self.sessions.write(session_key, record);
             self
-                .policies
+                .policy_config
                 .write(
                     (session_key, token),
-                    SpendingPolicy {
-                        max_per_call,
-                        max_per_window,
-                        window_seconds,
-                        spent_in_window: 0,
-                        window_start: 0,
-                    }
+                    PolicyConfig { max_per_call: max_per_call.low, window_seconds, slot }
                 );
+            self.policy_max_per_window.write((session_key, token), max_per_window.low);
+            // Setting a policy starts a fresh window.
+            self
+                .policy_window
+                .write((session_key, token), PolicyWindow { remaining: 0, window_start: 0 });
             self
                 .emit(
                     Event::SpendingPolicySet(
@@ -568,11 +531,23 @@ mod SessionAccount {
             self: @ContractState, session_key: felt252, token: ContractAddress
         ) -> SpendingPolicy {
             let record = self.sessions.read(session_key);
-            if is_live(record, self.sessions_epoch.read())
-                && self.policy_slot.read((session_key, token)) != 0 {
-                self.policies.read((session_key, token))
+            let config = self.policy_config.read((session_key, token));
+            if !is_live(record, self.sessions_state.read().epoch) || config.slot == 0 {
+                return empty_policy();
+            }
+            let max_per_window = self.policy_max_per_window.read((session_key, token));
+            let window = self.policy_window.read((session_key, token));
+            let spent = if window.window_start == 0 {
+                0
             } else {
-                empty_policy()
+                max_per_window - window.remaining
+            };
+            SpendingPolicy {
+                max_per_call: u256 { low: config.max_per_call, high: 0 },
+                max_per_window: u256 { low: max_per_window, high: 0 },
+                window_seconds: config.window_seconds,
+                spent_in_window: u256 { low: spent, high: 0 },
+                window_start: window.window_start,
             }
         }
 
@@ -581,17 +556,19 @@ mod SessionAccount {
         ) {
             assert_only_self();
             let mut record = self.live_record(session_key);
-            let slot = self.policy_slot.read((session_key, token));
+            let slot = self.policy_config.read((session_key, token)).slot;
             assert(slot != 0, Errors::SPENDING_NO_POLICY);
             // Swap-remove: move the last token into the freed slot.
             let last_index = record.policies_len - 1;
             let last_token = self.policy_token_at.read((session_key, last_index));
             self.policy_token_at.write((session_key, slot - 1), last_token);
-            self.policy_slot.write((session_key, last_token), slot);
+            let mut last_config = self.policy_config.read((session_key, last_token));
+            last_config.slot = slot;
+            self.policy_config.write((session_key, last_token), last_config);
             self.policy_token_at.write((session_key, last_index), Zeroable::zero());
-            self.policy_slot.write((session_key, token), 0);
-            self.policies.write((session_key, token), empty_policy());
+            self.clear_policy(session_key, token);
             record.policies_len = last_index;
+            record.generation += 1;
             self.sessions.write(session_key, record);
             self.emit(Event::SpendingPolicyRemoved(SpendingPolicyRemoved { session_key, token }));
         }
@@ -622,19 +599,19 @@ mod SessionAccount {
             signature: Span<felt252>,
             message_hash: felt252,
             this: ContractAddress,
-            now: u64
+            now: u64,
+            epoch: u32
         ) {
             let session_key = *signature.at(0);
             let mut record = self.sessions.read(session_key);
             // 2. Registered, live, unexpired, budget left, and signed for this registration.
             assert(record.revoked || record.valid_until != 0, Errors::SESSION_NOT_REGISTERED);
-            assert(is_live(record, self.sessions_epoch.read()), Errors::SESSION_REVOKED);
+            assert(is_live(record, epoch), Errors::SESSION_REVOKED);
             assert(now <= record.valid_until, Errors::SESSION_EXPIRED);
             assert(record.calls_used < record.max_calls, Errors::SESSION_MAX_CALLS);
-            let signed_valid_until: u64 = (*signature.at(3))
-                .try_into()
-                .expect(Errors::SESSION_VALID_UNTIL_MISMATCH);
-            assert(signed_valid_until == record.valid_until, Errors::SESSION_VALID_UNTIL_MISMATCH);
+            let registration = registration_of(record);
+            assert(*signature.at(3) == registration, Errors::SESSION_REGISTRATION_MISMATCH);
+            let signed_hash = session_message_hash(message_hash, registration);
 
             // 3. Every call against the session's rules.
             let mut remaining = calls;
@@ -661,10 +638,13 @@ mod SessionAccount {
                 };
             };
 
-            // 4. The session key signed exactly this outside execution.
+            // 4. The session key signed exactly this outside execution under this registration.
             assert(
                 check_ecdsa_signature(
-                    message_hash, session_key, *signature.at(1), *signature.at(2)
+                    signed_hash,
+                    session_key,
+                    *signature.at(1),
+                    *signature.at(2)
                 ),
                 Errors::SESSION_BAD_SIGNATURE
             );
@@ -697,22 +677,8 @@ mod SessionAccount {
             loop {
                 match remaining.pop_front() {
                     Option::Some(call) => {
-                        let token = *call.to;
-                        if is_tracked_selector(*call.selector)
-                            && self.policy_slot.read((session_key, token)) != 0 {
-                            let amount = call_amount(call.calldata.span());
-                            let mut policy = self.policies.read((session_key, token));
-                            assert(amount <= policy.max_per_call, Errors::SPENDING_PER_CALL);
-                            if now >= policy.window_start + policy.window_seconds {
-                                policy.window_start = now;
-                                policy.spent_in_window = 0;
-                            }
-                            assert(
-                                amount <= policy.max_per_window - policy.spent_in_window,
-                                Errors::SPENDING_WINDOW
-                            );
-                            policy.spent_in_window = policy.spent_in_window + amount;
-                            self.policies.write((session_key, token), policy);
+                        if is_tracked_selector(*call.selector) {
+                            self.charge(session_key, *call.to, call.calldata.span(), now);
                         }
                     },
                     Option::None => { break; },
@@ -720,11 +686,68 @@ mod SessionAccount {
             };
         }
 
+        /// Charges one tracked call's amount to the session's policy on `token`, if it has one.
+        fn charge(
+            ref self: ContractState,
+            session_key: felt252,
+            token: ContractAddress,
+            calldata: Span<felt252>,
+            now: u64
+        ) {
+            let config = self.policy_config.read((session_key, token));
+            if config.slot == 0 {
+                return;
+            }
+            let amount = call_amount(calldata);
+            assert(
+                amount.high == 0 && amount.low <= config.max_per_call, Errors::SPENDING_PER_CALL
+            );
+            let window = self.current_window(session_key, token, config.window_seconds, now);
+            assert(amount.low <= window.remaining, Errors::SPENDING_WINDOW);
+            self
+                .policy_window
+                .write(
+                    (session_key, token),
+                    PolicyWindow {
+                        remaining: window.remaining - amount.low, window_start: window.window_start
+                    }
+                );
+        }
+
+        /// The policy's window at `now`: the stored one, or a full new one if that has ended.
+        fn current_window(
+            self: @ContractState,
+            session_key: felt252,
+            token: ContractAddress,
+            window_seconds: u64,
+            now: u64
+        ) -> PolicyWindow {
+            let window = self.policy_window.read((session_key, token));
+            if now < window.window_start + window_seconds {
+                return window;
+            }
+            PolicyWindow {
+                remaining: self.policy_max_per_window.read((session_key, token)), window_start: now
+            }
+        }
+
+        fn clear_policy(ref self: ContractState, session_key: felt252, token: ContractAddress) {
+            self
+                .policy_config
+                .write(
+                    (session_key, token), PolicyConfig { max_per_call: 0, window_seconds: 0, slot: 0 }
+                );
+            self
+                .policy_window
+                .write((session_key, token), PolicyWindow { remaining: 0, window_start: 0 });
+            self.policy_max_per_window.write((session_key, token), 0);
+        }
+
         /// The session's record if it is registered in the current epoch and not revoked.
         fn live_record(self: @ContractState, session_key: felt252) -> SessionRecord {
             let record = self.sessions.read(session_key);
             assert(record.revoked || record.valid_until != 0, Errors::SESSION_NOT_REGISTERED);
-            assert(is_live(record, self.sessions_epoch.read()), Errors::SESSION_REVOKED);
+            assert(is_live(record, self.sessions_state.read().epoch), Errors::SESSION_REVOKED);
             record
         }
 
@@ -761,16 +784,19 @@ mod SessionAccount {
                     break;
                 }
                 let token = self.policy_token_at.read((session_key, i));
-                self.policy_slot.write((session_key, token), 0);
-                self.policies.write((session_key, token), empty_policy());
+                self.clear_policy(session_key, token);
                 self.policy_token_at.write((session_key, i), Zeroable::zero());
                 i += 1;
             };
         }
     }
 
-    fn is_live(record: SessionRecord, epoch: u32) -> bool {
-        !record.revoked && record.valid_until != 0 && record.epoch == epoch
+    /// What a session key signs: the SNIP-12 message hash bound to one registration.
+    fn session_message_hash(message_hash: felt252, registration: felt252) -> felt252 {
+        let mut signed = ArrayTrait::new();
+        signed.append(message_hash);
+        signed.append(registration);
+        poseidon_hash_span(signed.span())
     }
 
     fn assert_only_self() {

@@ -4,6 +4,7 @@
 
 pub mod argent;
 pub mod client;
+pub mod onchain;
 pub mod paymaster;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -92,6 +93,9 @@ pub struct TestSession {
     pub public_key: Felt,
     /// The registered `valid_until`.
     pub valid_until: u64,
+    /// The registration generation it signs under: 1 after a fresh key's first registration;
+    /// [`Fixture::refresh`] reads the account's current one.
+    pub generation: u32,
 }
 
 impl TestSession {
@@ -103,7 +107,22 @@ impl TestSession {
             key,
             public_key,
             valid_until,
+            generation: 1,
         }
+    }
+
+    /// The registration its signatures name: `valid_until + 2^64 * generation`.
+    pub fn registration(&self) -> Felt {
+        snip12::session_registration(self.valid_until, self.generation)
+    }
+
+    /// `[session_pubkey, r, s, registration]` over an outside execution's message hash.
+    pub fn sign(&self, message_hash: Felt) -> Result<Vec<Felt>> {
+        let registration = self.registration();
+        let sig = self
+            .key
+            .sign(&snip12::session_message_hash(message_hash, registration))?;
+        Ok(vec![self.public_key, sig.r, sig.s, registration])
     }
 }
 
@@ -124,7 +143,19 @@ impl Fixture {
     /// Starts a devnet, deploys a session account (owner key from `owner_secret`) through the
     /// UDC and a scoreboard.
     pub async fn new(owner_secret: u64) -> Result<Self> {
-        let devnet = Devnet::start().await.context("devnet")?;
+        Self::on(Devnet::start().await.context("devnet")?, owner_secret).await
+    }
+
+    /// [`Fixture::new`] on an embedded devnet started with `options`.
+    pub async fn with_options(
+        owner_secret: u64,
+        options: stark_sessions_devnet::DevnetOptions,
+    ) -> Result<Self> {
+        let devnet = Devnet::start_embedded(options).await.context("devnet")?;
+        Self::on(devnet, owner_secret).await
+    }
+
+    async fn on(devnet: Devnet, owner_secret: u64) -> Result<Self> {
         let owner = SigningKey::from_secret_scalar(Felt::from(owner_secret));
         let account = devnet
             .deploy_session_account_udc(owner, Felt::from(owner_secret), HUNDRED_STRK)
@@ -189,19 +220,23 @@ impl Fixture {
         Ok(vec![sig.r, sig.s])
     }
 
-    /// `[session_pubkey, r, s, valid_until]` of a session over the outside execution.
+    /// `[session_pubkey, r, s, registration]` of a session over the outside execution.
     pub fn session_signature(
         &self,
         session: &TestSession,
         outside: &OutsideExecution,
     ) -> Result<Vec<Felt>> {
-        let sig = session.key.sign(&self.message_hash(outside))?;
-        Ok(vec![
-            session.public_key,
-            sig.r,
-            sig.s,
-            Felt::from(session.valid_until),
-        ])
+        session.sign(self.message_hash(outside))
+    }
+
+    /// Takes the account's current registration generation of `session` (after the owner
+    /// changed its targets, limits or registration).
+    pub async fn refresh(&self, session: &mut TestSession) -> Result<()> {
+        let out = self
+            .view("get_session_generation", vec![session.public_key])
+            .await?;
+        session.generation = u32::from_felts(&out)?;
+        Ok(())
     }
 
     /// Relays `execute_from_outside_v2(outside, signature)` from the relayer.
@@ -276,8 +311,21 @@ impl Fixture {
         self.relay(&outside, signature).await
     }
 
-    /// A session-signed outside execution of `calls`, relayed.
+    /// A session-signed outside execution of `calls`, relayed, signed under the session's
+    /// current registration (as the SDK does: it reads the generation before signing).
     pub async fn session_execute(
+        &self,
+        session: &TestSession,
+        calls: Vec<Call>,
+    ) -> Result<Relayed> {
+        let mut current = session.clone();
+        self.refresh(&mut current).await?;
+        self.session_execute_as(&current, calls).await
+    }
+
+    /// A session-signed outside execution of `calls`, relayed, signed under exactly the
+    /// registration `session` names (which may be stale).
+    pub async fn session_execute_as(
         &self,
         session: &TestSession,
         calls: Vec<Call>,
@@ -371,6 +419,13 @@ impl Fixture {
         )?)
     }
 
+    /// `get_session_generation`.
+    pub async fn session_generation(&self, key: Felt) -> Result<u32> {
+        Ok(u32::from_felts(
+            &self.view("get_session_generation", vec![key]).await?,
+        )?)
+    }
+
     /// `get_spending_policy`.
     pub async fn spending_policy(&self, key: Felt, token: Felt) -> Result<SpendingPolicy> {
         Ok(SpendingPolicy::from_felts(
@@ -394,7 +449,7 @@ pub fn address_of(account: &DevnetAccount) -> Felt {
 }
 
 /// An account that signs its own transactions with a session signature
-/// `[session_pubkey, r, s, valid_until]` over the transaction hash — what the contract must
+/// `[session_pubkey, r, s, registration]` over the transaction hash — what the contract must
 /// refuse in `__validate__`.
 pub struct SessionSignedAccount<'a> {
     fixture: &'a Fixture,
@@ -426,17 +481,13 @@ impl Account for SessionSignedAccount<'_> {
         query_only: bool,
     ) -> Result<Vec<Felt>, Self::SignError> {
         let hash = execution.transaction_hash(self.chain_id(), self.address(), query_only, self);
+        let registration = self.session.registration();
         let sig = self
             .session
             .key
-            .sign(&hash)
+            .sign(&snip12::session_message_hash(hash, registration))
             .map_err(starknet::signers::local_wallet::SignError::EcdsaSignError)?;
-        Ok(vec![
-            self.session.public_key,
-            sig.r,
-            sig.s,
-            Felt::from(self.session.valid_until),
-        ])
+        Ok(vec![self.session.public_key, sig.r, sig.s, registration])
     }
 
     async fn sign_declaration_v3(

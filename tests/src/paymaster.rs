@@ -260,20 +260,15 @@ pub fn sign_typed(
     Ok(vec![sig.r, sig.s])
 }
 
-/// `[session_pubkey, r, s, valid_until]` over typed data for `account`.
+/// `[session_pubkey, r, s, registration]` over typed data for `account`.
 pub fn session_sign_typed(
     session: &crate::TestSession,
     typed_data: &Value,
     account: Felt,
     chain_id: Felt,
 ) -> Result<Vec<Felt>> {
-    let rs = sign_typed(&session.key, typed_data, account, chain_id)?;
-    Ok(vec![
-        session.public_key,
-        rs[0],
-        rs[1],
-        Felt::from(session.valid_until),
-    ])
+    let outside = outside_of(typed_data, chain_id)?;
+    session.sign(snip12::outside_execution_hash(&outside, account, chain_id))
 }
 
 /// A felt from a JSON hex string.

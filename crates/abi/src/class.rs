@@ -85,6 +85,7 @@ mod tests {
             crate::constants::SELECTOR_GET_SESSION_ALLOWED_ENTRYPOINTS,
             crate::constants::SELECTOR_GET_SESSION_TARGETS,
             crate::constants::SELECTOR_GET_SPENDING_POLICY,
+            crate::constants::SELECTOR_GET_SESSION_GENERATION,
         ] {
             assert!(
                 externals.iter().any(|e| e.selector == selector),

@@ -66,6 +66,8 @@ pub const SELECTOR_GET_SESSION_ALLOWED_ENTRYPOINTS: Felt =
 pub const SELECTOR_GET_SESSION_TARGETS: Felt = selector!("get_session_targets");
 /// `get_spending_policy`.
 pub const SELECTOR_GET_SPENDING_POLICY: Felt = selector!("get_spending_policy");
+/// `get_session_generation`.
+pub const SELECTOR_GET_SESSION_GENERATION: Felt = selector!("get_session_generation");
 
 /// Selectors a session may never call, on any contract.
 pub const BLOCKED_SELECTORS: [Felt; 11] = [
@@ -230,6 +232,7 @@ mod tests {
             ),
             ("get_session_targets", SELECTOR_GET_SESSION_TARGETS),
             ("get_spending_policy", SELECTOR_GET_SPENDING_POLICY),
+            ("get_session_generation", SELECTOR_GET_SESSION_GENERATION),
         ];
         for (name, value) in names {
             assert_eq!(

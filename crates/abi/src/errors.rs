@@ -43,6 +43,9 @@ contract_errors! {
     OutsideExpired => "outside/expired",
     /// The outside execution nonce was used before.
     OutsideNonceUsed => "outside/nonce-used",
+    /// An outside execution was started while a session execution of the account was running
+    /// its calls (a called contract calling back).
+    OutsideReentrant => "outside/reentrant",
     /// No session with this key was ever registered.
     SessionNotRegistered => "session/not-registered",
     /// The session was revoked, alone or by revoke-all.
@@ -51,8 +54,9 @@ contract_errors! {
     SessionExpired => "session/expired",
     /// The session has used all its calls.
     SessionMaxCalls => "session/max-calls",
-    /// The signature's `valid_until` is not the registered one.
-    SessionValidUntilMismatch => "session/valid-until-mismatch",
+    /// The signature names another registration of the key (`valid_until + 2^64 * generation`):
+    /// it was made before a revoke, revoke-all, update or change of the session.
+    SessionRegistrationMismatch => "session/registration-mismatch",
     /// A session call targets the account itself.
     SessionSelfCall => "session/self-call",
     /// A session call uses an admin selector.
@@ -101,7 +105,7 @@ impl ContractError {
             ContractError::InvalidSignature
                 | ContractError::InvalidSignatureLength
                 | ContractError::SessionBadSignature
-                | ContractError::SessionValidUntilMismatch
+                | ContractError::SessionRegistrationMismatch
         )
     }
 }

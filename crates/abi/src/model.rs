@@ -23,6 +23,7 @@ struct Record {
     max_calls: u32,
     calls_used: u32,
     epoch: u32,
+    generation: u32,
     revoked: bool,
 }
 
@@ -46,6 +47,8 @@ pub struct SessionSnapshot {
     /// `get_spending_policy` of the tokens of interest, by token (unset policies may be
     /// included; they read as all zeros and are ignored).
     pub policies: Vec<(Felt, SpendingPolicy)>,
+    /// `get_session_generation`.
+    pub generation: u32,
 }
 
 /// The session state of one account, and the rules that change it.
@@ -130,12 +133,32 @@ impl AccountModel {
         self.epoch
     }
 
-    fn revoked_record(&self) -> Record {
+    fn revoked_record(&self, generation: u32) -> Record {
         Record {
             epoch: self.epoch,
+            generation,
             revoked: true,
             ..Record::default()
         }
+    }
+
+    /// Records a change to a live session's registration (targets, policies): its
+    /// generation moves on, so signatures made before the change are refused.
+    fn bump_generation(&mut self, key: Felt) {
+        if let Some(record) = self.records.get_mut(&key) {
+            record.generation += 1;
+        }
+    }
+
+    /// `get_session_generation`.
+    pub fn session_generation(&self, key: Felt) -> u32 {
+        self.record(key).generation
+    }
+
+    /// The registration a signature by `key` must name now: `valid_until + 2^64 * generation`.
+    pub fn session_registration(&self, key: Felt) -> Felt {
+        let record = self.record(key);
+        crate::snip12::session_registration(record.valid_until, record.generation)
     }
 
     fn record(&self, key: Felt) -> Record {
@@ -184,6 +207,7 @@ impl AccountModel {
                 max_calls,
                 calls_used: 0,
                 epoch: self.epoch,
+                generation: old.generation + 1,
                 revoked: false,
             },
         );
@@ -192,14 +216,13 @@ impl AccountModel {
 
     /// `revoke_session_key`.
     pub fn revoke_session_key(&mut self, key: Felt) -> Result<(), ContractError> {
-        ensure(
-            self.record(key).registered(),
-            ContractError::SessionNotRegistered,
-        )?;
+        let old = self.record(key);
+        ensure(old.registered(), ContractError::SessionNotRegistered)?;
         self.entrypoints.remove(&key);
         self.targets.remove(&key);
         self.policies.remove(&key);
-        self.records.insert(key, self.revoked_record());
+        self.records
+            .insert(key, self.revoked_record(old.generation + 1));
         Ok(())
     }
 
@@ -225,6 +248,7 @@ impl AccountModel {
         )?;
         ensure(!has_duplicates(targets), invalid)?;
         self.targets.insert(key, targets.to_vec());
+        self.bump_generation(key);
         Ok(())
     }
 
@@ -241,6 +265,8 @@ impl AccountModel {
         let invalid = ContractError::SpendingInvalidPolicy;
         ensure(token != Felt::ZERO && token != self.account, invalid)?;
         ensure(max_per_call <= max_per_window, invalid)?;
+        // The contract stores amounts in 128 bits.
+        ensure(max_per_window.high == 0, invalid)?;
         ensure(
             window_seconds != 0 && window_seconds <= MAX_WINDOW_SECONDS,
             invalid,
@@ -259,6 +285,7 @@ impl AccountModel {
                 list.push((token, fresh));
             }
         }
+        self.bump_generation(key);
         Ok(())
     }
 
@@ -271,6 +298,7 @@ impl AccountModel {
             .position(|(t, _)| *t == token)
             .ok_or(ContractError::SpendingNoPolicy)?;
         list.swap_remove(index);
+        self.bump_generation(key);
         Ok(())
     }
 
@@ -279,7 +307,7 @@ impl AccountModel {
     pub fn execute_session(
         &mut self,
         key: Felt,
-        signed_valid_until: Felt,
+        signed_registration: Felt,
         calls: &[Call],
         now: u64,
     ) -> Result<(), ContractError> {
@@ -292,8 +320,9 @@ impl AccountModel {
             ContractError::SessionMaxCalls,
         )?;
         ensure(
-            u64::try_from(signed_valid_until).ok() == Some(record.valid_until),
-            ContractError::SessionValidUntilMismatch,
+            signed_registration
+                == crate::snip12::session_registration(record.valid_until, record.generation),
+            ContractError::SessionRegistrationMismatch,
         )?;
         self.check_calls(key, calls)?;
 
@@ -338,12 +367,12 @@ impl AccountModel {
     pub fn check_session_execution(
         &self,
         key: Felt,
-        signed_valid_until: Felt,
+        signed_registration: Felt,
         calls: &[Call],
         now: u64,
     ) -> Result<(), ContractError> {
         self.clone()
-            .execute_session(key, signed_valid_until, calls, now)
+            .execute_session(key, signed_registration, calls, now)
     }
 
     /// Check 3: every call against the self-call ban, the blocklist, the whitelist and targets.
@@ -367,7 +396,8 @@ impl AccountModel {
                 self.records.remove(&key);
             }
             SessionStatus::Revoked => {
-                self.records.insert(key, self.revoked_record());
+                self.records
+                    .insert(key, self.revoked_record(snapshot.generation));
             }
             SessionStatus::Active | SessionStatus::Expired | SessionStatus::Exhausted => {
                 self.records.insert(
@@ -377,6 +407,7 @@ impl AccountModel {
                         max_calls: snapshot.data.max_calls,
                         calls_used: snapshot.data.calls_used,
                         epoch: self.epoch,
+                        generation: snapshot.generation,
                         revoked: false,
                     },
                 );
@@ -512,7 +543,7 @@ mod tests {
     fn checks_run_in_the_contract_order() {
         let mut m = registered(1);
         let play = call(GAME, PLAY, &[1]);
-        let vu = Felt::from(1_000u64);
+        let vu = m.session_registration(KEY);
         assert_eq!(
             m.execute_session(Felt::ONE, vu, std::slice::from_ref(&play), 20),
             Err(ContractError::SessionNotRegistered)
@@ -522,8 +553,8 @@ mod tests {
             Err(ContractError::SessionExpired)
         );
         assert_eq!(
-            m.execute_session(KEY, Felt::from(999u64), std::slice::from_ref(&play), 20),
-            Err(ContractError::SessionValidUntilMismatch)
+            m.execute_session(KEY, Felt::from(1_000u64), std::slice::from_ref(&play), 20),
+            Err(ContractError::SessionRegistrationMismatch)
         );
         // Self-call is checked before the blocklist, which is checked before the whitelist.
         assert_eq!(
@@ -561,7 +592,7 @@ mod tests {
         let mut m = registered(5);
         m.set_spending_policy(KEY, TOKEN, U256::from_u128(10), U256::from_u128(15), 100)
             .expect("policy");
-        let vu = Felt::from(1_000u64);
+        let vu = m.session_registration(KEY);
         let pay = |amount: u64| call(TOKEN, SELECTOR_TRANSFER, &[0x1, amount, 0]);
         assert_eq!(m.execute_session(KEY, vu, &[pay(10)], 20), Ok(()));
         assert_eq!(
@@ -606,7 +637,7 @@ mod tests {
         assert_eq!(
             m.execute_session(
                 KEY,
-                Felt::from(1_000u64),
+                m.session_registration(KEY),
                 &[call(TOKEN, SELECTOR_TRANSFER, &[1, 99, 0])],
                 20
             ),
@@ -618,8 +649,13 @@ mod tests {
     fn update_keeps_targets_and_policies_but_resets_calls() {
         let mut m = registered(1);
         m.set_session_targets(KEY, &[GAME]).expect("targets");
-        m.execute_session(KEY, Felt::from(1_000u64), &[call(GAME, PLAY, &[])], 20)
-            .expect("uses");
+        m.execute_session(
+            KEY,
+            m.session_registration(KEY),
+            &[call(GAME, PLAY, &[])],
+            20,
+        )
+        .expect("uses");
         m.add_or_update_session_key(KEY, 2_000, 3, &[PLAY], 30)
             .expect("updates");
         assert_eq!(m.session_targets(KEY), vec![GAME]);
@@ -633,7 +669,12 @@ mod tests {
             }
         );
         assert_eq!(
-            m.execute_session(KEY, Felt::from(2_000u64), &[call(TOKEN, PLAY, &[])], 30),
+            m.execute_session(
+                KEY,
+                m.session_registration(KEY),
+                &[call(TOKEN, PLAY, &[])],
+                30
+            ),
             Err(ContractError::SessionTargetDenied)
         );
     }
@@ -645,7 +686,67 @@ mod tests {
             entrypoints: m.allowed_entrypoints(key),
             targets: m.session_targets(key),
             policies: vec![(TOKEN, m.spending_policy(key, TOKEN))],
+            generation: m.session_generation(key),
         }
+    }
+
+    #[test]
+    fn a_signature_names_one_registration_of_its_key() {
+        let mut m = registered(9);
+        let play = [call(GAME, PLAY, &[1])];
+        let first = m.session_registration(KEY);
+        assert_eq!(m.execute_session(KEY, first, &play, 20), Ok(()));
+        // Revoke and re-add with the same valid_until: the old registration is refused.
+        m.revoke_session_key(KEY).expect("revokes");
+        m.add_or_update_session_key(KEY, 1_000, 9, &[PLAY], 21)
+            .expect("re-adds");
+        let second = m.session_registration(KEY);
+        assert_ne!(first, second);
+        let stale = Err(ContractError::SessionRegistrationMismatch);
+        assert_eq!(m.execute_session(KEY, first, &play, 22), stale);
+        // Revoke-all and re-add; an update; a target or policy change: each moves it on.
+        m.revoke_all_sessions();
+        m.add_or_update_session_key(KEY, 1_000, 9, &[PLAY], 23)
+            .expect("re-adds");
+        assert_eq!(m.execute_session(KEY, second, &play, 24), stale);
+        let mut previous = m.session_registration(KEY);
+        let changes: [&dyn Fn(&mut AccountModel); 3] = [
+            &|m| {
+                m.add_or_update_session_key(KEY, 1_000, 8, &[PLAY], 25)
+                    .expect("updates")
+            },
+            &|m| m.set_session_targets(KEY, &[GAME]).expect("targets"),
+            &|m| {
+                m.set_spending_policy(KEY, TOKEN, U256::from_u128(1), U256::from_u128(1), 9)
+                    .expect("policy")
+            },
+        ];
+        for change in changes {
+            change(&mut m);
+            assert_eq!(m.execute_session(KEY, previous, &play, 26), stale);
+            previous = m.session_registration(KEY);
+            assert_eq!(m.execute_session(KEY, previous, &play, 26), Ok(()));
+        }
+    }
+
+    #[test]
+    fn policy_ceilings_of_2_pow_128_or_more_are_refused() {
+        let mut m = registered(1);
+        let huge = U256 { low: 0, high: 1 };
+        assert_eq!(
+            m.set_spending_policy(KEY, TOKEN, U256::from_u128(1), huge, 9),
+            Err(ContractError::SpendingInvalidPolicy)
+        );
+        assert_eq!(
+            m.set_spending_policy(
+                KEY,
+                TOKEN,
+                U256::from_u128(u128::MAX),
+                U256::from_u128(u128::MAX),
+                9
+            ),
+            Ok(())
+        );
     }
 
     #[test]
@@ -657,7 +758,7 @@ mod tests {
         original
             .set_spending_policy(KEY, TOKEN, U256::from_u128(50), U256::from_u128(80), 3_600)
             .expect("policy");
-        let vu = Felt::from(1_000u64);
+        let vu = original.session_registration(KEY);
         original
             .execute_session(KEY, vu, &[call(TOKEN, SELECTOR_TRANSFER, &[9, 40, 0])], 20)
             .expect("spends 40");
@@ -681,6 +782,9 @@ mod tests {
         let mut revoked = original.clone();
         revoked.revoke_session_key(KEY).expect("revokes");
         states.push(revoked);
+        let mut revoked_all = original.clone();
+        revoked_all.revoke_all_sessions();
+        states.push(revoked_all);
         for state in &states {
             for now in [21, 1_001] {
                 let mut restored = AccountModel::new(ACCOUNT);

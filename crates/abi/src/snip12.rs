@@ -44,7 +44,21 @@ pub fn domain_hash(chain_id: Felt) -> Felt {
     ])
 }
 
-/// The message an owner or a session key signs for an outside execution on `account`.
+/// The registration a session signature is bound to, and the fourth element of
+/// `[session_key, r, s, registration]`: `valid_until + 2^64 * generation`.
+pub fn session_registration(valid_until: u64, generation: u32) -> Felt {
+    Felt::from(valid_until) + Felt::from(generation) * Felt::TWO.pow(64u8)
+}
+
+/// What a session key signs: the outside execution's message hash bound to one registration
+/// of the key, `poseidon(message_hash, registration)`. A signature made under one registration
+/// is refused under every later one (revoke and re-add, revoke-all and re-add, any update).
+pub fn session_message_hash(message_hash: Felt, registration: Felt) -> Felt {
+    poseidon_hash_many(&[message_hash, registration])
+}
+
+/// The message an owner signs for an outside execution on `account` (a session key signs it
+/// bound to its registration: [`session_message_hash`]).
 pub fn outside_execution_hash(outside: &OutsideExecution, account: Felt, chain_id: Felt) -> Felt {
     poseidon_hash_many(&[
         STARKNET_MESSAGE,

@@ -8,9 +8,10 @@ use serde_json::Value;
 use stark_sessions_abi::constants::{
     ISESSION_KEY_MANAGER_ID, SELECTOR_ADD_OR_UPDATE_SESSION_KEY,
     SELECTOR_GET_SESSION_ALLOWED_ENTRYPOINTS, SELECTOR_GET_SESSION_DATA,
-    SELECTOR_GET_SESSION_STATUS, SELECTOR_GET_SESSION_TARGETS, SELECTOR_GET_SPENDING_POLICY,
-    SELECTOR_REVOKE_ALL_SESSIONS, SELECTOR_REVOKE_SESSION_KEY, SELECTOR_SET_SESSION_TARGETS,
-    SELECTOR_SET_SPENDING_POLICY, SELECTOR_SUPPORTS_INTERFACE, TRACKED_SELECTORS,
+    SELECTOR_GET_SESSION_GENERATION, SELECTOR_GET_SESSION_STATUS, SELECTOR_GET_SESSION_TARGETS,
+    SELECTOR_GET_SPENDING_POLICY, SELECTOR_REVOKE_ALL_SESSIONS, SELECTOR_REVOKE_SESSION_KEY,
+    SELECTOR_SET_SESSION_TARGETS, SELECTOR_SET_SPENDING_POLICY, SELECTOR_SUPPORTS_INTERFACE,
+    TRACKED_SELECTORS,
 };
 use stark_sessions_abi::typed_data::parse_outside_execution;
 use stark_sessions_abi::{
@@ -262,7 +263,7 @@ impl SessionClient {
         tokens: &[Felt],
     ) -> Result<SessionSnapshot, SessionError> {
         let key = vec![session_key];
-        let (status, data, entrypoints, targets) = tokio::try_join!(
+        let (status, data, entrypoints, targets, generation) = tokio::try_join!(
             self.view(account, SELECTOR_GET_SESSION_STATUS, key.clone()),
             self.view(account, SELECTOR_GET_SESSION_DATA, key.clone()),
             self.view(
@@ -271,6 +272,7 @@ impl SessionClient {
                 key.clone()
             ),
             self.view(account, SELECTOR_GET_SESSION_TARGETS, key.clone()),
+            self.view(account, SELECTOR_GET_SESSION_GENERATION, key.clone()),
         )?;
         let decode = |e: stark_sessions_abi::AbiError| {
             SessionError::Provider(format!("the account answered malformed data: {e}"))
@@ -292,6 +294,7 @@ impl SessionClient {
             entrypoints: Vec::<Felt>::from_felts(&entrypoints).map_err(decode)?,
             targets: Vec::<Felt>::from_felts(&targets).map_err(decode)?,
             policies,
+            generation: u32::from_felts(&generation).map_err(decode)?,
         })
     }
 
@@ -488,18 +491,21 @@ impl SessionClient {
             allowed_entrypoints: snapshot.entrypoints.clone(),
             targets: snapshot.targets.clone(),
             account: session.account,
+            // This copy's valid_until: a session updated on chain since is refused as changed.
+            registration: snip12::session_registration(session.valid_until(), snapshot.generation),
         };
         let mut model = AccountModel::new(session.account);
         model.restore_session(key, &snapshot);
         model
-            .check_session_execution(key, Felt::from(session.valid_until()), calls, now)
+            .check_session_execution(key, details.registration, calls, now)
             .map_err(|e| SessionError::from_contract(e, key, calls, details.clone()))?;
         Ok(details)
     }
 
     /// Executes `calls` with the session, gaslessly: preflight against on-chain state, have
     /// the paymaster build the outside execution, check its typed data, sign with the session
-    /// key (`[session_pubkey, r, s, valid_until]`), have it relayed. Returns the transaction
+    /// key bound to the session's current registration (`[session_pubkey, r, s, registration]`
+    /// over `poseidon(message_hash, registration)`), have it relayed. Returns the transaction
     /// hash; see [`Self::execute_and_wait`] to wait for the outcome.
     pub async fn execute_transaction_with_session(
         &self,
@@ -543,15 +549,15 @@ impl SessionClient {
             calls: calls.to_vec(),
             details,
         };
-        let valid_until = Felt::from(session.valid_until());
+        let registration = context.details.registration;
         let hash = self
             .relay(
                 session.account,
                 calls,
                 now,
                 |hash| {
-                    let (r, s) = handle.sign(hash)?;
-                    Ok(vec![session.public_key(), r, s, valid_until])
+                    let (r, s) = handle.sign(&snip12::session_message_hash(*hash, registration))?;
+                    Ok(vec![session.public_key(), r, s, registration])
                 },
                 &context,
             )

@@ -33,6 +33,14 @@ pub enum SessionError {
         /// The session public key.
         session_key: Felt,
     },
+    /// The session's registration changed (revoked and re-added, updated, new targets or
+    /// limits) since the execution was signed, or since this copy of the session was made: a
+    /// signature is valid for one registration only.
+    #[error("session {session_key:#x} was registered again or changed since; sign anew under its current registration")]
+    RegistrationChanged {
+        /// The session public key.
+        session_key: Felt,
+    },
     /// Every call the session was allowed has been used.
     #[error("session has used all of its {max_calls} calls")]
     MaxCallsExceeded {
@@ -119,6 +127,7 @@ impl SessionError {
             SessionError::NotRegistered { .. } => "SESSION_NOT_REGISTERED",
             SessionError::Revoked { .. } => "SESSION_REVOKED",
             SessionError::MaxCallsExceeded { .. } => "SESSION_MAX_CALLS_EXCEEDED",
+            SessionError::RegistrationChanged { .. } => "SESSION_REGISTRATION_CHANGED",
             SessionError::EntrypointNotAllowed { .. } => "SESSION_ENTRYPOINT_NOT_ALLOWED",
             SessionError::DecryptionFailed => "SESSION_DECRYPTION_FAILED",
             SessionError::CreationFailed(_) => "SESSION_CREATION_FAILED",
@@ -150,6 +159,9 @@ impl SessionError {
             },
             ContractError::SessionNotRegistered => SessionError::NotRegistered { session_key },
             ContractError::SessionRevoked => SessionError::Revoked { session_key },
+            ContractError::SessionRegistrationMismatch => {
+                SessionError::RegistrationChanged { session_key }
+            }
             ContractError::SessionMaxCalls => SessionError::MaxCallsExceeded {
                 max_calls: details.max_calls,
             },
@@ -206,6 +218,8 @@ pub struct SessionDetails {
     pub targets: Vec<Felt>,
     /// The account address.
     pub account: Felt,
+    /// The registration a signature must name now (`valid_until + 2^64 * generation`).
+    pub registration: Felt,
 }
 
 impl SessionDetails {

@@ -13,7 +13,7 @@ pub use client::{
     verify_typed_data, ErrorContext, Owner, SessionClient, SessionConfig, SessionInfo, SessionSpec,
 };
 pub use envelope::{import_legacy, EnvelopeParams};
-pub use error::SessionError;
+pub use error::{SessionDetails, SessionError};
 pub use handle::{HandleInfo, SessionHandle, DEFAULT_HANDLE_TIMEOUT};
 pub use keys::{create_session_key, SessionKeyData, SessionSecret, DEFAULT_SESSION_DURATION};
 pub use paymaster::{ClientSessionToken, Executed, PaymasterAuth, PaymasterClient};

@@ -27,7 +27,8 @@ enum Op {
     Use {
         key: u64,
         calls: Vec<Call>,
-        wrong_valid_until: bool,
+        /// Signed under the key's previous registration (before its last re-add or change).
+        stale: bool,
     },
     Revoke {
         key: u64,
@@ -104,7 +105,7 @@ fn random_op(rng: &mut StdRng, f: &Fixture) -> Op {
             Op::Use {
                 key,
                 calls,
-                wrong_valid_until: rng.gen_bool(0.05),
+                stale: rng.gen_bool(0.3),
             }
         }
         65..=71 => Op::Revoke { key },
@@ -166,20 +167,16 @@ async fn apply(
                 ),
             )
         }
-        Op::Use {
-            key,
-            calls,
-            wrong_valid_until,
-        } => {
-            let mut valid_until = model.session_data(pk(*key)).valid_until;
-            if *wrong_valid_until {
-                valid_until += 1;
+        Op::Use { key, calls, stale } => {
+            let mut s = session_for(*key, model.session_data(pk(*key)).valid_until);
+            s.generation = model.session_generation(s.public_key);
+            if *stale {
+                s.generation = s.generation.saturating_sub(1);
             }
-            let s = session_for(*key, valid_until);
-            let chain = f.session_execute(&s, calls.clone()).await.expect("sent");
+            let chain = f.session_execute_as(&s, calls.clone()).await.expect("sent");
             (
                 chain,
-                model.execute_session(s.public_key, Felt::from(valid_until), calls, now),
+                model.execute_session(s.public_key, s.registration(), calls, now),
             )
         }
         Op::Revoke { key } => {
@@ -266,6 +263,11 @@ async fn compare_views(f: &Fixture, model: &AccountModel) -> Option<String> {
                 format!("{:?}", model.session_targets(pk)),
             ),
             (
+                "get_session_generation",
+                format!("{:?}", f.session_generation(pk).await.expect("view")),
+                format!("{:?}", model.session_generation(pk)),
+            ),
+            (
                 "spending",
                 format!(
                     "{:?}",
@@ -289,6 +291,8 @@ async fn model_and_contract_agree_on_random_operation_sequences() {
     let mut rng = StdRng::seed_from_u64(0x5e55_1045);
     let mut disagreements = Vec::new();
     let (mut steps, mut accepted, mut refused) = (0usize, 0usize, 0usize);
+    // Uses signed under a key's previous registration that reached the registration check.
+    let mut stale_refused = 0usize;
     for sequence in 0..SEQUENCES {
         f.redeploy_account(sequence as u64)
             .await
@@ -299,6 +303,9 @@ async fn model_and_contract_agree_on_random_operation_sequences() {
             let op = random_op(&mut rng, &f);
             let (chain, expected) = apply(&f, &mut model, &op).await;
             steps += 1;
+            if expected == Err(ContractError::SessionRegistrationMismatch) {
+                stale_refused += 1;
+            }
             if chain.is_ok() {
                 accepted += 1
             } else {
@@ -317,7 +324,8 @@ async fn model_and_contract_agree_on_random_operation_sequences() {
         }
     }
     println!(
-        "differential: {SEQUENCES} sequences, {steps} steps ({accepted} accepted, {refused} refused), {} disagreements",
+        "differential: {SEQUENCES} sequences, {steps} steps ({accepted} accepted, {refused} refused, \
+         {stale_refused} signed under an earlier registration), {} disagreements",
         disagreements.len()
     );
     assert!(
@@ -328,5 +336,9 @@ async fn model_and_contract_agree_on_random_operation_sequences() {
     assert!(
         accepted > steps / 5 && refused > steps / 10,
         "the sequences exercise both outcomes"
+    );
+    assert!(
+        stale_refused > 10,
+        "the sequences exercise signatures made before a re-registration"
     );
 }

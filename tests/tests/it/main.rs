@@ -9,5 +9,6 @@ mod differential;
 mod gas;
 mod outside;
 mod paymaster;
+mod registration;
 mod session_rules;
 mod spending;

@@ -214,18 +214,36 @@ async fn max_calls_counts_executions_not_calls() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_signed_valid_until_must_be_the_registered_one() {
+async fn the_signed_registration_must_be_the_current_one() {
     let f = Fixture::new(35).await.expect("fixture");
     let s = session(&f, 1, 5, &[]).await;
-    for claimed in [Felt::from(s.valid_until + 1), Felt::from(u128::MAX)] {
+    let claims = [
+        // Another valid_until, another generation, garbage.
+        stark_sessions_abi::snip12::session_registration(s.valid_until + 1, s.generation),
+        stark_sessions_abi::snip12::session_registration(s.valid_until, s.generation + 1),
+        Felt::from(u128::MAX),
+    ];
+    for claimed in claims {
         let outside = f.outside(vec![f.play(1)]).await.expect("outside");
         let mut sig = f.session_signature(&s, &outside).expect("sign");
         sig[3] = claimed;
         assert_eq!(
             f.relay(&outside, sig).await.expect("sent").expect_error(),
-            ContractError::SessionValidUntilMismatch
+            ContractError::SessionRegistrationMismatch
         );
     }
+    // Naming the right registration is not enough: the signature must cover it.
+    let outside = f.outside(vec![f.play(1)]).await.expect("outside");
+    let unbound = s
+        .key
+        .sign(&f.message_hash(&outside))
+        .expect("sign the bare message hash");
+    let sig = vec![s.public_key, unbound.r, unbound.s, s.registration()];
+    assert_eq!(
+        f.relay(&outside, sig).await.expect("sent").expect_error(),
+        ContractError::SessionBadSignature
+    );
+    assert_eq!(f.plays().await.expect("plays"), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

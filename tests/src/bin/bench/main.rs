@@ -7,6 +7,8 @@
 //! crates are optimised: the time is spent there, and a release build would rebuild the whole
 //! dependency tree.
 
+mod argent_row;
+mod breakdown;
 mod client;
 mod demo;
 mod onchain;

@@ -1,102 +1,200 @@
-//! On-chain cost of one ERC-20 transfer along each path, from receipts, against an
-//! OpenZeppelin account's direct transfer.
+//! On-chain cost of one STRK transfer along every path, from receipts, in one devnet run:
+//! OpenZeppelin direct and relayed, Argent's session path, ours, and bundles.
 
-use anyhow::{bail, Result};
-use serde_json::json;
-use stark_sessions_abi::{CairoSerde, U256};
-use stark_sessions_devnet::STRK_ADDRESS;
-use stark_sessions_tests::{sel, Fixture, Relayed, TestSession};
-use starknet::core::types::{Call, Felt};
+use anyhow::{Context, Result};
+use serde_json::{json, Value};
+use stark_sessions_tests::onchain::{gas, Paths};
+use stark_sessions_tests::Relayed;
 
+use crate::breakdown;
 use crate::report::{Row, Section};
 
 /// Runs of each path after the warm-up; the median is reported (L2 gas is deterministic on a
 /// devnet, so the runs check that rather than average noise).
 const RUNS: usize = 3;
-
-fn gas(relayed: Relayed) -> Result<u64> {
-    match &relayed {
-        Relayed::Ok(_) => Ok(relayed.l2_gas().unwrap_or_default()),
-        Relayed::Failed(reason) => bail!("transaction failed: {reason}"),
-    }
-}
+/// Bundle sizes of row (h).
+const BUNDLES: [usize; 4] = [1, 4, 8, 16];
 
 async fn median_gas<F, Fut>(mut op: F) -> Result<u64>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<Relayed>>,
 {
-    // One warm-up: first writes to a slot cost more than later ones.
-    gas(op().await?)?;
+    // One warm-up: the first write to a slot (a nonce word, a balance) costs more than later ones.
+    gas(&op().await?)?;
     let mut runs = Vec::with_capacity(RUNS);
     for _ in 0..RUNS {
-        runs.push(gas(op().await?)?);
+        runs.push(gas(&op().await?)?);
     }
     runs.sort_unstable();
     Ok(runs[RUNS / 2])
 }
 
-/// Measures the five paths and returns the section.
-pub async fn run() -> Result<Section> {
-    let f = Fixture::new(0xbe71).await?;
-    let friend = f.devnet.accounts()[3].address;
-    let transfer = Call {
-        to: STRK_ADDRESS,
-        selector: sel("transfer"),
-        calldata: vec![friend, Felt::from(7u8), Felt::ZERO],
+/// The measured figures, L2 gas.
+struct Figures {
+    oz_direct: u64,
+    oz_outside: u64,
+    argent: Option<u64>,
+    argent_note: String,
+    owner_direct: u64,
+    session: u64,
+    limited: u64,
+    multicall: u64,
+    bundles: Vec<(usize, u64)>,
+}
+
+async fn measure(paths: &Paths) -> Result<Figures> {
+    let (argent, argent_note) = match crate::argent_row::measure(paths, RUNS).await {
+        Ok(gas) => (Some(gas), String::new()),
+        Err(e) => (None, format!("{e:#}")),
     };
-    let oz = f.devnet.predeployed(2)?;
-    let now = f.devnet.block_timestamp().await?;
-    let whitelisted = TestSession::from_secret(71, now + 24 * 3600);
-    let limited = TestSession::from_secret(72, now + 24 * 3600);
-    f.register(&whitelisted, 1_000, &[sel("transfer")]).await?;
-    f.register(&limited, 1_000, &[sel("transfer")]).await?;
-    let mut policy = vec![limited.public_key, STRK_ADDRESS];
-    U256::from_u128(1_000_000).cairo_serialize(&mut policy);
-    U256::from_u128(1_000_000_000).cairo_serialize(&mut policy);
-    86_400u64.cairo_serialize(&mut policy);
-    f.owner_execute(vec![f.self_call("set_spending_policy", policy)])
-        .await?
-        .receipt()?;
+    let mut bundles = Vec::new();
+    for n in BUNDLES {
+        let gas = median_gas(|| paths.bundle(n)).await;
+        bundles.push((n, gas.with_context(|| format!("(h) bundle of {n}"))?));
+    }
+    Ok(Figures {
+        oz_direct: median_gas(|| paths.oz_direct()).await.context("(a)")?,
+        oz_outside: median_gas(|| paths.oz_outside_relayed())
+            .await
+            .context("(b)")?,
+        argent,
+        argent_note,
+        owner_direct: median_gas(|| paths.owner_direct()).await.context("(d)")?,
+        session: median_gas(|| paths.session_relayed())
+            .await
+            .context("(e)")?,
+        limited: median_gas(|| paths.session_limited_relayed())
+            .await
+            .context("(f)")?,
+        multicall: median_gas(|| paths.session_multicall(5))
+            .await
+            .context("(g)")?,
+        bundles,
+    })
+}
 
-    let oz_gas = median_gas(|| f.send(&oz, vec![transfer.clone()])).await?;
-    let owner_gas = median_gas(|| f.send(&f.account.account, vec![transfer.clone()])).await?;
-    let session_gas =
-        median_gas(|| f.session_execute(&whitelisted, vec![transfer.clone()])).await?;
-    let limited_gas = median_gas(|| f.session_execute(&limited, vec![transfer.clone()])).await?;
-    let multicall_gas =
-        median_gas(|| f.session_execute(&whitelisted, vec![transfer.clone(); 5])).await?;
-
-    let row = |name: &str, gas: u64, calls: u64| Row {
+fn row(name: &str, gas: u64, executions: u64, a: u64, b: u64) -> Row {
+    let per = gas / executions;
+    Row {
         name: name.to_owned(),
         cells: vec![
             ("L2 gas", gas.to_string()),
-            ("per transfer", (gas / calls).to_string()),
+            ("per transfer", per.to_string()),
+            ("vs (b)", format!("{:.2}x", per as f64 / b as f64)),
         ],
-        ratio: Some(gas as f64 / oz_gas as f64),
-        data: json!({ "l2_gas": gas, "transfers": calls, "ratio_to_oz": gas as f64 / oz_gas as f64 }),
-    };
-    let session_ratio = session_gas as f64 / oz_gas as f64;
+        ratio: Some(per as f64 / a as f64),
+        data: json!({
+            "l2_gas": gas,
+            "transfers": executions,
+            "per_transfer": per,
+            "ratio_to_oz_direct": per as f64 / a as f64,
+            "ratio_to_oz_outside_relayed": per as f64 / b as f64,
+        }),
+    }
+}
+
+fn goal(name: &str, measured: f64, bound: f64, unit: &str) -> String {
+    let verdict = if measured <= bound { "met" } else { "not met" };
+    format!("Goal {name}: {measured:.3}{unit} (bound {bound:.2}{unit}) — {verdict}.")
+}
+
+fn rows(x: &Figures) -> Vec<Row> {
+    let (a, b) = (x.oz_direct, x.oz_outside);
+    let mut rows = vec![
+        row("(a) OZ account, direct", a, 1, a, b),
+        row("(b) OZ account, outside execution, relayed", b, 1, a, b),
+    ];
+    rows.push(match x.argent {
+        Some(gas) => row("(c) Argent 0.4.0 session, relayed", gas, 1, a, b),
+        None => Row {
+            name: "(c) Argent 0.4.0 session, relayed".into(),
+            cells: vec![("", "not measured".into())],
+            ratio: None,
+            data: json!({ "l2_gas": null, "why": x.argent_note }),
+        },
+    });
+    rows.extend([
+        row("(d) our account's owner, direct", x.owner_direct, 1, a, b),
+        row("(e) our session, relayed", x.session, 1, a, b),
+        row("(f) (e) with a spending limit", x.limited, 1, a, b),
+        row("(g) session, 5-call multicall", x.multicall, 5, a, b),
+    ]);
+    for (n, gas) in &x.bundles {
+        rows.push(row(
+            &format!("(h) bundle of {n} session executions"),
+            *gas,
+            *n as u64,
+            a,
+            b,
+        ));
+    }
+    rows
+}
+
+fn goals(x: &Figures) -> Vec<String> {
+    let b = x.oz_outside as f64;
+    let bundle_8 = x
+        .bundles
+        .iter()
+        .find(|(n, _)| *n == 8)
+        .map(|(n, g)| *g as f64 / *n as f64)
+        .unwrap_or(f64::INFINITY);
+    let mut out = vec![
+        goal("(e) <= 1.15 x (b)", x.session as f64 / b, 1.15, "x"),
+        goal("(f) <= 1.35 x (b)", x.limited as f64 / b, 1.35, "x"),
+        goal(
+            "(h) N=8 per execution <= 1.0 x (a)",
+            bundle_8 / x.oz_direct as f64,
+            1.0,
+            "x",
+        ),
+    ];
+    out.insert(
+        1,
+        match x.argent {
+            Some(c) => goal("(e) <= (c)", x.session as f64 / c as f64, 1.0, "x"),
+            None => format!("Goal (e) <= (c): not measured — {}", x.argent_note),
+        },
+    );
+    out
+}
+
+fn summary(x: &Figures) -> Vec<(&'static str, Value)> {
+    let bundle_8 = x
+        .bundles
+        .iter()
+        .find(|(n, _)| *n == 8)
+        .map(|(n, g)| g / *n as u64);
+    vec![
+        ("gas_oz_direct", json!(x.oz_direct)),
+        ("gas_oz_outside_relayed", json!(x.oz_outside)),
+        ("gas_argent_session_relayed", json!(x.argent)),
+        ("gas_session_relayed", json!(x.session)),
+        ("gas_session_spending_limit_relayed", json!(x.limited)),
+        ("gas_bundle_8_per_execution", json!(bundle_8)),
+    ]
+}
+
+/// Measures every path and returns the section.
+pub async fn run() -> Result<Section> {
+    let bundle_max = BUNDLES.iter().copied().max().unwrap_or(1);
+    let paths = Paths::setup(bundle_max).await?;
+    let figures = measure(&paths).await?;
+    let mut notes = goals(&figures);
+    notes.push(breakdown::session_transfer(&paths).await?);
+    notes.push(format!(
+        "Each figure is the median of {RUNS} runs after one warm-up run; ratios in the last \
+         column are per transfer against (a), and `vs (b)` against the relayed OZ baseline. \
+         Every relayed row uses the same relayer (predeployed account #1), transfer, recipient \
+         and amount. Nonces are consecutive per account, as the paymaster issues them: 128 \
+         share one storage word, so a warm account allocates no new slot (402,000 L2 gas each)."
+    ));
     Ok(Section {
         title: "On-chain cost of one STRK transfer (embedded devnet, from receipts)".into(),
-        baseline: "(a) a predeployed OpenZeppelin account's direct transfer".into(),
-        rows: vec![
-            row("(a) OZ account, direct", oz_gas, 1),
-            row("(b) our account's owner, direct", owner_gas, 1),
-            row("(c) session, relayed outside execution, whitelist", session_gas, 1),
-            row("(d) (c) with a spending limit", limited_gas, 1),
-            row("(e) session, 5-call multicall", multicall_gas, 5),
-        ],
-        summary: vec![],
-        notes: vec![
-            format!(
-                "Goal: session path at most 1.3x (a); the best-known session account publishes 1.61x. \
-                 Measured (c): {session_ratio:.2}x — {}. The relayed figure is the whole transaction, \
-                 the relayer's own validation and `execute_from_outside_v2` included.",
-                if session_ratio <= 1.3 { "met" } else { "not met" }
-            ),
-            "Cairo steps are not reported: RPC 0.10 receipts and traces give gas, not steps.".into(),
-            format!("Each figure is the median of {RUNS} runs after one warm-up run."),
-        ],
+        baseline: "(a) the predeployed OpenZeppelin 1.0.0 account's direct transfer".into(),
+        rows: rows(&figures),
+        summary: summary(&figures),
+        notes,
     })
 }

@@ -1,0 +1,226 @@
+//! The on-chain cost paths of one STRK transfer, shared by the benchmark (`scripts/bench.sh
+//! onchain`) and the gas-ceiling test: the same transfer, recipient and amount on every path,
+//! and the same relayer for every relayed one.
+
+use anyhow::{bail, Context, Result};
+use stark_sessions_abi::{constants, snip12, CairoSerde, OutsideExecution, U256};
+use stark_sessions_devnet::{DevnetAccount, SessionAccountHandle, STRK_ADDRESS};
+use starknet::core::types::{Call, Felt};
+use starknet::signers::SigningKey;
+
+use crate::{sel, Fixture, Relayed, TestSession, HUNDRED_STRK};
+
+/// Amount of every measured transfer (FRI).
+const AMOUNT: u8 = 7;
+/// Calls each measured session may make.
+const SESSION_CALLS: u32 = 100_000;
+
+/// A session account of the bundle rows, with its registered session.
+struct BundleMember {
+    account: SessionAccountHandle,
+    session: TestSession,
+}
+
+/// Everything the paths need, set up once on one devnet.
+pub struct Paths {
+    /// The devnet, our session account (owner direct path) and the relayer.
+    pub fixture: Fixture,
+    oz: DevnetAccount,
+    oz_key: SigningKey,
+    whitelisted: TestSession,
+    limited: TestSession,
+    members: Vec<BundleMember>,
+    transfer: Call,
+}
+
+/// `execute_from_outside_v2(outside, signature)` on `account`.
+fn relay_call(account: Felt, outside: &OutsideExecution, signature: Vec<Felt>) -> Call {
+    let mut calldata = outside.to_felts();
+    signature.cairo_serialize(&mut calldata);
+    Call {
+        to: account,
+        selector: constants::SELECTOR_EXECUTE_FROM_OUTSIDE_V2,
+        calldata,
+    }
+}
+
+impl Paths {
+    /// Starts a devnet and sets up every path: two sessions on our account (one whitelisted
+    /// for `transfer`, one also under a STRK spending limit) and `bundle_members` more session
+    /// accounts with a session each. Each path is run once as a warm-up by the caller.
+    pub async fn setup(bundle_members: usize) -> Result<Self> {
+        let options = stark_sessions_devnet::DevnetOptions {
+            predeclare_argent: true,
+            ..Default::default()
+        };
+        let fixture = Fixture::with_options(0xbe71, options).await?;
+        let recipient = fixture.devnet.accounts()[3].address;
+        let transfer = Call {
+            to: STRK_ADDRESS,
+            selector: sel("transfer"),
+            calldata: vec![recipient, Felt::from(AMOUNT), Felt::ZERO],
+        };
+        let oz_key = SigningKey::from_secret_scalar(fixture.devnet.accounts()[2].private_key);
+        let oz = fixture.devnet.predeployed(2)?;
+        let now = fixture.devnet.block_timestamp().await?;
+        let whitelisted = TestSession::from_secret(71, now + 24 * 3600);
+        let mut limited = TestSession::from_secret(72, now + 24 * 3600);
+        fixture
+            .register(&whitelisted, SESSION_CALLS, &[sel("transfer")])
+            .await?;
+        fixture
+            .register(&limited, SESSION_CALLS, &[sel("transfer")])
+            .await?;
+        let mut policy = vec![limited.public_key, STRK_ADDRESS];
+        U256::from_u128(1_000_000).cairo_serialize(&mut policy);
+        U256::from_u128(1_000_000_000).cairo_serialize(&mut policy);
+        86_400u64.cairo_serialize(&mut policy);
+        fixture
+            .owner_execute(vec![fixture.self_call("set_spending_policy", policy)])
+            .await?
+            .receipt()?;
+        fixture.refresh(&mut limited).await?;
+        let mut paths = Paths {
+            fixture,
+            oz,
+            oz_key,
+            whitelisted,
+            limited,
+            members: Vec::new(),
+            transfer,
+        };
+        for i in 0..bundle_members {
+            let member = paths.bundle_member(i as u64, now + 24 * 3600).await?;
+            paths.members.push(member);
+        }
+        Ok(paths)
+    }
+
+    /// Deploys one more session account and registers a transfer session on it.
+    async fn bundle_member(&self, i: u64, valid_until: u64) -> Result<BundleMember> {
+        let f = &self.fixture;
+        let owner = SigningKey::from_secret_scalar(Felt::from(0xb0_0000 + i));
+        let account = f
+            .devnet
+            .deploy_session_account_udc(owner, Felt::from(0xb0_0000 + i), HUNDRED_STRK)
+            .await
+            .context("deploy a bundle member")?;
+        let session = TestSession::from_secret(0xb1_0000 + i, valid_until);
+        let register = Call {
+            to: account.address,
+            selector: constants::SELECTOR_ADD_OR_UPDATE_SESSION_KEY,
+            calldata: {
+                let mut data = vec![
+                    session.public_key,
+                    Felt::from(valid_until),
+                    Felt::from(SESSION_CALLS),
+                ];
+                vec![sel("transfer")].cairo_serialize(&mut data);
+                data
+            },
+        };
+        let outside = f.outside(vec![register]).await?;
+        let hash = snip12::outside_execution_hash(&outside, account.address, f.devnet.chain_id());
+        let sig = account.owner.sign(&hash)?;
+        f.send(
+            &f.relayer,
+            vec![relay_call(account.address, &outside, vec![sig.r, sig.s])],
+        )
+        .await?
+        .receipt()?;
+        Ok(BundleMember { account, session })
+    }
+
+    /// The transfer every path makes.
+    pub fn transfer(&self) -> &Call {
+        &self.transfer
+    }
+
+    /// (a) The predeployed OpenZeppelin account's own INVOKE.
+    pub async fn oz_direct(&self) -> Result<Relayed> {
+        self.fixture
+            .send(&self.oz, vec![self.transfer.clone()])
+            .await
+    }
+
+    /// (b) The same OZ account's owner-signed SNIP-9 v2 outside execution, relayed.
+    pub async fn oz_outside_relayed(&self) -> Result<Relayed> {
+        let f = &self.fixture;
+        let oz = self.oz_address();
+        let outside = f.outside(vec![self.transfer.clone()]).await?;
+        let sig = self.oz_key.sign(&snip12::outside_execution_hash(
+            &outside,
+            oz,
+            f.devnet.chain_id(),
+        ))?;
+        f.send(
+            &f.relayer,
+            vec![relay_call(oz, &outside, vec![sig.r, sig.s])],
+        )
+        .await
+    }
+
+    /// The OZ account's address.
+    pub fn oz_address(&self) -> Felt {
+        self.fixture.devnet.accounts()[2].address
+    }
+
+    /// (d) Our account's owner, direct INVOKE.
+    pub async fn owner_direct(&self) -> Result<Relayed> {
+        self.fixture
+            .send(&self.fixture.account.account, vec![self.transfer.clone()])
+            .await
+    }
+
+    /// (e) Our session (whitelist `transfer`), relayed.
+    pub async fn session_relayed(&self) -> Result<Relayed> {
+        self.fixture
+            .session_execute(&self.whitelisted, vec![self.transfer.clone()])
+            .await
+    }
+
+    /// (f) (e) with a spending limit on STRK.
+    pub async fn session_limited_relayed(&self) -> Result<Relayed> {
+        self.fixture
+            .session_execute(&self.limited, vec![self.transfer.clone()])
+            .await
+    }
+
+    /// (g) `transfers` transfers in one session multicall.
+    pub async fn session_multicall(&self, transfers: usize) -> Result<Relayed> {
+        self.fixture
+            .session_execute(&self.whitelisted, vec![self.transfer.clone(); transfers])
+            .await
+    }
+
+    /// (h) One relayer transaction carrying `n` session executions of `n` different accounts.
+    pub async fn bundle(&self, n: usize) -> Result<Relayed> {
+        if n > self.members.len() {
+            bail!("only {} bundle accounts are set up", self.members.len());
+        }
+        let f = &self.fixture;
+        let mut calls = Vec::with_capacity(n);
+        for member in &self.members[..n] {
+            let outside = f.outside(vec![self.transfer.clone()]).await?;
+            let hash = snip12::outside_execution_hash(
+                &outside,
+                member.account.address,
+                f.devnet.chain_id(),
+            );
+            calls.push(relay_call(
+                member.account.address,
+                &outside,
+                member.session.sign(hash)?,
+            ));
+        }
+        f.send(&f.relayer, calls).await
+    }
+}
+
+/// L2 gas of a successful transaction, or the reason it failed.
+pub fn gas(relayed: &Relayed) -> Result<u64> {
+    match relayed {
+        Relayed::Ok(_) => Ok(relayed.l2_gas().unwrap_or_default()),
+        Relayed::Failed(reason) => bail!("transaction failed: {reason}"),
+    }
+}
