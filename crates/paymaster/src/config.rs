@@ -103,9 +103,27 @@ pub struct PaymasterConfig {
     /// Longest execution window accepted, in seconds.
     #[serde(default = "default_max_window")]
     pub max_window_secs: u64,
-    /// A sent transaction the node does not know after this many seconds is sent again.
+    /// A sent transaction the node does not know after this many seconds is looked into: the
+    /// same signed bytes are sent again while its relayer nonce is free; once another
+    /// transaction used the nonce, its executions are queued again (a resubmission).
     #[serde(default = "default_resubmit")]
     pub resubmit_after_secs: u64,
+    /// How many times an execution may be queued again after its transaction was dropped.
+    #[serde(default = "default_max_resubmissions")]
+    pub max_resubmissions: u32,
+    /// Most executions sent together in one relayer transaction when every relayer is busy
+    /// (1 turns bundling off).
+    #[serde(default = "default_bundle_size")]
+    pub max_bundle_size: usize,
+    /// Timeout of each request to the node, in milliseconds. A send that times out is in
+    /// doubt: the engine asks the node about the transaction's hash rather than assume it
+    /// was lost.
+    #[serde(default = "default_rpc_timeout")]
+    pub rpc_timeout_ms: u64,
+    /// How long `executeTransaction` waits for the execution's transaction to reach the node
+    /// before answering with an error that names its tracking id (it stays queued).
+    #[serde(default = "default_execute_timeout")]
+    pub execute_timeout_secs: u64,
     /// Default lifetime of client session tokens, in seconds.
     #[serde(default = "default_token_ttl")]
     pub client_token_ttl_secs: u64,
@@ -145,6 +163,18 @@ fn default_max_window() -> u64 {
 fn default_resubmit() -> u64 {
     30
 }
+fn default_max_resubmissions() -> u32 {
+    3
+}
+fn default_bundle_size() -> usize {
+    16
+}
+fn default_rpc_timeout() -> u64 {
+    10_000
+}
+fn default_execute_timeout() -> u64 {
+    60
+}
 fn default_token_ttl() -> u64 {
     crate::auth::DEFAULT_TOKEN_TTL_SECS
 }
@@ -174,6 +204,10 @@ impl PaymasterConfig {
             default_window_secs: default_window(),
             max_window_secs: default_max_window(),
             resubmit_after_secs: default_resubmit(),
+            max_resubmissions: default_max_resubmissions(),
+            max_bundle_size: default_bundle_size(),
+            rpc_timeout_ms: default_rpc_timeout(),
+            execute_timeout_secs: default_execute_timeout(),
             client_token_ttl_secs: default_token_ttl(),
             fee_collector: None,
             gas_tokens: default_gas_tokens(),
@@ -196,7 +230,7 @@ impl PaymasterConfig {
         Ok(config)
     }
 
-    /// Applies `STARK_SESSIONS_PAYMASTER_{LISTEN,RPC_URL,DATABASE,RELAYERS,MAX_FEE_PER_TX_FRI}`
+    /// Applies `STARK_SESSIONS_PAYMASTER_{LISTEN,RPC_URL,DATABASE,RELAYERS,MAX_FEE_PER_TX_FRI,MAX_BUNDLE_SIZE}`
     /// from `get`. `RELAYERS` is `address:private_key[,address:private_key…]` and replaces
     /// the file's relayers (keys are best kept out of files).
     pub fn apply_env(
@@ -219,6 +253,11 @@ impl PaymasterConfig {
             self.max_fee_per_tx_fri = v
                 .parse()
                 .map_err(|e| bad("MAX_FEE_PER_TX_FRI", format!("{e}")))?;
+        }
+        if let Some(v) = var("MAX_BUNDLE_SIZE") {
+            self.max_bundle_size = v
+                .parse()
+                .map_err(|e| bad("MAX_BUNDLE_SIZE", format!("{e}")))?;
         }
         if let Some(v) = var("RELAYERS").map(Zeroizing::new) {
             self.relayers = v
@@ -265,15 +304,18 @@ mod tests {
         assert_eq!(config.max_fee_per_tx_fri, 1000);
         assert_eq!(config.min_relayer_balance_fri, 100 * 10u128.pow(18));
         assert_eq!(config.api_keys[0].requests_per_minute, 600);
+        assert_eq!(config.max_bundle_size, 16);
         assert!(!format!("{config:?}").contains("deadbeef"));
         config
             .apply_env(|name| match name {
                 "STARK_SESSIONS_PAYMASTER_LISTEN" => Some("127.0.0.1:0".into()),
                 "STARK_SESSIONS_PAYMASTER_RELAYERS" => Some("0x2:0x3,0x4:0x5".into()),
+                "STARK_SESSIONS_PAYMASTER_MAX_BUNDLE_SIZE" => Some("4".into()),
                 _ => None,
             })
             .expect("env applies");
         assert_eq!(config.listen.port(), 0);
+        assert_eq!(config.max_bundle_size, 4);
         assert_eq!(config.relayers.len(), 2);
         assert_eq!(config.relayers[1].private_key, Felt::from(5u8));
         let err = config

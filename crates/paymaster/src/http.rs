@@ -1,4 +1,4 @@
-//! JSON-RPC over HTTP: `POST /` for the methods, `GET /health`, `GET /metrics`.
+//! The HTTP/JSON-RPC surface: `POST /` for the methods, `GET /health`, `GET /metrics`.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -122,8 +122,9 @@ async fn dispatch(
             to_json(&response)
         }
         "paymaster_trackingIdToLatestHash" => {
+            let principal = paymaster.authorize(credential)?;
             let id: Felt = param(&mut params, "tracking_id")?;
-            paymaster.tracking_id_to_latest_hash(id).await
+            paymaster.tracking_id_to_latest_hash(&principal, id).await
         }
         "paymaster_createClientSession" => {
             let principal = paymaster.authorize(credential)?;
@@ -160,15 +161,7 @@ async fn health(State(paymaster): State<Paymaster>) -> impl IntoResponse {
 }
 
 async fn metrics(State(paymaster): State<Paymaster>) -> String {
-    let m = paymaster.metrics();
-    let fees = m.fees_paid_fri.lock().map(|f| *f).unwrap_or_default();
-    format!(
-        "paymaster_requests_total {}\npaymaster_transactions_sent_total {}\npaymaster_failures_total {}\npaymaster_fees_paid_fri_total {}\n",
-        m.requests.load(Ordering::Relaxed),
-        m.sent.load(Ordering::Relaxed),
-        m.failures.load(Ordering::Relaxed),
-        fees
-    )
+    paymaster.metrics_text()
 }
 
 /// The HTTP router.

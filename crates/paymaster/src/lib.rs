@@ -6,15 +6,24 @@ extern crate starknet as starknet_rust;
 
 pub mod api;
 pub mod auth;
+mod chain;
 pub mod config;
+pub mod engine;
 pub mod error;
 pub mod http;
+mod intake;
+pub mod lifecycle;
+pub mod metrics;
+mod quote;
 pub mod relayer;
 pub mod service;
+pub mod settlement;
 pub mod store;
 
 pub use config::{PaymasterConfig, RelayerConfig};
+pub use engine::{Action, FailPoints, NoFailPoints, Step};
 pub use error::PaymasterError;
 pub use http::{PaymasterServer, API_KEY_HEADER};
+pub use lifecycle::{ExecutionState, TxState};
 pub use service::Paymaster;
 pub use store::{SqliteStore, Store};

@@ -1,23 +1,20 @@
-//! The relayer pool: funded accounts that send the users' outside executions.
+//! Relayers — funded accounts that send the users' outside executions — and what a relayer
+//! transaction costs: quotes from estimates, and node errors mapped to paymaster errors.
 //!
-//! Each relayer's nonce is held behind its own lock for the whole estimate-and-send, so
-//! concurrent requests never reuse a nonce; after any node error the nonce is forgotten and
-//! read again, and a nonce refusal is retried transparently with the node's nonce.
+//! A relayer's nonce belongs to its sender task in the engine (`engine::sender`), which alone
+//! sends from it.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use stark_sessions_abi::{Call, ContractError, Felt};
-use starknet::accounts::{
-    Account, AccountError, ConnectedAccount, ExecutionEncoding, SingleOwnerAccount,
-};
+use stark_sessions_abi::{ContractError, Felt};
+use starknet::accounts::{Account, AccountError, ExecutionEncoding, SingleOwnerAccount};
 use starknet::core::types::{
     BlockId, BlockTag, ContractExecutionError, FeeEstimate, StarknetError,
 };
 use starknet::providers::jsonrpc::HttpTransport;
 use starknet::providers::{JsonRpcClient, ProviderError};
 use starknet::signers::{LocalWallet, SigningKey};
-use tokio::sync::Mutex;
 
 use crate::config::RelayerConfig;
 use crate::error::PaymasterError;
@@ -25,13 +22,57 @@ use crate::error::PaymasterError;
 /// A relayer account on the configured node.
 pub type RelayerAccount = SingleOwnerAccount<Arc<JsonRpcClient<HttpTransport>>, LocalWallet>;
 
-/// How many times a nonce refusal is retried with a fresh nonce before giving up.
-const NONCE_RETRIES: usize = 3;
+/// One relayer account.
+pub struct Relayer {
+    /// The account.
+    pub account: RelayerAccount,
+    /// Set when someone outside the relayer's sender learns that its cached nonce is stale.
+    resync: AtomicBool,
+}
 
-struct Relayer {
-    account: RelayerAccount,
-    /// The next nonce to use; `None` means "ask the node".
-    nonce: Mutex<Option<Felt>>,
+impl std::fmt::Debug for Relayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relayer")
+            .field("address", &format_args!("{:#x}", self.account.address()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Relayer {
+    /// The relayer on `provider`'s chain (reads at the pre-confirmed block).
+    pub fn new(
+        provider: Arc<JsonRpcClient<HttpTransport>>,
+        chain_id: Felt,
+        config: &RelayerConfig,
+    ) -> Self {
+        let mut account = SingleOwnerAccount::new(
+            provider,
+            LocalWallet::from_signing_key(SigningKey::from_secret_scalar(config.private_key)),
+            config.address,
+            chain_id,
+            ExecutionEncoding::New,
+        );
+        account.set_block_id(BlockId::Tag(BlockTag::PreConfirmed));
+        Relayer {
+            account,
+            resync: AtomicBool::new(false),
+        }
+    }
+
+    /// Its address.
+    pub fn address(&self) -> Felt {
+        self.account.address()
+    }
+
+    /// Asks the sender to read the nonce from the node before its next transaction.
+    pub fn request_resync(&self) {
+        self.resync.store(true, Ordering::Release);
+    }
+
+    /// Whether a resync was asked for (and clears the request).
+    pub fn take_resync(&self) -> bool {
+        self.resync.swap(false, Ordering::AcqRel)
+    }
 }
 
 /// What a relayed transaction will cost, from the estimate made just before sending it.
@@ -41,18 +82,25 @@ pub struct Quote {
     pub estimated_fee: u128,
     /// The largest fee the transaction's resource bounds allow, in FRI.
     pub max_fee: u128,
-    bounds: Bounds,
+    /// The transaction's resource bounds.
+    pub bounds: Bounds,
 }
 
 /// Resource bounds of a transaction: the estimate plus the margin, amounts and prices alike.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Bounds {
-    l1_gas: u64,
-    l1_gas_price: u128,
-    l2_gas: u64,
-    l2_gas_price: u128,
-    l1_data_gas: u64,
-    l1_data_gas_price: u128,
+pub struct Bounds {
+    /// L1 gas.
+    pub l1_gas: u64,
+    /// L1 gas price.
+    pub l1_gas_price: u128,
+    /// L2 gas.
+    pub l2_gas: u64,
+    /// L2 gas price.
+    pub l2_gas_price: u128,
+    /// L1 data gas.
+    pub l1_data_gas: u64,
+    /// L1 data gas price.
+    pub l1_data_gas_price: u128,
 }
 
 impl Quote {
@@ -80,172 +128,8 @@ impl Quote {
     }
 }
 
-/// A transaction handed to the node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Sent {
-    /// Its hash.
-    pub transaction_hash: Felt,
-    /// The relayer that sent it.
-    pub relayer: Felt,
-    /// Its cost bounds.
-    pub quote: Quote,
-}
-
-/// The pool.
-pub struct RelayerPool {
-    relayers: Vec<Relayer>,
-    next: AtomicUsize,
-    margin_percent: u32,
-}
-
-impl std::fmt::Debug for RelayerPool {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RelayerPool")
-            .field("relayers", &self.addresses())
-            .finish_non_exhaustive()
-    }
-}
-
-impl RelayerPool {
-    /// Relayers on `provider`'s chain.
-    pub fn new(
-        provider: Arc<JsonRpcClient<HttpTransport>>,
-        chain_id: Felt,
-        relayers: &[RelayerConfig],
-        margin_percent: u32,
-    ) -> Self {
-        let relayers = relayers
-            .iter()
-            .map(|r| {
-                let mut account = SingleOwnerAccount::new(
-                    provider.clone(),
-                    LocalWallet::from_signing_key(SigningKey::from_secret_scalar(r.private_key)),
-                    r.address,
-                    chain_id,
-                    ExecutionEncoding::New,
-                );
-                account.set_block_id(BlockId::Tag(BlockTag::PreConfirmed));
-                Relayer {
-                    account,
-                    nonce: Mutex::new(None),
-                }
-            })
-            .collect();
-        RelayerPool {
-            relayers,
-            next: AtomicUsize::new(0),
-            margin_percent,
-        }
-    }
-
-    /// The relayers' addresses.
-    pub fn addresses(&self) -> Vec<Felt> {
-        self.relayers.iter().map(|r| r.account.address()).collect()
-    }
-
-    /// Estimates `calls` from a free relayer (the first idle one from a rotating start, else
-    /// the next in turn), lets `approve` accept or refuse the quote, then sends. A doomed
-    /// execution fails in the estimate and costs nothing.
-    pub async fn send(
-        &self,
-        calls: Vec<Call>,
-        approve: impl FnOnce(&Quote) -> Result<(), PaymasterError>,
-    ) -> Result<Sent, PaymasterError> {
-        if self.relayers.is_empty() {
-            return Err(PaymasterError::Unknown("no relayers configured".into()));
-        }
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let n = self.relayers.len();
-        let mut chosen = None;
-        for i in 0..n {
-            let relayer = &self.relayers[(start + i) % n];
-            if let Ok(guard) = relayer.nonce.try_lock() {
-                chosen = Some((relayer, guard));
-                break;
-            }
-        }
-        let (relayer, mut nonce) = match chosen {
-            Some(c) => c,
-            None => {
-                let relayer = &self.relayers[start % n];
-                (relayer, relayer.nonce.lock().await)
-            }
-        };
-        let mut approve = Some(approve);
-        let mut quote: Option<Quote> = None;
-        for _ in 0..=NONCE_RETRIES {
-            let current = match *nonce {
-                Some(n) => n,
-                None => relayer
-                    .account
-                    .get_nonce()
-                    .await
-                    .map_err(|e| PaymasterError::Unknown(format!("node: {e}")))?,
-            };
-            let q = match quote {
-                Some(q) => q,
-                None => {
-                    let estimated = relayer
-                        .account
-                        .execute_v3(calls.clone())
-                        .nonce(current)
-                        .estimate_fee()
-                        .await;
-                    let estimate = match estimated {
-                        Ok(e) => e,
-                        Err(e) => {
-                            *nonce = None;
-                            if is_nonce_error(&e) {
-                                continue;
-                            }
-                            return Err(classify(e));
-                        }
-                    };
-                    let q = Quote::from_estimate(&estimate, self.margin_percent);
-                    if let Some(approve) = approve.take() {
-                        approve(&q)?;
-                    }
-                    quote = Some(q);
-                    q
-                }
-            };
-            let b = q.bounds;
-            let sent = relayer
-                .account
-                .execute_v3(calls.clone())
-                .nonce(current)
-                .l1_gas(b.l1_gas)
-                .l1_gas_price(b.l1_gas_price)
-                .l2_gas(b.l2_gas)
-                .l2_gas_price(b.l2_gas_price)
-                .l1_data_gas(b.l1_data_gas)
-                .l1_data_gas_price(b.l1_data_gas_price)
-                .send()
-                .await;
-            match sent {
-                Ok(result) => {
-                    *nonce = Some(current + Felt::ONE);
-                    return Ok(Sent {
-                        transaction_hash: result.transaction_hash,
-                        relayer: relayer.account.address(),
-                        quote: q,
-                    });
-                }
-                Err(e) => {
-                    *nonce = None;
-                    if !is_nonce_error(&e) {
-                        return Err(classify(e));
-                    }
-                }
-            }
-        }
-        Err(PaymasterError::Unknown(
-            "the relayer's nonce kept changing; try again".into(),
-        ))
-    }
-}
-
-fn is_nonce_error<S>(e: &AccountError<S>) -> bool {
+/// Whether the node refused a transaction (or its estimate) for a stale relayer nonce.
+pub fn is_nonce_error<S>(e: &AccountError<S>) -> bool {
     match e {
         AccountError::Provider(ProviderError::StarknetError(
             StarknetError::InvalidTransactionNonce(_),

@@ -1,84 +1,56 @@
-//! The paymaster's methods, independent of transport.
+//! The service: its state, authentication, client session tokens and the read-only methods.
+//! Quoting is in `quote.rs`, intake of signed executions in `intake.rs`, sending in
+//! [`crate::engine`].
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rand::Rng;
 use serde_json::{json, Value};
-use stark_sessions_abi::constants::{
-    ISRC9_V2_ID, SELECTOR_EXECUTE_FROM_OUTSIDE_V2, SELECTOR_TRANSFER,
-};
-use stark_sessions_abi::{snip12, CairoSerde, Call, Felt, OutsideExecution, U256};
-use starknet::contract::UdcSelector;
-use starknet::core::types::{
-    BlockId, BlockTag, BroadcastedInvokeTransaction, BroadcastedInvokeTransactionV3,
-    BroadcastedTransaction, DataAvailabilityMode, FunctionCall, MaybePreConfirmedBlockWithTxHashes,
-    ResourceBounds, ResourceBoundsMapping, SimulationFlagForEstimateFee, StarknetError,
-    TransactionReceipt, TransactionStatus,
-};
-use starknet::core::utils::{get_udc_deployed_address, UdcUniqueness};
-use starknet::macros::{selector, short_string};
+use stark_sessions_abi::typed_data::hex;
+use stark_sessions_abi::Felt;
+use starknet::core::types::TransactionStatus;
 use starknet::providers::jsonrpc::HttpTransport;
 use starknet::providers::{JsonRpcClient, Provider, ProviderError};
 use zeroize::Zeroizing;
 
 use crate::api::{
-    u256_hex, ClientSessionCreated, CreateClientSession, DeploymentData, ExecutableInvoke,
-    ExecutableTransaction, ExecuteResponse, ExecutionParameters, FeeEstimate, FeeMode, TokenData,
-    TrackingStatus, UserInvoke, UserTransaction,
+    u256_hex, ClientSessionCreated, CreateClientSession, FeeMode, TokenData, TrackingStatus,
 };
 use crate::auth::{self, Credential, Principal, RateLimiter};
+use crate::chain::ChainCache;
 use crate::config::{GasTokenConfig, PaymasterConfig};
+use crate::engine::{Engine, FailPoints, NoFailPoints, RecoveryReport};
 use crate::error::PaymasterError;
-use crate::relayer::{classify, classify_reason, execution_error_text, Quote, RelayerPool};
-use crate::store::{ApiKeyRecord, Claim, ClientTokenRecord, SqliteStore, Store, TrackingRecord};
-use stark_sessions_abi::typed_data::{hex, outside_execution_typed_data, parse_outside_execution};
+use crate::lifecycle::ExecutionState;
+use crate::metrics::Metrics;
+use crate::store::{ApiKeyRecord, ClientTokenRecord, SqliteStore, Store};
 
-/// Extra L2 gas of relaying an execution rather than executing it directly: the relayer's
-/// validation and execution plus `execute_from_outside_v2` (measured ≈ 1.55 M on devnet).
-/// Used only for the advisory fee of `buildTransaction`; execution re-estimates exactly.
-const RELAY_OVERHEAD_L2_GAS: u128 = 1_600_000;
-/// L2 gas of deploying an account through the UDC, for the same advisory estimate.
-const DEPLOY_L2_GAS: u128 = 1_500_000;
-/// The tracking key of a deployment without an outside execution.
-const DEPLOY_MARKER: Felt = short_string!("deploy");
-
-/// Counters since start.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    /// JSON-RPC requests served.
-    pub requests: AtomicU64,
-    /// Transactions sent (including resubmissions).
-    pub sent: AtomicU64,
-    /// Requests refused or failed.
-    pub failures: AtomicU64,
-    /// Fees paid by the relayers, in FRI, from receipts.
-    pub fees_paid_fri: Mutex<u128>,
-}
-
-/// The service.
+/// The service. Cloning shares it; its engine stops when the last clone is dropped (or at
+/// [`Paymaster::shutdown`]).
 #[derive(Clone)]
 pub struct Paymaster {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
-    config: PaymasterConfig,
-    provider: Arc<JsonRpcClient<HttpTransport>>,
-    chain_id: Felt,
-    pool: RelayerPool,
-    store: Arc<dyn Store>,
-    limiter: RateLimiter,
-    metrics: Metrics,
-    default_account_class: Felt,
+pub(crate) struct Inner {
+    pub(crate) config: PaymasterConfig,
+    pub(crate) provider: Arc<JsonRpcClient<HttpTransport>>,
+    pub(crate) chain_id: Felt,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) engine: Engine,
+    pub(crate) limiter: RateLimiter,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) default_account_class: Felt,
+    pub(crate) cache: ChainCache,
+    pub(crate) recovered: RecoveryReport,
 }
 
 impl std::fmt::Debug for Paymaster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Paymaster")
             .field("chain_id", &format_args!("{:#x}", self.inner.chain_id))
-            .field("relayers", &self.inner.pool)
+            .field("relayers", &self.relayers())
             .finish_non_exhaustive()
     }
 }
@@ -91,21 +63,70 @@ pub fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-fn node_error(e: ProviderError) -> PaymasterError {
+pub(crate) fn node_error(e: ProviderError) -> PaymasterError {
     PaymasterError::Unknown(format!("node: {e}"))
 }
 
-fn random_felt() -> Felt {
+pub(crate) fn random_felt() -> Felt {
     Felt::from(rand::thread_rng().gen::<u128>() >> 8)
 }
 
-struct ChainNow {
-    timestamp: u64,
-    l2_gas_price: u128,
+pub(crate) fn check_version(
+    parameters: &crate::api::ExecutionParameters,
+) -> Result<(), PaymasterError> {
+    if parameters.version == "0x1" {
+        Ok(())
+    } else {
+        Err(PaymasterError::InvalidParams(format!(
+            "parameters.version {} (only 0x1 is supported)",
+            parameters.version
+        )))
+    }
+}
+
+/// Serialises a response value.
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<Value, PaymasterError> {
+    serde_json::to_value(value).map_err(|e| PaymasterError::Unknown(e.to_string()))
+}
+
+/// A client of the node whose every request times out after the configured time.
+fn provider(config: &PaymasterConfig) -> Result<JsonRpcClient<HttpTransport>, PaymasterError> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_millis(config.rpc_timeout_ms.max(1)))
+        .build()
+        .map_err(|e| PaymasterError::Config(format!("http client: {e}")))?;
+    Ok(JsonRpcClient::new(HttpTransport::new_with_client(
+        config.rpc_url.clone(),
+        http,
+    )))
+}
+
+fn load_configured_keys(config: &PaymasterConfig, store: &dyn Store) -> Result<(), PaymasterError> {
+    for key in &config.api_keys {
+        let hash: [u8; 32] = hex::decode(&key.key_sha256)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| {
+                PaymasterError::Config(format!(
+                    "api key {}: key_sha256 must be 64 hex digits",
+                    key.id
+                ))
+            })?;
+        store.put_api_key(&ApiKeyRecord {
+            id: key.id.clone(),
+            name: key.id.clone(),
+            key_hash: hash,
+            daily_budget_fri: key.daily_budget_fri,
+            requests_per_minute: key.requests_per_minute,
+            allowed_targets: key.allowed_targets.clone(),
+        })?;
+    }
+    Ok(())
 }
 
 impl Paymaster {
-    /// Connects to the node, opens the configured store and loads the configured API keys.
+    /// Connects to the node, opens the configured store, loads the configured API keys,
+    /// recovers what a previous run left unfinished and starts the engine.
     pub async fn new(config: PaymasterConfig) -> Result<Self, PaymasterError> {
         let store: Arc<dyn Store> = match &config.database {
             Some(path) => Arc::new(SqliteStore::open(path)?),
@@ -119,50 +140,45 @@ impl Paymaster {
         config: PaymasterConfig,
         store: Arc<dyn Store>,
     ) -> Result<Self, PaymasterError> {
-        let provider = Arc::new(JsonRpcClient::new(HttpTransport::new(
-            config.rpc_url.clone(),
-        )));
+        Self::with_fail_points(config, store, Arc::new(NoFailPoints)).await
+    }
+
+    /// As [`Paymaster::with_store`], with fail points in the engine (for tests).
+    pub async fn with_fail_points(
+        config: PaymasterConfig,
+        store: Arc<dyn Store>,
+        fail_points: Arc<dyn FailPoints>,
+    ) -> Result<Self, PaymasterError> {
+        let provider = Arc::new(provider(&config)?);
         let chain_id = provider.chain_id().await.map_err(|e| {
             PaymasterError::Unknown(format!("node {} unreachable: {e}", config.rpc_url))
         })?;
-        for key in &config.api_keys {
-            let hash: [u8; 32] = hex::decode(&key.key_sha256)
-                .ok()
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(|| {
-                    PaymasterError::Config(format!(
-                        "api key {}: key_sha256 must be 64 hex digits",
-                        key.id
-                    ))
-                })?;
-            store.put_api_key(&ApiKeyRecord {
-                id: key.id.clone(),
-                name: key.id.clone(),
-                key_hash: hash,
-                daily_budget_fri: key.daily_budget_fri,
-                requests_per_minute: key.requests_per_minute,
-                allowed_targets: key.allowed_targets.clone(),
-            })?;
-        }
+        load_configured_keys(&config, store.as_ref())?;
         let default_account_class = stark_sessions_abi::class::session_account()
             .map_err(|e| PaymasterError::Unknown(e.to_string()))?
             .class_hash;
-        let pool = RelayerPool::new(
+        let metrics = Arc::new(Metrics::default());
+        let engine = Engine::new(
+            config.clone(),
             provider.clone(),
             chain_id,
-            &config.relayers,
-            config.fee_margin_percent,
+            store.clone(),
+            metrics.clone(),
+            fail_points,
         );
+        let recovered = engine.start().await?;
         Ok(Paymaster {
             inner: Arc::new(Inner {
                 config,
                 provider,
                 chain_id,
-                pool,
                 store,
+                engine,
                 limiter: RateLimiter::default(),
-                metrics: Metrics::default(),
+                metrics,
                 default_account_class,
+                cache: ChainCache::default(),
+                recovered,
             }),
         })
     }
@@ -174,7 +190,12 @@ impl Paymaster {
 
     /// The relayers' addresses.
     pub fn relayers(&self) -> Vec<Felt> {
-        self.inner.pool.addresses()
+        self.inner
+            .engine
+            .relayers()
+            .iter()
+            .map(|r| r.address())
+            .collect()
     }
 
     /// The counters.
@@ -182,9 +203,35 @@ impl Paymaster {
         &self.inner.metrics
     }
 
+    /// The counters and gauges, in the Prometheus text form.
+    pub fn metrics_text(&self) -> String {
+        let pending = self
+            .inner
+            .store
+            .ledger(true)
+            .map(|l| l.len() as u64)
+            .unwrap_or_default();
+        let queued = self.inner.engine.queue_len() as u64;
+        self.inner.metrics.render(&[
+            ("paymaster_pending_reservations", pending),
+            ("paymaster_queued_executions", queued),
+        ])
+    }
+
     /// The store.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
+    }
+
+    /// What start-up recovery found.
+    pub fn recovery_report(&self) -> RecoveryReport {
+        self.inner.recovered
+    }
+
+    /// Stops the engine at once, as a crash would (what is stored stays; a new instance on
+    /// the same database recovers it). Requests waiting for a transaction get an error.
+    pub fn shutdown(&self) {
+        self.inner.engine.shutdown();
     }
 
     /// Creates a backend API key; returns the key (shown once; only its hash is kept).
@@ -218,7 +265,7 @@ impl Paymaster {
 
     /// `paymaster_isAvailable`: the node answers and a relayer holds enough STRK.
     pub async fn is_available(&self) -> bool {
-        for relayer in self.inner.pool.addresses() {
+        for relayer in self.relayers() {
             if let Ok(balance) = self.strk_balance(relayer).await {
                 if balance >= self.inner.config.min_relayer_balance_fri {
                     return true;
@@ -226,18 +273,6 @@ impl Paymaster {
             }
         }
         false
-    }
-
-    async fn strk_balance(&self, address: Felt) -> Result<u128, PaymasterError> {
-        let out = self
-            .view(
-                crate::config::STRK_TOKEN,
-                stark_sessions_abi::constants::SELECTOR_BALANCE_OF,
-                vec![address],
-            )
-            .await?;
-        let low = out.first().copied().unwrap_or_default();
-        Ok(u128::try_from(low).unwrap_or(u128::MAX))
     }
 
     /// `paymaster_getSupportedTokens`.
@@ -254,7 +289,10 @@ impl Paymaster {
             .collect()
     }
 
-    fn gas_token(&self, mode: &FeeMode) -> Result<Option<&GasTokenConfig>, PaymasterError> {
+    pub(crate) fn gas_token(
+        &self,
+        mode: &FeeMode,
+    ) -> Result<Option<&GasTokenConfig>, PaymasterError> {
         match mode {
             FeeMode::Sponsored => Ok(None),
             FeeMode::Default { gas_token } => self
@@ -270,7 +308,7 @@ impl Paymaster {
         }
     }
 
-    fn fee_collector(&self) -> Felt {
+    pub(crate) fn fee_collector(&self) -> Felt {
         self.inner
             .config
             .fee_collector
@@ -278,602 +316,41 @@ impl Paymaster {
             .unwrap_or_default()
     }
 
-    async fn view(
-        &self,
-        to: Felt,
-        selector: Felt,
-        calldata: Vec<Felt>,
-    ) -> Result<Vec<Felt>, PaymasterError> {
-        self.inner
-            .provider
-            .call(
-                FunctionCall {
-                    contract_address: to,
-                    entry_point_selector: selector,
-                    calldata,
-                },
-                BlockId::Tag(BlockTag::PreConfirmed),
-            )
-            .await
-            .map_err(|e| match e {
-                ProviderError::StarknetError(StarknetError::ContractNotFound) => {
-                    PaymasterError::InvalidAddress(format!("no contract at {to:#x}"))
-                }
-                ProviderError::StarknetError(StarknetError::ContractError(data)) => {
-                    classify_reason(execution_error_text(&data.revert_error))
-                }
-                other => node_error(other),
-            })
-    }
-
-    async fn chain_now(&self) -> Result<ChainNow, PaymasterError> {
-        let block = self
-            .inner
-            .provider
-            .get_block_with_tx_hashes(BlockId::Tag(BlockTag::Latest))
-            .await
-            .map_err(node_error)?;
-        let (timestamp, price) = match block {
-            MaybePreConfirmedBlockWithTxHashes::Block(b) => (b.timestamp, b.l2_gas_price),
-            MaybePreConfirmedBlockWithTxHashes::PreConfirmedBlock(b) => {
-                (b.timestamp, b.l2_gas_price)
-            }
-        };
-        Ok(ChainNow {
-            timestamp,
-            l2_gas_price: u128::try_from(price.price_in_fri).unwrap_or(u128::MAX),
-        })
-    }
-
-    /// Refuses an address with no contract (150) or whose class this paymaster does not serve
-    /// (155).
-    async fn check_account(&self, user: Felt) -> Result<(), PaymasterError> {
-        let class_hash = self
-            .inner
-            .provider
-            .get_class_hash_at(BlockId::Tag(BlockTag::PreConfirmed), user)
-            .await
-            .map_err(|e| match e {
-                ProviderError::StarknetError(StarknetError::ContractNotFound) => {
-                    PaymasterError::InvalidAddress(format!("no account deployed at {user:#x}"))
-                }
-                other => node_error(other),
-            })?;
-        let supported = &self.inner.config.supported_account_classes;
-        let served = if supported.is_empty() {
-            let out = self
-                .view(user, selector!("supports_interface"), vec![ISRC9_V2_ID])
-                .await
-                .unwrap_or_default();
-            out.first() == Some(&Felt::ONE)
-        } else {
-            supported.contains(&class_hash)
-        };
-        if served {
-            Ok(())
-        } else {
-            Err(PaymasterError::ClassHashNotSupported(format!(
-                "class {class_hash:#x} of {user:#x} does not support SNIP-9 v2 outside execution here"
-            )))
-        }
-    }
-
-    /// Refuses deployment data that is malformed (158), of a class not served (155) or not
-    /// declared (159).
-    async fn check_deployment(&self, d: &DeploymentData) -> Result<(), PaymasterError> {
-        if d.version != 1 {
-            return Err(PaymasterError::InvalidDeploymentData(format!(
-                "version {} (only 1 is defined)",
-                d.version
-            )));
-        }
-        let supported = &self.inner.config.supported_account_classes;
-        let served = if supported.is_empty() {
-            d.class_hash == self.inner.default_account_class
-        } else {
-            supported.contains(&d.class_hash)
-        };
-        if !served {
-            return Err(PaymasterError::ClassHashNotSupported(format!(
-                "this paymaster does not deploy class {:#x}",
-                d.class_hash
-            )));
-        }
-        self.inner
-            .provider
-            .get_class(BlockId::Tag(BlockTag::PreConfirmed), d.class_hash)
-            .await
-            .map_err(|e| match e {
-                ProviderError::StarknetError(StarknetError::ClassHashNotFound) => {
-                    PaymasterError::InvalidClassHash(format!(
-                        "class {:#x} is not declared",
-                        d.class_hash
-                    ))
-                }
-                other => node_error(other),
-            })?;
-        let address =
-            get_udc_deployed_address(d.salt, d.class_hash, &UdcUniqueness::NotUnique, &d.calldata);
-        if address != d.address {
-            return Err(PaymasterError::InvalidDeploymentData(format!(
-                "class, salt and calldata give {address:#x}, not {:#x}",
-                d.address
-            )));
-        }
-        let deployed = self
-            .inner
-            .provider
-            .get_class_hash_at(BlockId::Tag(BlockTag::PreConfirmed), d.address)
-            .await
-            .is_ok();
-        if deployed {
-            return Err(PaymasterError::InvalidDeploymentData(format!(
-                "{:#x} is already deployed",
-                d.address
-            )));
-        }
-        Ok(())
-    }
-
-    fn resolve_time_bounds(
-        &self,
-        params: &ExecutionParameters,
-        now: u64,
-    ) -> Result<(u64, u64), PaymasterError> {
-        let max = now.saturating_add(self.inner.config.max_window_secs);
-        match params.time_bounds {
-            None => Ok((0, now.saturating_add(self.inner.config.default_window_secs))),
-            Some(b) if b.execute_after >= b.execute_before => {
-                Err(PaymasterError::InvalidTimeBounds(
-                    "execute_after is not before execute_before".into(),
-                ))
-            }
-            Some(b) if b.execute_before <= now => Err(PaymasterError::InvalidTimeBounds(format!(
-                "execute_before {} is not after the chain's time {now}",
-                b.execute_before
-            ))),
-            Some(b) if b.execute_before > max => Err(PaymasterError::InvalidTimeBounds(format!(
-                "execute_before is more than {} s ahead",
-                self.inner.config.max_window_secs
-            ))),
-            Some(b) => Ok((b.execute_after, b.execute_before)),
-        }
-    }
-
-    /// The user's calls executed directly by the account, validation skipped: proves they
-    /// would succeed and prices them.
-    async fn simulate_user_calls(
-        &self,
-        user: Felt,
-        calls: &[Call],
-    ) -> Result<u128, PaymasterError> {
-        let nonce = self
-            .inner
-            .provider
-            .get_nonce(BlockId::Tag(BlockTag::PreConfirmed), user)
-            .await
-            .map_err(node_error)?;
-        let zero = ResourceBounds {
-            max_amount: 0,
-            max_price_per_unit: 0,
-        };
-        let tx = BroadcastedInvokeTransactionV3 {
-            sender_address: user,
-            calldata: calls.to_vec().to_felts(),
-            signature: vec![],
-            nonce,
-            resource_bounds: ResourceBoundsMapping {
-                l1_gas: zero.clone(),
-                l1_data_gas: zero.clone(),
-                l2_gas: zero,
-            },
-            tip: 0,
-            paymaster_data: vec![],
-            account_deployment_data: vec![],
-            nonce_data_availability_mode: DataAvailabilityMode::L1,
-            fee_data_availability_mode: DataAvailabilityMode::L1,
-            proof_facts: None,
-            is_query: true,
-        };
-        let estimate = self
-            .inner
-            .provider
-            .estimate_fee_single(
-                BroadcastedTransaction::Invoke(BroadcastedInvokeTransaction {
-                    broadcasted_invoke_txn_v3: tx,
-                    proof: None,
-                }),
-                vec![SimulationFlagForEstimateFee::SkipValidate],
-                BlockId::Tag(BlockTag::PreConfirmed),
-            )
-            .await
-            .map_err(|e| {
-                classify::<std::convert::Infallible>(starknet::accounts::AccountError::Provider(e))
-            })?;
-        Ok(estimate.overall_fee)
-    }
-
-    fn fee_estimate(
-        &self,
-        fee_fri: u128,
-        token: Option<&GasTokenConfig>,
-    ) -> Result<(FeeEstimate, u128), PaymasterError> {
-        let margin = u128::from(self.inner.config.fee_margin_percent);
-        let suggested = fee_fri.saturating_mul(100 + margin) / 100;
-        let (price, in_token, max_in_token) = match token {
-            None => (1_000_000_000_000_000_000, fee_fri, suggested),
-            Some(t) => (
-                t.price_in_strk,
-                to_token_units(fee_fri, t)?,
-                to_token_units(suggested, t)?,
-            ),
-        };
-        Ok((
-            FeeEstimate {
-                gas_token_price_in_strk: u256_hex(price),
-                estimated_fee_in_strk: u256_hex(fee_fri),
-                estimated_fee_in_gas_token: u256_hex(in_token),
-                suggested_max_fee_in_strk: u256_hex(suggested),
-                suggested_max_fee_in_gas_token: u256_hex(max_in_token),
-            },
-            max_in_token,
-        ))
-    }
-
-    /// `paymaster_buildTransaction`.
-    pub async fn build_transaction(
+    /// `paymaster_trackingIdToLatestHash`: reads the latest transaction hash and status of an
+    /// execution sponsored by `principal`'s API key (directly or through one of its tokens).
+    /// It only reads — the store, and the node's status of a transaction not yet seen in a
+    /// block by the tracker; resubmission is the engine's business.
+    pub async fn tracking_id_to_latest_hash(
         &self,
         principal: &Principal,
-        transaction: UserTransaction,
-        mut parameters: ExecutionParameters,
+        id: Felt,
     ) -> Result<Value, PaymasterError> {
-        check_version(&parameters)?;
-        let token = self.gas_token(&parameters.fee_mode)?;
-        let now = self.chain_now().await?;
-        let (execute_after, execute_before) =
-            self.resolve_time_bounds(&parameters, now.timestamp)?;
-        let (kind, deployment, invoke): (&str, Option<DeploymentData>, Option<UserInvoke>) =
-            match transaction {
-                UserTransaction::Invoke { invoke } => ("invoke", None, Some(invoke)),
-                UserTransaction::Deploy { deployment } => ("deploy", Some(deployment), None),
-                UserTransaction::DeployAndInvoke { deployment, invoke } => {
-                    ("deploy_and_invoke", Some(deployment), Some(invoke))
-                }
-            };
-        let mut fee_fri = RELAY_OVERHEAD_L2_GAS.saturating_mul(now.l2_gas_price);
-        if let Some(d) = &deployment {
-            principal.check_user(d.address)?;
-            self.check_deployment(d).await?;
-            fee_fri = fee_fri.saturating_add(DEPLOY_L2_GAS.saturating_mul(now.l2_gas_price));
-        }
-        let mut response = json!({ "type": kind });
-        if let Some(invoke) = invoke {
-            let user = invoke.user_address;
-            principal.check_user(user)?;
-            let calls: Vec<Call> = invoke.calls.into_iter().map(Call::from).collect();
-            principal.check_targets(&calls)?;
-            match &deployment {
-                Some(d) if d.address != user => {
-                    return Err(PaymasterError::InvalidDeploymentData(
-                        "the deployment's address is not the invoke's user_address".into(),
-                    ))
-                }
-                Some(_) => {}
-                None => {
-                    self.check_account(user).await?;
-                    fee_fri = fee_fri.saturating_add(self.simulate_user_calls(user, &calls).await?);
-                }
-            }
-            let (fee, max_in_token) = self.fee_estimate(fee_fri, token)?;
-            let mut signed_calls = calls;
-            if let Some(t) = token {
-                signed_calls.push(fee_transfer(t.address, self.fee_collector(), max_in_token));
-            }
-            let outside = OutsideExecution {
-                caller: snip12::ANY_CALLER,
-                nonce: random_felt(),
-                execute_after,
-                execute_before,
-                calls: signed_calls,
-            };
-            response["typed_data"] = outside_execution_typed_data(&outside, self.inner.chain_id);
-            response["fee"] = to_json(&fee)?;
-        } else {
-            response["fee"] = to_json(&self.fee_estimate(fee_fri, token)?.0)?;
-        }
-        if let Some(d) = deployment {
-            response["deployment"] = to_json(&d)?;
-        }
-        parameters.time_bounds = Some(crate::api::TimeBounds {
-            execute_after,
-            execute_before,
-        });
-        response["parameters"] = to_json(&parameters)?;
-        Ok(response)
-    }
-
-    /// `paymaster_executeTransaction`.
-    pub async fn execute_transaction(
-        &self,
-        principal: &Principal,
-        transaction: ExecutableTransaction,
-        parameters: ExecutionParameters,
-    ) -> Result<ExecuteResponse, PaymasterError> {
-        check_version(&parameters)?;
-        let token = self.gas_token(&parameters.fee_mode)?.cloned();
-        let (deployment, invoke): (Option<DeploymentData>, Option<ExecutableInvoke>) =
-            match transaction {
-                ExecutableTransaction::Invoke { invoke } => (None, Some(invoke)),
-                ExecutableTransaction::Deploy { deployment } => (Some(deployment), None),
-                ExecutableTransaction::DeployAndInvoke { deployment, invoke } => {
-                    (Some(deployment), Some(invoke))
-                }
-            };
-        let mut relayer_calls = Vec::new();
-        let (mut user, mut claim_nonce) = (Felt::ZERO, DEPLOY_MARKER);
-        if let Some(d) = &deployment {
-            principal.check_user(d.address)?;
-            self.check_deployment(d).await?;
-            relayer_calls.push(udc_deploy_call(d));
-            user = d.address;
-        }
-        let mut fee_amount = None;
-        if let Some(invoke) = invoke {
-            match &deployment {
-                Some(d) if d.address != invoke.user_address => {
-                    return Err(PaymasterError::InvalidDeploymentData(
-                        "the deployment's address is not the invoke's user_address".into(),
-                    ))
-                }
-                Some(_) => {}
-                None => self.check_account(invoke.user_address).await?,
-            }
-            user = invoke.user_address;
-            principal.check_user(user)?;
-            let outside = parse_outside_execution(&invoke.typed_data, self.inner.chain_id)
-                .map_err(|e| PaymasterError::InvalidParams(e.to_string()))?;
-            if outside.caller != snip12::ANY_CALLER {
-                return Err(PaymasterError::InvalidParams(
-                    "the outside execution's caller must be ANY_CALLER (a pool relays it)".into(),
-                ));
-            }
-            let now = self.chain_now().await?.timestamp;
-            if outside.execute_before <= now {
-                return Err(PaymasterError::InvalidTimeBounds(format!(
-                    "the execution expired at {} (chain time {now})",
-                    outside.execute_before
-                )));
-            }
-            let user_calls = match &token {
-                Some(t) => {
-                    let (amount, rest) =
-                        split_fee_transfer(&outside.calls, t.address, self.fee_collector())?;
-                    fee_amount = Some(amount);
-                    rest
-                }
-                None => &outside.calls[..],
-            };
-            principal.check_targets(user_calls)?;
-            let mut calldata = outside.to_felts();
-            invoke.signature.cairo_serialize(&mut calldata);
-            relayer_calls.push(Call {
-                to: user,
-                selector: SELECTOR_EXECUTE_FROM_OUTSIDE_V2,
-                calldata,
-            });
-            claim_nonce = outside.nonce;
-        }
-        let tracking_id = random_felt();
-        let record = TrackingRecord {
-            id: tracking_id,
-            user_address: user,
-            outside_nonce: claim_nonce,
-            relayer_calls: relayer_calls.to_felts(),
-            latest_hash: None,
-            status: TrackingStatus::Active,
-            resubmissions: 0,
-            sent_at: 0,
-        };
-        if let Claim::Existing(existing) = self.inner.store.claim_execution(&record)? {
-            // The same execution again (a client retry): answer with what was sent.
-            return existing
-                .latest_hash
-                .map(|transaction_hash| ExecuteResponse {
-                    tracking_id: existing.id,
-                    transaction_hash,
-                })
-                .ok_or_else(|| {
-                    PaymasterError::Unknown("this execution is being sent; retry shortly".into())
-                });
-        }
-        let store = &self.inner.store;
-        let cap = self.inner.config.max_fee_per_tx_fri;
-        let day = unix_now() / 86_400;
-        let sponsored = token.is_none();
-        let sent = self
-            .inner
-            .pool
-            .send(relayer_calls, |quote: &Quote| {
-                if quote.max_fee > cap {
-                    return Err(PaymasterError::FeeCapExceeded(format!(
-                        "this transaction may cost up to {} FRI; the cap is {cap} FRI",
-                        quote.max_fee
-                    )));
-                }
-                match (&token, fee_amount) {
-                    (Some(t), Some(amount)) => {
-                        let required = to_token_units(quote.estimated_fee, t)?;
-                        if amount < required {
-                            return Err(PaymasterError::MaxAmountTooLow(format!(
-                                "the signed fee transfer is {amount}, the fee is now {required}"
-                            )));
-                        }
-                        Ok(())
-                    }
-                    _ => {
-                        let budget = principal.api_key.daily_budget_fri;
-                        if store.reserve_budget(
-                            &principal.api_key.id,
-                            day,
-                            quote.max_fee,
-                            budget,
-                            tracking_id,
-                        )? {
-                            Ok(())
-                        } else {
-                            Err(PaymasterError::BudgetExceeded(format!(
-                                "this key's daily budget of {budget} FRI would be exceeded"
-                            )))
-                        }
-                    }
-                }
-            })
-            .await;
-        let sent = match sent {
-            Ok(sent) => sent,
-            Err(e) => {
-                store.release_execution(tracking_id)?;
-                if sponsored {
-                    store.release_budget(tracking_id)?;
-                }
-                return Err(e);
-            }
-        };
-        store.record_send(tracking_id, sent.transaction_hash, false, unix_now())?;
-        self.inner.metrics.sent.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(
-            principal = %principal.label(),
-            tracking_id = %format_args!("{tracking_id:#x}"),
-            tx = %format_args!("{:#x}", sent.transaction_hash),
-            relayer = %format_args!("{:#x}", sent.relayer),
-            max_fee = sent.quote.max_fee,
-            "sent"
-        );
-        self.spawn_settlement(tracking_id, sent.transaction_hash);
-        Ok(ExecuteResponse {
-            tracking_id,
-            transaction_hash: sent.transaction_hash,
-        })
-    }
-
-    /// Waits for a receipt in the background; books the actual fee and marks the record
-    /// accepted.
-    fn spawn_settlement(&self, tracking_id: Felt, hash: Felt) {
-        let this = self.clone();
-        tokio::spawn(async move {
-            for _ in 0..600 {
-                match this.inner.provider.get_transaction_receipt(hash).await {
-                    Ok(receipt) => {
-                        let fee = match &receipt.receipt {
-                            TransactionReceipt::Invoke(r) => {
-                                u128::try_from(r.actual_fee.amount).unwrap_or(u128::MAX)
-                            }
-                            _ => 0,
-                        };
-                        let settled =
-                            this.inner
-                                .store
-                                .settle_budget(tracking_id, fee)
-                                .and_then(|()| {
-                                    this.inner
-                                        .store
-                                        .set_status(tracking_id, TrackingStatus::Accepted)
-                                });
-                        if let Err(e) = settled {
-                            tracing::warn!(error = %e, "could not record a settlement");
-                        }
-                        if let Ok(mut paid) = this.inner.metrics.fees_paid_fri.lock() {
-                            *paid = paid.saturating_add(fee);
-                        }
-                        return;
-                    }
-                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-                }
-            }
-        });
-    }
-
-    /// `paymaster_trackingIdToLatestHash`: the latest hash and status; a transaction the
-    /// node has lost is sent again (same outside execution, new relayer transaction) if its
-    /// outside nonce is still unused.
-    pub async fn tracking_id_to_latest_hash(&self, id: Felt) -> Result<Value, PaymasterError> {
         let record = self
             .inner
             .store
-            .tracking(id)?
-            .ok_or_else(|| PaymasterError::InvalidId(format!("no tracking id {id:#x}")))?;
-        let Some(hash) = record.latest_hash else {
-            return Err(PaymasterError::InvalidId(format!("{id:#x} was never sent")));
-        };
-        let mut status = record.status;
-        let mut latest = hash;
-        if status == TrackingStatus::Active {
-            match self.inner.provider.get_transaction_status(hash).await {
-                Ok(TransactionStatus::Received | TransactionStatus::Candidate) => {}
-                Ok(_) => {
-                    status = TrackingStatus::Accepted;
-                    self.inner.store.set_status(id, status)?;
-                }
-                Err(ProviderError::StarknetError(StarknetError::TransactionHashNotFound))
-                    if unix_now().saturating_sub(record.sent_at)
-                        >= self.inner.config.resubmit_after_secs =>
-                {
-                    (latest, status) = self.resubmit(&record).await?;
-                }
-                Err(ProviderError::StarknetError(StarknetError::TransactionHashNotFound)) => {}
-                Err(other) => return Err(node_error(other)),
+            .execution(id)?
+            .filter(|r| r.api_key_id == principal.api_key.id)
+            .ok_or_else(|| {
+                PaymasterError::InvalidId(format!("no tracking id {id:#x} for this key"))
+            })?;
+        let hash = record.latest_hash.ok_or_else(|| {
+            PaymasterError::Unknown(format!(
+                "{id:#x} is queued and not sent yet; ask again shortly"
+            ))
+        })?;
+        let mut status = record.state.tracking_status();
+        if status == TrackingStatus::Active && record.state == ExecutionState::Sent {
+            let in_block = matches!(
+                self.inner.provider.get_transaction_status(hash).await,
+                Ok(TransactionStatus::AcceptedOnL2(_)
+                    | TransactionStatus::AcceptedOnL1(_)
+                    | TransactionStatus::PreConfirmed(_))
+            );
+            if in_block {
+                status = TrackingStatus::Accepted;
             }
         }
-        Ok(json!({ "transaction_hash": hex(latest), "status": status }))
-    }
-
-    async fn resubmit(
-        &self,
-        record: &TrackingRecord,
-    ) -> Result<(Felt, TrackingStatus), PaymasterError> {
-        let calls = Vec::<Call>::from_felts(&record.relayer_calls)
-            .map_err(|e| PaymasterError::Unknown(format!("storage: {e}")))?;
-        let cap = self.inner.config.max_fee_per_tx_fri;
-        let sent = self
-            .inner
-            .pool
-            .send(calls, |q| {
-                if q.max_fee > cap {
-                    Err(PaymasterError::FeeCapExceeded(format!(
-                        "{} FRI over the cap",
-                        q.max_fee - cap
-                    )))
-                } else {
-                    Ok(())
-                }
-            })
-            .await;
-        match sent {
-            Ok(sent) => {
-                self.inner
-                    .store
-                    .record_send(record.id, sent.transaction_hash, true, unix_now())?;
-                self.inner.metrics.sent.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(
-                    tracking_id = %format_args!("{:#x}", record.id),
-                    tx = %format_args!("{:#x}", sent.transaction_hash),
-                    "resubmitted"
-                );
-                self.spawn_settlement(record.id, sent.transaction_hash);
-                Ok((sent.transaction_hash, TrackingStatus::Active))
-            }
-            Err(e) => {
-                // Typically the outside nonce was used meanwhile: nothing left to send.
-                tracing::warn!(tracking_id = %format_args!("{:#x}", record.id), error = %e, "dropped");
-                self.inner
-                    .store
-                    .set_status(record.id, TrackingStatus::Dropped)?;
-                Ok((
-                    record.latest_hash.unwrap_or_default(),
-                    TrackingStatus::Dropped,
-                ))
-            }
-        }
+        Ok(json!({ "transaction_hash": hex(hash), "status": status }))
     }
 
     /// `paymaster_createClientSession` (API keys only).
@@ -941,76 +418,5 @@ impl Paymaster {
                 "no client session {id} for this key"
             )))
         }
-    }
-}
-
-fn check_version(parameters: &ExecutionParameters) -> Result<(), PaymasterError> {
-    if parameters.version == "0x1" {
-        Ok(())
-    } else {
-        Err(PaymasterError::InvalidParams(format!(
-            "parameters.version {} (only 0x1 is supported)",
-            parameters.version
-        )))
-    }
-}
-
-/// Serialises a response value.
-pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<Value, PaymasterError> {
-    serde_json::to_value(value).map_err(|e| PaymasterError::Unknown(e.to_string()))
-}
-
-/// `fee_fri` in units of `token`, rounded up.
-fn to_token_units(fee_fri: u128, token: &GasTokenConfig) -> Result<u128, PaymasterError> {
-    let scale = 10u128
-        .checked_pow(u32::from(token.decimals))
-        .ok_or_else(|| PaymasterError::Unknown("token decimals out of range".into()))?;
-    fee_fri
-        .checked_mul(scale)
-        .map(|v| v.div_ceil(token.price_in_strk.max(1)))
-        .ok_or_else(|| PaymasterError::Unknown("fee out of range".into()))
-}
-
-fn fee_transfer(token: Felt, collector: Felt, amount: u128) -> Call {
-    let mut calldata = vec![collector];
-    U256::from_u128(amount).cairo_serialize(&mut calldata);
-    Call {
-        to: token,
-        selector: SELECTOR_TRANSFER,
-        calldata,
-    }
-}
-
-/// In default mode the last call must pay the fee to the collector; returns its amount and
-/// the user's own calls.
-fn split_fee_transfer(
-    calls: &[Call],
-    token: Felt,
-    collector: Felt,
-) -> Result<(u128, &[Call]), PaymasterError> {
-    let missing = || {
-        PaymasterError::MaxAmountTooLow("the execution does not end with the fee transfer".into())
-    };
-    let (last, rest) = calls.split_last().ok_or_else(missing)?;
-    if last.to != token
-        || last.selector != SELECTOR_TRANSFER
-        || last.calldata.first() != Some(&collector)
-    {
-        return Err(missing());
-    }
-    let amount = U256::from_felts(&last.calldata[1..]).map_err(|_| missing())?;
-    if amount.high != 0 {
-        return Ok((u128::MAX, rest));
-    }
-    Ok((amount.low, rest))
-}
-
-fn udc_deploy_call(d: &DeploymentData) -> Call {
-    let mut calldata = vec![d.class_hash, d.salt, Felt::ZERO];
-    d.calldata.cairo_serialize(&mut calldata);
-    Call {
-        to: UdcSelector::New.address(),
-        selector: selector!("deploy_contract"),
-        calldata,
     }
 }

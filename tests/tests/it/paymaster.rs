@@ -5,10 +5,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
-use stark_sessions_abi::{snip12, CairoSerde, Felt};
+use stark_sessions_abi::{snip12, Felt};
 use stark_sessions_devnet::{Devnet, DevnetOptions, ETH_ADDRESS, STRK_ADDRESS};
-use stark_sessions_paymaster::api::TrackingStatus;
-use stark_sessions_paymaster::store::TrackingRecord;
 use stark_sessions_paymaster::Paymaster;
 use stark_sessions_tests::paymaster::{
     felt, outside_of, session_sign_typed, sign_typed, sponsored, wire_calls, Auth, PaymasterHarness,
@@ -116,18 +114,49 @@ async fn owner_and_session_executions_are_sponsored_end_to_end() {
     assert!(succeeded(&fixture, hash).await);
     assert_eq!(fixture.plays().await.expect("plays"), 1);
 
-    let tracked = pm
+    let track = |auth: Auth| {
+        let body = json!({ "tracking_id": sent["tracking_id"] });
+        let client = pm.client.clone();
+        async move {
+            client
+                .call("paymaster_trackingIdToLatestHash", body, &auth)
+                .await
+                .expect("http")
+        }
+    };
+    let tracked = track(pm.key()).await.expect("tracked");
+    assert_eq!(felt(&tracked["transaction_hash"]).expect("hash"), hash);
+    assert_eq!(tracked["status"], "accepted");
+    // Only the sponsoring key (or one of its tokens) may read it.
+    assert_eq!(track(Auth::None).await.expect_err("anonymous").code, 170);
+    let other = pm
+        .paymaster
+        .create_api_key("other", u128::MAX, 100, None)
+        .expect("key");
+    let e = track(Auth::ApiKey(other.to_string()))
+        .await
+        .expect_err("another key");
+    assert_eq!(e.code, 160);
+    let token = pm
         .client
         .call(
-            "paymaster_trackingIdToLatestHash",
-            json!({ "tracking_id": sent["tracking_id"] }),
-            &Auth::None,
+            "paymaster_createClientSession",
+            json!({ "client_id": "reader" }),
+            &pm.key(),
         )
         .await
         .expect("http")
-        .expect("tracked");
-    assert_eq!(felt(&tracked["transaction_hash"]).expect("hash"), hash);
-    assert_eq!(tracked["status"], "accepted");
+        .expect("token");
+    let bearer = Auth::Bearer(
+        token["client_session_token"]
+            .as_str()
+            .expect("token")
+            .to_owned(),
+    );
+    assert_eq!(
+        track(bearer).await.expect("a token of the key")["transaction_hash"],
+        tracked["transaction_hash"]
+    );
 
     let user_after = fixture.devnet.strk_balance(user).await.expect("balance");
     let relayers_after = relayer_balances(&fixture, &pm.relayers).await;
@@ -343,7 +372,7 @@ async fn every_error_code_comes_from_a_real_bad_request() {
             .call(
                 "paymaster_trackingIdToLatestHash",
                 json!({ "tracking_id": "0x1234" }),
-                &Auth::None,
+                &key,
             )
             .await
             .expect("http"),
@@ -726,7 +755,7 @@ async fn state_survives_a_restart() {
         .call(
             "paymaster_trackingIdToLatestHash",
             json!({ "tracking_id": sent["tracking_id"] }),
-            &Auth::None,
+            &pm.key(),
         )
         .await
         .expect("http")
@@ -767,74 +796,6 @@ async fn state_survives_a_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lost_transaction_is_resubmitted_under_the_same_tracking_id() {
-    let (fixture, pm) = setup(0x0a18).await;
-    let chain = fixture.devnet.chain_id();
-    let user = fixture.address();
-    let session = session_for(&fixture, 83, 10).await;
-    let built = pm
-        .build(user, &[fixture.play(1)], sponsored(), &pm.key())
-        .await
-        .expect("http")
-        .expect("built");
-    let outside = outside_of(&built["typed_data"], chain).expect("outside");
-    let signature = session_sign_typed(&session, &built["typed_data"], user, chain).expect("sign");
-    // A send the node never kept: the record exists with a hash the node does not know.
-    let relayer_call = fixture.relay_call(&outside, signature);
-    let tracking_id = F::from(0x7ac0u32);
-    let lost = F::from(0xdeadu32);
-    let store = pm.paymaster.store();
-    store
-        .claim_execution(&TrackingRecord {
-            id: tracking_id,
-            user_address: user,
-            outside_nonce: outside.nonce,
-            relayer_calls: vec![relayer_call].to_felts(),
-            latest_hash: None,
-            status: TrackingStatus::Active,
-            resubmissions: 0,
-            sent_at: 0,
-        })
-        .expect("claim");
-    store
-        .record_send(tracking_id, lost, false, 0)
-        .expect("lost send");
-
-    let tracked = pm
-        .client
-        .call(
-            "paymaster_trackingIdToLatestHash",
-            json!({ "tracking_id": format!("{tracking_id:#x}") }),
-            &Auth::None,
-        )
-        .await
-        .expect("http")
-        .expect("tracked");
-    let new_hash = felt(&tracked["transaction_hash"]).expect("hash");
-    assert_ne!(new_hash, lost);
-    assert!(succeeded(&fixture, new_hash).await);
-    assert_eq!(fixture.plays().await.expect("plays"), 1);
-    let record = store.tracking(tracking_id).expect("read").expect("record");
-    assert_eq!(
-        (record.resubmissions, record.latest_hash),
-        (1, Some(new_hash))
-    );
-    // Asking again does not send again.
-    let again = pm
-        .client
-        .call(
-            "paymaster_trackingIdToLatestHash",
-            json!([{ "tracking_id": format!("{tracking_id:#x}") }]),
-            &Auth::None,
-        )
-        .await
-        .expect("http")
-        .expect("tracked");
-    assert_eq!(felt(&again["transaction_hash"]).expect("hash"), new_hash);
-    assert_eq!(fixture.plays().await.expect("plays"), 1);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_executions_from_twenty_clients_over_three_relayers() {
     const CLIENTS: u64 = 20;
     const PER_CLIENT: u64 = 10;
@@ -871,36 +832,61 @@ async fn two_hundred_executions_from_twenty_clients_over_three_relayers() {
             outcomes
         }));
     }
-    let mut hashes = Vec::new();
+    let mut sent = Vec::new();
     let mut errors = Vec::new();
     for task in tasks {
         for outcome in task.await.expect("client task") {
             match outcome {
-                Ok(sent) => hashes.push(felt(&sent["transaction_hash"]).expect("hash")),
+                Ok(answer) => sent.push((
+                    felt(&answer["tracking_id"]).expect("tracking id"),
+                    felt(&answer["transaction_hash"]).expect("hash"),
+                )),
                 Err(e) => errors.push(e),
             }
         }
     }
-    let mut accepted = 0;
-    for hash in &hashes {
+    // Executions share transactions when bundled: count both.
+    let mut per_transaction: std::collections::HashMap<Felt, usize> = Default::default();
+    for (_, hash) in &sent {
+        *per_transaction.entry(*hash).or_default() += 1;
+    }
+    let (mut accepted, mut reverted) = (0, 0);
+    for (hash, executions) in &per_transaction {
         if succeeded(&fixture, *hash).await {
-            accepted += 1;
+            accepted += executions;
+        } else {
+            reverted += 1;
         }
     }
-    let distinct: HashSet<_> = hashes.iter().collect();
+    let tracking_ids: HashSet<_> = sent.iter().map(|(id, _)| id).collect();
+    let plays = fixture.plays().await.expect("plays");
+    let duplicates = (sent.len() - tracking_ids.len())
+        + usize::try_from(plays.saturating_sub(accepted as u64)).expect("small")
+        + reverted;
     let nonce_errors = errors
         .iter()
         .filter(|e| e.data.to_string().to_ascii_lowercase().contains("nonce"))
         .count();
+    let bundles = per_transaction.values().filter(|n| **n > 1).count();
+    let largest = per_transaction.values().copied().max().unwrap_or_default();
     println!(
-        "concurrency: {} requested, {} sent, {} accepted, {} errors ({} nonce errors), {} duplicates, relayers {}",
-        CLIENTS * PER_CLIENT, hashes.len(), accepted, errors.len(), nonce_errors,
-        hashes.len() - distinct.len(), pm.relayers.len()
+        "concurrency: {} requested, {} sent in {} transactions ({bundles} bundles, up to {largest} \
+         executions each), {accepted} accepted, {} errors ({nonce_errors} nonce errors), \
+         {duplicates} duplicates, relayers {}",
+        CLIENTS * PER_CLIENT,
+        sent.len(),
+        per_transaction.len(),
+        errors.len(),
+        pm.relayers.len()
     );
     assert!(errors.is_empty(), "errors surfaced to users: {errors:?}");
     assert_eq!(accepted, (CLIENTS * PER_CLIENT) as usize);
-    assert_eq!(distinct.len(), hashes.len(), "duplicates");
-    assert_eq!(fixture.plays().await.expect("plays"), CLIENTS * PER_CLIENT);
+    assert_eq!(duplicates, 0, "duplicates");
+    assert_eq!(plays, CLIENTS * PER_CLIENT);
+    assert!(
+        bundles > 0,
+        "twenty clients over three relayers never bundled"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

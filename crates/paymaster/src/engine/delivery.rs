@@ -1,0 +1,127 @@
+//! Handing a signed transaction to the node, when the answer may be lost.
+//!
+//! A send that fails without a definite answer from the node — a timeout, a reset connection,
+//! a 5xx, a body that is not JSON-RPC — is *in doubt*: the node may have the transaction. It is
+//! never taken for "not sent": the node is asked about the stored hash, and the same signed
+//! bytes are sent again only while the node does not know them. Sending the same bytes twice
+//! cannot execute twice: they carry the same relayer nonce.
+
+use std::time::Duration;
+
+use stark_sessions_abi::Felt;
+use starknet::core::types::{BroadcastedInvokeTransaction, StarknetError};
+use starknet::providers::{Provider, ProviderError};
+
+use super::Core;
+use crate::error::PaymasterError;
+use crate::metrics::Metrics;
+use crate::relayer::classify_reason;
+
+/// Sends of one transaction before doubt is left to the tracker.
+const ATTEMPTS: u32 = 4;
+
+/// How a delivery ended.
+#[derive(Debug)]
+pub(crate) enum Delivery {
+    /// The node has the transaction.
+    Accepted,
+    /// The node refused it; it can never be included.
+    Rejected {
+        /// Why.
+        error: PaymasterError,
+        /// The relayer nonce was not the node's.
+        stale_nonce: bool,
+    },
+    /// No definite answer: the tracker keeps asking.
+    InDoubt,
+}
+
+/// What a failed send means.
+enum Judgement {
+    Known,
+    Refused {
+        error: PaymasterError,
+        stale_nonce: bool,
+    },
+    InDoubt(String),
+}
+
+fn judge(e: ProviderError) -> Judgement {
+    let refused = |error, stale_nonce| Judgement::Refused { error, stale_nonce };
+    match e {
+        ProviderError::StarknetError(StarknetError::DuplicateTx) => Judgement::Known,
+        ProviderError::StarknetError(StarknetError::InvalidTransactionNonce(m)) => {
+            refused(PaymasterError::Unknown(format!("relayer nonce: {m}")), true)
+        }
+        ProviderError::StarknetError(
+            e @ (StarknetError::UnexpectedError(_) | StarknetError::FailedToReceiveTransaction),
+        ) => Judgement::InDoubt(e.to_string()),
+        ProviderError::StarknetError(StarknetError::TransactionExecutionError(data)) => {
+            let reason = crate::relayer::execution_error_text(&data.execution_error);
+            let stale = reason.to_ascii_lowercase().contains("transaction nonce");
+            refused(classify_reason(reason), stale)
+        }
+        ProviderError::StarknetError(StarknetError::ValidationFailure(m)) => {
+            refused(classify_reason(m), false)
+        }
+        ProviderError::StarknetError(other) => refused(
+            PaymasterError::TransactionExecution(other.to_string()),
+            false,
+        ),
+        other => Judgement::InDoubt(other.to_string()),
+    }
+}
+
+/// Whether the node knows `hash`: `None` when it did not answer.
+pub(crate) async fn known(core: &Core, hash: Felt) -> Option<bool> {
+    match core.provider.get_transaction_status(hash).await {
+        Ok(_) => Some(true),
+        Err(ProviderError::StarknetError(StarknetError::TransactionHashNotFound)) => Some(false),
+        Err(_) => None,
+    }
+}
+
+/// Sends `request` (whose hash is `hash`) until the node has it, refuses it, or doubt remains
+/// after a few tries.
+pub(crate) async fn deliver(
+    core: &Core,
+    request: &BroadcastedInvokeTransaction,
+    hash: Felt,
+) -> Delivery {
+    let mut in_doubt = false;
+    for attempt in 0..ATTEMPTS {
+        let answer = core.provider.add_invoke_transaction(request).await;
+        let judgement = match answer {
+            Ok(r) if r.transaction_hash == hash => return Delivery::Accepted,
+            Ok(r) => {
+                tracing::error!(
+                    ours = %format_args!("{hash:#x}"),
+                    node = %format_args!("{:#x}", r.transaction_hash),
+                    "the node computed another transaction hash"
+                );
+                return Delivery::Accepted;
+            }
+            Err(e) => judge(e),
+        };
+        match judgement {
+            Judgement::Known => return Delivery::Accepted,
+            Judgement::Refused { error, stale_nonce } => {
+                // An earlier send in doubt may have landed and used the nonce.
+                if in_doubt && known(core, hash).await == Some(true) {
+                    return Delivery::Accepted;
+                }
+                return Delivery::Rejected { error, stale_nonce };
+            }
+            Judgement::InDoubt(why) => {
+                in_doubt = true;
+                Metrics::bump(&core.metrics.sends_in_doubt);
+                tracing::warn!(tx = %format_args!("{hash:#x}"), attempt, %why, "send in doubt; asking the node");
+                if known(core, hash).await == Some(true) {
+                    return Delivery::Accepted;
+                }
+                tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+            }
+        }
+    }
+    Delivery::InDoubt
+}

@@ -1,0 +1,240 @@
+//! The submission engine: every sponsored execution goes through it.
+//!
+//! In the manner of an ERC-4337 bundler it keeps apart
+//! - the **queue** (`engine/queue.rs`): executions waiting for a relayer;
+//! - the **proposer** (`engine/proposer.rs`): chooses and simulates what goes into a transaction,
+//!   dropping executions that would fail, each with its own error;
+//! - one **sender** per relayer (`engine/sender.rs`): owns the relayer's nonce; reserves budget, signs,
+//!   stores the hash, sends, and settles doubt about a send by asking the node;
+//! - the **tracker** (`engine/tracker.rs`): follows every sent transaction to its receipt (books the
+//!   fee through [`crate::settlement`]), sends the same bytes again while the node has lost
+//!   them and their nonce is free, and queues the executions of a transaction that can no
+//!   longer be included;
+//! - **recovery** (`engine/recovery.rs`): at start, walks every state that is not final.
+//!
+//! Its life cycle is [`crate::lifecycle`]; fail points ([`failpoint`]) let tests stop it at
+//! each step.
+
+mod delivery;
+pub mod failpoint;
+mod proposer;
+pub(crate) mod queue;
+mod recovery;
+mod sender;
+mod tracker;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use stark_sessions_abi::Felt;
+use starknet::providers::jsonrpc::HttpTransport;
+use starknet::providers::JsonRpcClient;
+use tokio::sync::oneshot;
+use tokio::task::JoinSet;
+
+pub use failpoint::{Action, FailPointFuture, FailPoints, NoFailPoints, Step};
+pub use recovery::RecoveryReport;
+
+use crate::config::PaymasterConfig;
+use crate::error::PaymasterError;
+use crate::lifecycle::ExecutionState;
+use crate::metrics::Metrics;
+use crate::relayer::Relayer;
+use crate::store::Store;
+use queue::{Job, Queue};
+
+type HashResult = Result<Felt, PaymasterError>;
+
+/// Requests waiting for their execution's transaction hash.
+#[derive(Default)]
+struct Waiters {
+    map: Mutex<HashMap<Felt, Vec<oneshot::Sender<HashResult>>>>,
+}
+
+impl Waiters {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Felt, Vec<oneshot::Sender<HashResult>>>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn subscribe(&self, id: Felt) -> oneshot::Receiver<HashResult> {
+        let (tx, rx) = oneshot::channel();
+        self.lock().entry(id).or_default().push(tx);
+        rx
+    }
+
+    fn resolve(&self, id: Felt, result: &HashResult) {
+        for waiter in self.lock().remove(&id).unwrap_or_default() {
+            let _ = waiter.send(result.clone());
+        }
+    }
+
+    fn close(&self) {
+        self.lock().clear();
+    }
+}
+
+/// What every part of the engine shares.
+pub(crate) struct Core {
+    pub config: PaymasterConfig,
+    pub provider: Arc<JsonRpcClient<HttpTransport>>,
+    pub store: Arc<dyn Store>,
+    pub relayers: Vec<Arc<Relayer>>,
+    pub metrics: Arc<Metrics>,
+    pub hooks: Arc<dyn FailPoints>,
+    queue: Queue,
+    waiters: Waiters,
+    tasks: Mutex<JoinSet<()>>,
+}
+
+impl Core {
+    /// Runs `task` until it ends or the engine stops.
+    fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn(task);
+    }
+
+    /// Queues stored executions again (after a dropped transaction or a reverted bundle).
+    pub fn requeue(&self, ids: &[Felt]) -> Result<(), PaymasterError> {
+        for id in ids {
+            if let Some(record) = self.store.execution(*id)? {
+                if record.state == ExecutionState::Queued {
+                    self.queue.push(Job::from_record(&record)?);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Tells the requests waiting for these executions.
+    fn resolve(&self, ids: &[Felt], result: &HashResult) {
+        for id in ids {
+            self.waiters.resolve(*id, result);
+        }
+    }
+
+    /// Refuses an execution that was never sent: `failed`, its reservation released, its
+    /// waiting requests told why.
+    fn refuse(&self, id: Felt, error: PaymasterError) {
+        tracing::info!(tracking_id = %format_args!("{id:#x}"), code = error.code(), %error, "refused");
+        if let Err(e) =
+            self.store
+                .fail_execution(id, &error.to_string(), crate::service::unix_now())
+        {
+            tracing::error!(error = %e, "could not record a refusal");
+        }
+        self.waiters.resolve(id, &Err(error));
+    }
+}
+
+/// The engine: its tasks stop when it is dropped or shut down.
+pub(crate) struct Engine {
+    core: Arc<Core>,
+}
+
+impl Engine {
+    pub fn new(
+        config: PaymasterConfig,
+        provider: Arc<JsonRpcClient<HttpTransport>>,
+        chain_id: Felt,
+        store: Arc<dyn Store>,
+        metrics: Arc<Metrics>,
+        hooks: Arc<dyn FailPoints>,
+    ) -> Self {
+        let relayers = config
+            .relayers
+            .iter()
+            .map(|r| Arc::new(Relayer::new(provider.clone(), chain_id, r)))
+            .collect();
+        Engine {
+            core: Arc::new(Core {
+                config,
+                provider,
+                store,
+                relayers,
+                metrics,
+                hooks,
+                queue: Queue::default(),
+                waiters: Waiters::default(),
+                tasks: Mutex::new(JoinSet::new()),
+            }),
+        }
+    }
+
+    /// The relayers.
+    pub fn relayers(&self) -> &[Arc<Relayer>] {
+        &self.core.relayers
+    }
+
+    /// Executions waiting for a relayer.
+    pub fn queue_len(&self) -> usize {
+        self.core.queue.len()
+    }
+
+    /// Recovers what a previous run left unfinished, then starts one sender per relayer.
+    pub async fn start(&self) -> Result<RecoveryReport, PaymasterError> {
+        let report = recovery::recover(&self.core).await?;
+        for relayer in &self.core.relayers {
+            let sender = sender::Sender::new(self.core.clone(), relayer.clone());
+            self.core.spawn(sender.run());
+        }
+        Ok(report)
+    }
+
+    /// Queues an `accepted` execution (stored `queued` first).
+    pub fn submit(&self, id: Felt) -> Result<(), PaymasterError> {
+        self.core
+            .store
+            .mark_queued(id, crate::service::unix_now())?;
+        let record = self
+            .core
+            .store
+            .execution(id)?
+            .ok_or_else(|| PaymasterError::Unknown("storage: the execution vanished".into()))?;
+        self.core.queue.push(Job::from_record(&record)?);
+        Ok(())
+    }
+
+    /// Waits (at most `timeout`) for the hash of the transaction that carries execution `id`
+    /// to reach the node; the execution's refusal if it is refused.
+    pub async fn wait_for_hash(&self, id: Felt, timeout: Duration) -> HashResult {
+        let answer = self.core.waiters.subscribe(id);
+        // It may have been sent (or refused) before we subscribed.
+        if let Some(record) = self.core.store.execution(id)? {
+            match (record.state, record.latest_hash) {
+                (ExecutionState::Failed, _) => {
+                    return Err(PaymasterError::Unknown(record.error.unwrap_or_default()))
+                }
+                (ExecutionState::Accepted | ExecutionState::Queued, _) | (_, None) => {}
+                (_, Some(hash)) => return Ok(hash),
+            }
+        }
+        match tokio::time::timeout(timeout, answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(PaymasterError::Unknown(format!(
+                "the paymaster is stopping; tracking id {id:#x} will be sent after it restarts"
+            ))),
+            Err(_) => Err(PaymasterError::Unknown(format!(
+                "tracking id {id:#x} is queued but the node has not taken it yet; \
+                 send the same request again to get its transaction hash"
+            ))),
+        }
+    }
+
+    /// Stops every task, as a crash would; waiting requests are told.
+    pub fn shutdown(&self) {
+        self.core
+            .tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .abort_all();
+        self.core.waiters.close();
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

@@ -1,0 +1,287 @@
+//! The paymaster's durable state — API keys (hashed), client session tokens (hashed), the
+//! executions and relayer transactions of the submission engine, and the budget ledger —
+//! behind [`Store`], with SQLite ([`SqliteStore`]) as the default backend.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use stark_sessions_abi::Felt;
+
+use crate::error::PaymasterError;
+use crate::lifecycle::{ExecutionState, TxState};
+
+/// A backend API key, as stored (the key itself is never stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    /// Stable id (not secret), used in logs and the ledger.
+    pub id: String,
+    /// A human name.
+    pub name: String,
+    /// SHA-256 of the key.
+    pub key_hash: [u8; 32],
+    /// Sponsored fees allowed per UTC day, in FRI.
+    pub daily_budget_fri: u128,
+    /// Requests allowed per minute.
+    pub requests_per_minute: u32,
+    /// If set, the only contracts the sponsored calls may target.
+    pub allowed_targets: Option<Vec<Felt>>,
+}
+
+/// A client session token, as stored (the secret part is stored hashed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientTokenRecord {
+    /// Public id (the token's prefix).
+    pub id: String,
+    /// The API key that created it; its budget and limits apply.
+    pub api_key_id: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// SHA-256 of the secret part.
+    pub secret_hash: [u8; 32],
+    /// If set, the only user addresses it may act for.
+    pub user_addresses: Option<Vec<Felt>>,
+    /// Unix seconds.
+    pub expires_at: u64,
+    /// Revoked by its API key.
+    pub revoked: bool,
+}
+
+/// The fee a user pays in default mode: the amount of the signed transfer that ends the
+/// outside execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeePayment {
+    /// The gas token.
+    pub token: Felt,
+    /// The amount the user signed, in token units.
+    pub amount: u128,
+}
+
+/// An execution to claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewExecution {
+    /// The tracking id handed to the client.
+    pub id: Felt,
+    /// The account executing (or being deployed).
+    pub user_address: Felt,
+    /// The outside execution's nonce: with the account, the idempotency key.
+    pub outside_nonce: Felt,
+    /// The API key that sponsors it (directly or through one of its tokens).
+    pub api_key_id: String,
+    /// The client session token used, if any.
+    pub token_id: Option<String>,
+    /// The relayer's calls for this execution (`Vec<Call>` Cairo serde).
+    pub calls: Vec<Felt>,
+    /// Default mode's fee transfer, if any.
+    pub fee: Option<FeePayment>,
+}
+
+/// An execution, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionRecord {
+    /// The tracking id.
+    pub id: Felt,
+    /// The account.
+    pub user_address: Felt,
+    /// The outside execution's nonce.
+    pub outside_nonce: Felt,
+    /// The sponsoring API key.
+    pub api_key_id: String,
+    /// The client session token used, if any.
+    pub token_id: Option<String>,
+    /// The relayer's calls (`Vec<Call>` Cairo serde).
+    pub calls: Vec<Felt>,
+    /// Default mode's fee transfer, if any.
+    pub fee: Option<FeePayment>,
+    /// Where it is.
+    pub state: ExecutionState,
+    /// The hash of the latest transaction that carried it.
+    pub latest_hash: Option<Felt>,
+    /// How many transactions were signed for it.
+    pub attempts: u32,
+    /// How many times it was queued again after a transaction was dropped.
+    pub resubmissions: u32,
+    /// Send it in a transaction of its own (a bundle that carried it reverted).
+    pub alone: bool,
+    /// Why it failed or was dropped.
+    pub error: Option<String>,
+}
+
+/// Outcome of claiming an execution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// New (or only ever refused before): it is ours, in state `accepted`.
+    Claimed,
+    /// Claimed before; here is its record.
+    Existing(Box<ExecutionRecord>),
+}
+
+/// A budget reservation to make before sending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reservation {
+    /// The execution.
+    pub tracking_id: Felt,
+    /// The execution's attempt (its transaction number) the reservation is for.
+    pub attempt: u32,
+    /// The key charged.
+    pub api_key_id: String,
+    /// The UTC day charged.
+    pub day: u64,
+    /// The amount, in FRI: the execution's share of the transaction's maximum fee.
+    pub amount: u128,
+    /// The key's daily budget.
+    pub budget: u128,
+}
+
+/// One line of the budget ledger: a reservation, then (settled) the fee actually charged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntry {
+    /// The execution.
+    pub tracking_id: Felt,
+    /// Its attempt.
+    pub attempt: u32,
+    /// The key charged.
+    pub api_key_id: String,
+    /// The UTC day charged.
+    pub day: u64,
+    /// What was reserved before sending.
+    pub reserved_fri: u128,
+    /// What was charged, once settled.
+    pub charged_fri: Option<u128>,
+    /// The transaction, once signed.
+    pub tx_hash: Option<Felt>,
+}
+
+/// One execution in a relayer transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxItem {
+    /// The execution.
+    pub tracking_id: Felt,
+    /// Its attempt number.
+    pub attempt: u32,
+    /// Its weight in the fee split (L2 gas of its calls in the simulation).
+    pub weight: u128,
+}
+
+/// A relayer transaction, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxRecord {
+    /// Its hash, computed locally before sending.
+    pub hash: Felt,
+    /// The relayer.
+    pub relayer: Felt,
+    /// The relayer's nonce it uses.
+    pub nonce: Felt,
+    /// The signed transaction (`BroadcastedInvokeTransaction` JSON), to send the same bytes
+    /// again when a send is in doubt.
+    pub request: String,
+    /// The executions it carries, in call order.
+    pub items: Vec<TxItem>,
+    /// The largest fee its resource bounds allow, in FRI.
+    pub max_fee: u128,
+    /// Where it is.
+    pub state: TxState,
+    /// The fee paid, once in a block.
+    pub actual_fee: Option<u128>,
+    /// Why it was dropped, or its revert reason.
+    pub reason: Option<String>,
+    /// Unix seconds when the node acknowledged it (0 before).
+    pub sent_at: u64,
+}
+
+/// What settling a transaction did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Settlement {
+    /// False when it had been settled already (nothing was booked twice).
+    pub booked: bool,
+    /// Executions queued again, each alone (a reverted bundle's items).
+    pub requeued: Vec<Felt>,
+}
+
+/// Durable paymaster state.
+///
+/// Every method is atomic. Together they keep the engine's invariants, whatever runs
+/// concurrently: one execution per (account, SNIP-9 nonce); an execution in at most one live
+/// (signed or sent) transaction; a key's reserved and charged fees within its daily budget; a
+/// transaction's fee booked once.
+pub trait Store: Send + Sync {
+    /// Inserts or replaces an API key.
+    fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), PaymasterError>;
+    /// The key with this hash.
+    fn api_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiKeyRecord>, PaymasterError>;
+    /// The key with this id.
+    fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, PaymasterError>;
+    /// Stores a new client session token.
+    fn put_client_token(&self, token: &ClientTokenRecord) -> Result<(), PaymasterError>;
+    /// The token with this id.
+    fn client_token(&self, id: &str) -> Result<Option<ClientTokenRecord>, PaymasterError>;
+    /// Revokes a token created by `api_key_id`; false if there is no such token.
+    fn revoke_client_token(&self, id: &str, api_key_id: &str) -> Result<bool, PaymasterError>;
+
+    /// Claims `(user_address, outside_nonce)` in state `accepted`. An execution refused before
+    /// (`failed`) may be claimed again, under the new tracking id.
+    fn claim_execution(&self, new: &NewExecution, now: u64) -> Result<Claim, PaymasterError>;
+    /// The execution with this tracking id.
+    fn execution(&self, id: Felt) -> Result<Option<ExecutionRecord>, PaymasterError>;
+    /// Executions in any of `states`, oldest first.
+    fn executions_in(
+        &self,
+        states: &[ExecutionState],
+    ) -> Result<Vec<ExecutionRecord>, PaymasterError>;
+    /// `accepted` → `queued`.
+    fn mark_queued(&self, id: Felt, now: u64) -> Result<(), PaymasterError>;
+    /// `accepted` or `queued` → `failed`, releasing its reservations that no transaction uses.
+    /// False if it was in another state.
+    fn fail_execution(&self, id: Felt, error: &str, now: u64) -> Result<bool, PaymasterError>;
+
+    /// Reserves (or re-sizes) `r.amount` for `(r.tracking_id, r.attempt)` if the key's
+    /// reserved and charged fees of the day stay within `r.budget`; false otherwise.
+    fn reserve(&self, r: &Reservation) -> Result<bool, PaymasterError>;
+    /// Releases the reservations of these executions that no transaction uses.
+    fn release_unlinked(&self, ids: &[Felt]) -> Result<(), PaymasterError>;
+    /// Reserved (unsettled) plus charged fees of a key on a day.
+    fn spent_on(&self, api_key_id: &str, day: u64) -> Result<u128, PaymasterError>;
+    /// The ledger: every entry, or only those not settled yet (what is pending).
+    fn ledger(&self, pending_only: bool) -> Result<Vec<LedgerEntry>, PaymasterError>;
+
+    /// Stores a signed transaction: the transaction `signed`, its items `signed` with this hash
+    /// as their latest, their reservations linked to it. Fails, storing nothing, unless every
+    /// item is `queued` with a reservation for its attempt.
+    fn record_signed(&self, tx: &TxRecord) -> Result<(), PaymasterError>;
+    /// `signed` → `sent`, for the transaction and its items.
+    fn mark_sent(&self, hash: Felt, now: u64) -> Result<(), PaymasterError>;
+    /// A live transaction is in a block: → `included` or `reverted` with its fee, and its items
+    /// alike.
+    fn record_outcome(
+        &self,
+        hash: Felt,
+        succeeded: bool,
+        actual_fee: u128,
+        reason: Option<&str>,
+    ) -> Result<(), PaymasterError>;
+    /// Books an included or reverted transaction's fee: `charges` (one per item, summing to
+    /// the fee) settle the items' reservations; the transaction becomes `settled`. Its items
+    /// become `settled` — or, with `requeue_alone`, `queued` to be sent alone. Books nothing
+    /// if it was settled already.
+    fn settle_transaction(
+        &self,
+        hash: Felt,
+        charges: &[(Felt, u128)],
+        requeue_alone: bool,
+    ) -> Result<Settlement, PaymasterError>;
+    /// A live transaction can never be included: → `dropped`, its reservations released, its
+    /// items `queued` again (counted as a resubmission when `resubmission`; `dropped` for good
+    /// beyond `max_resubmissions`). Returns the items queued again; empty if it was not live
+    /// (someone else dropped it first).
+    fn drop_transaction(
+        &self,
+        hash: Felt,
+        reason: &str,
+        resubmission: bool,
+        max_resubmissions: u32,
+    ) -> Result<Vec<Felt>, PaymasterError>;
+    /// The transaction with this hash.
+    fn transaction(&self, hash: Felt) -> Result<Option<TxRecord>, PaymasterError>;
+    /// Transactions in any of `states`, by relayer and nonce.
+    fn transactions_in(&self, states: &[TxState]) -> Result<Vec<TxRecord>, PaymasterError>;
+}

@@ -1,0 +1,947 @@
+//! [`Store`] on an embedded SQLite database (WAL; one connection behind a mutex, every
+//! multi-row change in an immediate transaction).
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::types::Type;
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
+use stark_sessions_abi::Felt;
+
+use super::{
+    ApiKeyRecord, Claim, ClientTokenRecord, ExecutionRecord, FeePayment, LedgerEntry, NewExecution,
+    Reservation, Settlement, Store, TxItem, TxRecord,
+};
+use crate::error::PaymasterError;
+use crate::lifecycle::{ExecutionState, TxState};
+
+/// [`Store`] on an embedded SQLite database.
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+/// Amounts are u128 and stored as decimal text; `budget_usage` keeps each key's daily total
+/// (reserved and not settled, plus charged) so that a reservation reads one row.
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS api_keys (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    key_hash BLOB NOT NULL UNIQUE,
+    daily_budget_fri TEXT NOT NULL,
+    requests_per_minute INTEGER NOT NULL,
+    allowed_targets TEXT
+);
+CREATE TABLE IF NOT EXISTS client_tokens (
+    id TEXT PRIMARY KEY,
+    api_key_id TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    secret_hash BLOB NOT NULL,
+    user_addresses TEXT,
+    expires_at INTEGER NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS executions (
+    id TEXT PRIMARY KEY,
+    user_address TEXT NOT NULL,
+    outside_nonce TEXT NOT NULL,
+    api_key_id TEXT NOT NULL,
+    token_id TEXT,
+    calls TEXT NOT NULL,
+    fee_token TEXT,
+    fee_amount TEXT,
+    state TEXT NOT NULL,
+    latest_hash TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    resubmissions INTEGER NOT NULL DEFAULT 0,
+    alone INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    UNIQUE (user_address, outside_nonce)
+);
+CREATE INDEX IF NOT EXISTS executions_by_state ON executions (state);
+CREATE TABLE IF NOT EXISTS relayer_transactions (
+    hash TEXT PRIMARY KEY,
+    relayer TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    request TEXT NOT NULL,
+    max_fee TEXT NOT NULL,
+    state TEXT NOT NULL,
+    actual_fee TEXT,
+    reason TEXT,
+    sent_at INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS relayer_transactions_by_state ON relayer_transactions (state);
+CREATE TABLE IF NOT EXISTS transaction_items (
+    tx_hash TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    tracking_id TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    weight TEXT NOT NULL,
+    PRIMARY KEY (tx_hash, position)
+);
+CREATE TABLE IF NOT EXISTS budget_ledger (
+    tracking_id TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    api_key_id TEXT NOT NULL,
+    day INTEGER NOT NULL,
+    reserved_fri TEXT NOT NULL,
+    charged_fri TEXT,
+    tx_hash TEXT,
+    PRIMARY KEY (tracking_id, attempt)
+);
+CREATE INDEX IF NOT EXISTS budget_ledger_by_tx ON budget_ledger (tx_hash);
+CREATE INDEX IF NOT EXISTS budget_ledger_pending ON budget_ledger (charged_fri);
+CREATE TABLE IF NOT EXISTS budget_usage (
+    api_key_id TEXT NOT NULL,
+    day INTEGER NOT NULL,
+    used_fri TEXT NOT NULL,
+    PRIMARY KEY (api_key_id, day)
+);
+";
+
+fn corrupt(what: &str) -> PaymasterError {
+    PaymasterError::Unknown(format!("storage: corrupt {what}"))
+}
+
+fn hex(f: Felt) -> String {
+    format!("{f:#x}")
+}
+
+fn felts_to_text(felts: &[Felt]) -> String {
+    felts.iter().map(|f| hex(*f)).collect::<Vec<_>>().join(",")
+}
+
+fn text_to_felts(text: &str) -> Result<Vec<Felt>, PaymasterError> {
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    text.split(',')
+        .map(|s| Felt::from_hex(s).map_err(|_| corrupt("felt")))
+        .collect()
+}
+
+fn parse_u128(s: &str) -> Result<u128, PaymasterError> {
+    s.parse().map_err(|_| corrupt("amount"))
+}
+
+fn hash_from_blob(blob: Vec<u8>) -> Result<[u8; 32], PaymasterError> {
+    blob.try_into().map_err(|_| corrupt("hash"))
+}
+
+/// A column conversion failure, as rusqlite reports them.
+fn bad_column(index: usize, what: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(index, Type::Text, format!("corrupt {what}").into())
+}
+
+fn felt_at(r: &Row<'_>, index: usize) -> rusqlite::Result<Felt> {
+    let text: String = r.get(index)?;
+    Felt::from_hex(&text).map_err(|_| bad_column(index, "felt"))
+}
+
+fn opt_felt_at(r: &Row<'_>, index: usize) -> rusqlite::Result<Option<Felt>> {
+    let text: Option<String> = r.get(index)?;
+    text.map(|t| Felt::from_hex(&t).map_err(|_| bad_column(index, "felt")))
+        .transpose()
+}
+
+fn u128_at(r: &Row<'_>, index: usize) -> rusqlite::Result<u128> {
+    let text: String = r.get(index)?;
+    text.parse().map_err(|_| bad_column(index, "amount"))
+}
+
+fn opt_u128_at(r: &Row<'_>, index: usize) -> rusqlite::Result<Option<u128>> {
+    let text: Option<String> = r.get(index)?;
+    text.map(|t| t.parse().map_err(|_| bad_column(index, "amount")))
+        .transpose()
+}
+
+const EXECUTION_COLUMNS: &str = "id, user_address, outside_nonce, api_key_id, token_id, calls, \
+     fee_token, fee_amount, state, latest_hash, attempts, resubmissions, alone, error";
+
+fn execution_from_row(r: &Row<'_>) -> rusqlite::Result<ExecutionRecord> {
+    let calls: String = r.get(5)?;
+    let fee = match (opt_felt_at(r, 6)?, opt_u128_at(r, 7)?) {
+        (Some(token), Some(amount)) => Some(FeePayment { token, amount }),
+        _ => None,
+    };
+    let state: String = r.get(8)?;
+    Ok(ExecutionRecord {
+        id: felt_at(r, 0)?,
+        user_address: felt_at(r, 1)?,
+        outside_nonce: felt_at(r, 2)?,
+        api_key_id: r.get(3)?,
+        token_id: r.get(4)?,
+        calls: text_to_felts(&calls).map_err(|_| bad_column(5, "calls"))?,
+        fee,
+        state: ExecutionState::parse(&state).ok_or_else(|| bad_column(8, "state"))?,
+        latest_hash: opt_felt_at(r, 9)?,
+        attempts: r.get(10)?,
+        resubmissions: r.get(11)?,
+        alone: r.get(12)?,
+        error: r.get(13)?,
+    })
+}
+
+const TX_COLUMNS: &str =
+    "hash, relayer, nonce, request, max_fee, state, actual_fee, reason, sent_at";
+
+fn tx_from_row(r: &Row<'_>) -> rusqlite::Result<TxRecord> {
+    let state: String = r.get(5)?;
+    Ok(TxRecord {
+        hash: felt_at(r, 0)?,
+        relayer: felt_at(r, 1)?,
+        nonce: felt_at(r, 2)?,
+        request: r.get(3)?,
+        items: Vec::new(),
+        max_fee: u128_at(r, 4)?,
+        state: TxState::parse(&state).ok_or_else(|| bad_column(5, "state"))?,
+        actual_fee: opt_u128_at(r, 6)?,
+        reason: r.get(7)?,
+        sent_at: r.get(8)?,
+    })
+}
+
+fn ledger_from_row(r: &Row<'_>) -> rusqlite::Result<LedgerEntry> {
+    Ok(LedgerEntry {
+        tracking_id: felt_at(r, 0)?,
+        attempt: r.get(1)?,
+        api_key_id: r.get(2)?,
+        day: r.get(3)?,
+        reserved_fri: u128_at(r, 4)?,
+        charged_fri: opt_u128_at(r, 5)?,
+        tx_hash: opt_felt_at(r, 6)?,
+    })
+}
+
+fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+/// The key's usage of the day.
+fn usage(tx: &Transaction<'_>, api_key_id: &str, day: u64) -> Result<u128, PaymasterError> {
+    let used: Option<String> = tx
+        .query_row(
+            "SELECT used_fri FROM budget_usage WHERE api_key_id = ?1 AND day = ?2",
+            params![api_key_id, day],
+            |r| r.get(0),
+        )
+        .optional()?;
+    used.as_deref()
+        .map(parse_u128)
+        .transpose()
+        .map(Option::unwrap_or_default)
+}
+
+fn set_usage(
+    tx: &Transaction<'_>,
+    api_key_id: &str,
+    day: u64,
+    used: u128,
+) -> Result<(), PaymasterError> {
+    tx.execute(
+        "INSERT INTO budget_usage (api_key_id, day, used_fri) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (api_key_id, day) DO UPDATE SET used_fri = excluded.used_fri",
+        params![api_key_id, day, used.to_string()],
+    )?;
+    Ok(())
+}
+
+/// Replaces one ledger entry's weight in its key's daily usage (`from` → `to`).
+fn adjust_usage(
+    tx: &Transaction<'_>,
+    entry: &LedgerEntry,
+    from: u128,
+    to: u128,
+) -> Result<(), PaymasterError> {
+    let used = usage(tx, &entry.api_key_id, entry.day)?;
+    set_usage(
+        tx,
+        &entry.api_key_id,
+        entry.day,
+        used.saturating_sub(from).saturating_add(to),
+    )
+}
+
+fn ledger_where(
+    tx: &Transaction<'_>,
+    clause: &str,
+    values: &[&dyn rusqlite::ToSql],
+) -> Result<Vec<LedgerEntry>, PaymasterError> {
+    let sql = format!(
+        "SELECT tracking_id, attempt, api_key_id, day, reserved_fri, charged_fri, tx_hash \
+         FROM budget_ledger WHERE {clause}"
+    );
+    let mut stmt = tx.prepare_cached(&sql)?;
+    let rows = stmt.query_map(values, ledger_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Deletes unsettled ledger entries, giving their reservations back to the day's usage.
+fn release_entries(tx: &Transaction<'_>, entries: &[LedgerEntry]) -> Result<(), PaymasterError> {
+    for e in entries.iter().filter(|e| e.charged_fri.is_none()) {
+        adjust_usage(tx, e, e.reserved_fri, 0)?;
+        tx.execute(
+            "DELETE FROM budget_ledger WHERE tracking_id = ?1 AND attempt = ?2",
+            params![hex(e.tracking_id), e.attempt],
+        )?;
+    }
+    Ok(())
+}
+
+fn items_of(tx: &Transaction<'_>, hash: Felt) -> Result<Vec<TxItem>, PaymasterError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT tracking_id, attempt, weight FROM transaction_items WHERE tx_hash = ?1 \
+         ORDER BY position",
+    )?;
+    let rows = stmt.query_map([hex(hash)], |r| {
+        Ok(TxItem {
+            tracking_id: felt_at(r, 0)?,
+            attempt: r.get(1)?,
+            weight: u128_at(r, 2)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+fn tx_state(tx: &Transaction<'_>, hash: Felt) -> Result<Option<TxState>, PaymasterError> {
+    let state: Option<String> = tx
+        .query_row(
+            "SELECT state FROM relayer_transactions WHERE hash = ?1",
+            [hex(hash)],
+            |r| r.get(0),
+        )
+        .optional()?;
+    state
+        .map(|s| TxState::parse(&s).ok_or_else(|| corrupt("state")))
+        .transpose()
+}
+
+fn execution_state(
+    tx: &Transaction<'_>,
+    id: Felt,
+) -> Result<Option<ExecutionState>, PaymasterError> {
+    let state: Option<String> = tx
+        .query_row(
+            "SELECT state FROM executions WHERE id = ?1",
+            [hex(id)],
+            |r| r.get(0),
+        )
+        .optional()?;
+    state
+        .map(|s| ExecutionState::parse(&s).ok_or_else(|| corrupt("state")))
+        .transpose()
+}
+
+/// Moves the transaction and those of its items still carried by it to `state`.
+fn move_tx(
+    tx: &Transaction<'_>,
+    hash: Felt,
+    from: &[TxState],
+    state: TxState,
+    items_to: ExecutionState,
+) -> Result<bool, PaymasterError> {
+    let froms: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
+    let sql = format!(
+        "UPDATE relayer_transactions SET state = ? WHERE hash = ? AND state IN ({})",
+        placeholders(froms.len())
+    );
+    let mut values: Vec<&dyn rusqlite::ToSql> = Vec::new();
+    let (state_str, hash_hex) = (state.as_str(), hex(hash));
+    values.push(&state_str);
+    values.push(&hash_hex);
+    for f in &froms {
+        values.push(f);
+    }
+    if tx.execute(&sql, values.as_slice())? == 0 {
+        return Ok(false);
+    }
+    // Item states are named like the transaction states they mirror.
+    let sql = format!(
+        "UPDATE executions SET state = ? WHERE latest_hash = ? AND state IN ({})",
+        placeholders(froms.len())
+    );
+    let items_to = items_to.as_str();
+    values[0] = &items_to;
+    tx.execute(&sql, values.as_slice())?;
+    Ok(true)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, PaymasterError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| PaymasterError::Unknown(format!("storage: {e}")))?;
+        }
+        let conn = Connection::open(path)?;
+        restrict_permissions(path);
+        Self::init(conn)
+    }
+
+    /// A private in-memory database (state ends with the process).
+    pub fn in_memory() -> Result<Self, PaymasterError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> Result<Self, PaymasterError> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, PaymasterError>,
+    ) -> Result<T, PaymasterError> {
+        let mut conn = self
+            .conn
+            .lock()
+            .map_err(|_| PaymasterError::Unknown("storage: lock poisoned".into()))?;
+        f(&mut conn)
+    }
+
+    /// Runs `f` in an immediate transaction, committed if it succeeds.
+    fn atomically<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, PaymasterError>,
+    ) -> Result<T, PaymasterError> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+    }
+
+    fn api_key_where(
+        &self,
+        clause: &str,
+        value: &dyn rusqlite::ToSql,
+    ) -> Result<Option<ApiKeyRecord>, PaymasterError> {
+        let sql = format!(
+            "SELECT id, name, key_hash, daily_budget_fri, requests_per_minute, allowed_targets \
+             FROM api_keys WHERE {clause} = ?1"
+        );
+        let row = self.with(|c| {
+            Ok(c.query_row(&sql, [value], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                    u128_at(r, 3)?,
+                    r.get::<_, u32>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                ))
+            })
+            .optional()?)
+        })?;
+        row.map(|(id, name, hash, budget, rpm, targets)| {
+            Ok(ApiKeyRecord {
+                id,
+                name,
+                key_hash: hash_from_blob(hash)?,
+                daily_budget_fri: budget,
+                requests_per_minute: rpm,
+                allowed_targets: targets.as_deref().map(text_to_felts).transpose()?,
+            })
+        })
+        .transpose()
+    }
+
+    fn insert_execution(
+        tx: &Transaction<'_>,
+        new: &NewExecution,
+        now: u64,
+    ) -> Result<(), PaymasterError> {
+        tx.execute(
+            &format!(
+                "INSERT INTO executions ({EXECUTION_COLUMNS}, created_at, updated_at) VALUES \
+                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'accepted', NULL, 0, 0, 0, NULL, ?9, ?9)"
+            ),
+            params![
+                hex(new.id),
+                hex(new.user_address),
+                hex(new.outside_nonce),
+                new.api_key_id,
+                new.token_id,
+                felts_to_text(&new.calls),
+                new.fee.map(|f| hex(f.token)),
+                new.fee.map(|f| f.amount.to_string()),
+                now,
+            ],
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(unix)]
+fn restrict_permissions(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    // Best effort: the database holds only hashes, but its ledger is the operator's business.
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+}
+
+#[cfg(not(unix))]
+fn restrict_permissions(_path: &Path) {}
+
+impl Store for SqliteStore {
+    fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), PaymasterError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO api_keys \
+                 (id, name, key_hash, daily_budget_fri, requests_per_minute, allowed_targets) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    key.id,
+                    key.name,
+                    key.key_hash.as_slice(),
+                    key.daily_budget_fri.to_string(),
+                    key.requests_per_minute,
+                    key.allowed_targets.as_deref().map(felts_to_text),
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn api_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiKeyRecord>, PaymasterError> {
+        self.api_key_where("key_hash", &hash.as_slice())
+    }
+
+    fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, PaymasterError> {
+        self.api_key_where("id", &id)
+    }
+
+    fn put_client_token(&self, token: &ClientTokenRecord) -> Result<(), PaymasterError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO client_tokens \
+                 (id, api_key_id, client_id, secret_hash, user_addresses, expires_at, revoked) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    token.id,
+                    token.api_key_id,
+                    token.client_id,
+                    token.secret_hash.as_slice(),
+                    token.user_addresses.as_deref().map(felts_to_text),
+                    token.expires_at,
+                    token.revoked,
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn client_token(&self, id: &str) -> Result<Option<ClientTokenRecord>, PaymasterError> {
+        let row = self.with(|c| {
+            Ok(c.query_row(
+                "SELECT id, api_key_id, client_id, secret_hash, user_addresses, expires_at, revoked \
+                 FROM client_tokens WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Vec<u8>>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                        r.get::<_, u64>(5)?,
+                        r.get::<_, bool>(6)?,
+                    ))
+                },
+            )
+            .optional()?)
+        })?;
+        row.map(
+            |(id, api_key_id, client_id, hash, users, expires_at, revoked)| {
+                Ok(ClientTokenRecord {
+                    id,
+                    api_key_id,
+                    client_id,
+                    secret_hash: hash_from_blob(hash)?,
+                    user_addresses: users.as_deref().map(text_to_felts).transpose()?,
+                    expires_at,
+                    revoked,
+                })
+            },
+        )
+        .transpose()
+    }
+
+    fn revoke_client_token(&self, id: &str, api_key_id: &str) -> Result<bool, PaymasterError> {
+        self.with(|c| {
+            Ok(c.execute(
+                "UPDATE client_tokens SET revoked = 1 WHERE id = ?1 AND api_key_id = ?2",
+                params![id, api_key_id],
+            )? == 1)
+        })
+    }
+
+    fn claim_execution(&self, new: &NewExecution, now: u64) -> Result<Claim, PaymasterError> {
+        self.atomically(|tx| {
+            let existing = tx
+                .query_row(
+                    &format!(
+                        "SELECT {EXECUTION_COLUMNS} FROM executions \
+                         WHERE user_address = ?1 AND outside_nonce = ?2"
+                    ),
+                    params![hex(new.user_address), hex(new.outside_nonce)],
+                    execution_from_row,
+                )
+                .optional()?;
+            match existing {
+                Some(e) if e.state != ExecutionState::Failed => Ok(Claim::Existing(Box::new(e))),
+                Some(e) => {
+                    tx.execute("DELETE FROM executions WHERE id = ?1", [hex(e.id)])?;
+                    Self::insert_execution(tx, new, now)?;
+                    Ok(Claim::Claimed)
+                }
+                None => {
+                    Self::insert_execution(tx, new, now)?;
+                    Ok(Claim::Claimed)
+                }
+            }
+        })
+    }
+
+    fn execution(&self, id: Felt) -> Result<Option<ExecutionRecord>, PaymasterError> {
+        self.with(|c| {
+            Ok(c.query_row(
+                &format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE id = ?1"),
+                [hex(id)],
+                execution_from_row,
+            )
+            .optional()?)
+        })
+    }
+
+    fn executions_in(
+        &self,
+        states: &[ExecutionState],
+    ) -> Result<Vec<ExecutionRecord>, PaymasterError> {
+        let names: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
+        let sql = format!(
+            "SELECT {EXECUTION_COLUMNS} FROM executions WHERE state IN ({}) \
+             ORDER BY created_at, rowid",
+            placeholders(names.len())
+        );
+        self.with(|c| {
+            let mut stmt = c.prepare(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(names), execution_from_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn mark_queued(&self, id: Felt, now: u64) -> Result<(), PaymasterError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE executions SET state = 'queued', updated_at = ?2 \
+                 WHERE id = ?1 AND state = 'accepted'",
+                params![hex(id), now],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn fail_execution(&self, id: Felt, error: &str, now: u64) -> Result<bool, PaymasterError> {
+        self.atomically(|tx| {
+            let changed = tx.execute(
+                "UPDATE executions SET state = 'failed', error = ?2, updated_at = ?3 \
+                 WHERE id = ?1 AND state IN ('accepted', 'queued')",
+                params![hex(id), error, now],
+            )?;
+            let entries = ledger_where(
+                tx,
+                "tracking_id = ?1 AND tx_hash IS NULL",
+                &[&hex(id) as &dyn rusqlite::ToSql],
+            )?;
+            release_entries(tx, &entries)?;
+            Ok(changed == 1)
+        })
+    }
+
+    fn reserve(&self, r: &Reservation) -> Result<bool, PaymasterError> {
+        self.atomically(|tx| {
+            let (id, attempt) = (hex(r.tracking_id), r.attempt);
+            let current = ledger_where(
+                tx,
+                "tracking_id = ?1 AND attempt = ?2",
+                &[&id as &dyn rusqlite::ToSql, &attempt],
+            )?;
+            if current.iter().any(|e| e.tx_hash.is_some()) {
+                return Err(PaymasterError::Unknown(
+                    "storage: this attempt is already in a transaction".into(),
+                ));
+            }
+            let previous = current.first().map_or(0, |e| e.reserved_fri);
+            let used = usage(tx, &r.api_key_id, r.day)?.saturating_sub(previous);
+            let fits = used.checked_add(r.amount).is_some_and(|t| t <= r.budget);
+            if fits {
+                release_entries(tx, &current)?;
+                tx.execute(
+                    "INSERT INTO budget_ledger \
+                     (tracking_id, attempt, api_key_id, day, reserved_fri) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![id, attempt, r.api_key_id, r.day, r.amount.to_string()],
+                )?;
+                set_usage(tx, &r.api_key_id, r.day, used + r.amount)?;
+            }
+            Ok(fits)
+        })
+    }
+
+    fn release_unlinked(&self, ids: &[Felt]) -> Result<(), PaymasterError> {
+        self.atomically(|tx| {
+            for id in ids {
+                let entries = ledger_where(
+                    tx,
+                    "tracking_id = ?1 AND tx_hash IS NULL",
+                    &[&hex(*id) as &dyn rusqlite::ToSql],
+                )?;
+                release_entries(tx, &entries)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn spent_on(&self, api_key_id: &str, day: u64) -> Result<u128, PaymasterError> {
+        self.atomically(|tx| usage(tx, api_key_id, day))
+    }
+
+    fn ledger(&self, pending_only: bool) -> Result<Vec<LedgerEntry>, PaymasterError> {
+        let clause = if pending_only {
+            "charged_fri IS NULL ORDER BY rowid"
+        } else {
+            "1 = 1 ORDER BY rowid"
+        };
+        self.atomically(|tx| ledger_where(tx, clause, &[]))
+    }
+
+    fn record_signed(&self, record: &TxRecord) -> Result<(), PaymasterError> {
+        self.atomically(|tx| {
+            let hash = hex(record.hash);
+            tx.execute(
+                &format!("INSERT INTO relayer_transactions ({TX_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, 'signed', NULL, NULL, 0)"),
+                params![hash, hex(record.relayer), hex(record.nonce), record.request, record.max_fee.to_string()],
+            )?;
+            for (position, item) in record.items.iter().enumerate() {
+                let id = hex(item.tracking_id);
+                let moved = tx.execute(
+                    "UPDATE executions SET state = 'signed', latest_hash = ?2, attempts = ?3 \
+                     WHERE id = ?1 AND state = 'queued'",
+                    params![id, hash, item.attempt],
+                )?;
+                let linked = tx.execute(
+                    "UPDATE budget_ledger SET tx_hash = ?3 \
+                     WHERE tracking_id = ?1 AND attempt = ?2 AND tx_hash IS NULL",
+                    params![id, item.attempt, hash],
+                )?;
+                if moved != 1 || linked != 1 {
+                    return Err(PaymasterError::Unknown(format!(
+                        "storage: execution {id} is not queued with a reservation"
+                    )));
+                }
+                tx.execute(
+                    "INSERT INTO transaction_items (tx_hash, position, tracking_id, attempt, weight) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![hash, position, id, item.attempt, item.weight.to_string()],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn mark_sent(&self, hash: Felt, now: u64) -> Result<(), PaymasterError> {
+        self.atomically(|tx| {
+            if move_tx(
+                tx,
+                hash,
+                &[TxState::Signed],
+                TxState::Sent,
+                ExecutionState::Sent,
+            )? {
+                tx.execute(
+                    "UPDATE relayer_transactions SET sent_at = ?2 WHERE hash = ?1",
+                    params![hex(hash), now],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn record_outcome(
+        &self,
+        hash: Felt,
+        succeeded: bool,
+        actual_fee: u128,
+        reason: Option<&str>,
+    ) -> Result<(), PaymasterError> {
+        let (state, items) = if succeeded {
+            (TxState::Included, ExecutionState::Included)
+        } else {
+            (TxState::Reverted, ExecutionState::Reverted)
+        };
+        self.atomically(|tx| {
+            if move_tx(tx, hash, &[TxState::Signed, TxState::Sent], state, items)? {
+                tx.execute(
+                    "UPDATE relayer_transactions SET actual_fee = ?2, reason = ?3 WHERE hash = ?1",
+                    params![hex(hash), actual_fee.to_string(), reason],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn settle_transaction(
+        &self,
+        hash: Felt,
+        charges: &[(Felt, u128)],
+        requeue_alone: bool,
+    ) -> Result<Settlement, PaymasterError> {
+        self.atomically(|tx| {
+            let state = tx_state(tx, hash)?;
+            if !matches!(state, Some(TxState::Included | TxState::Reverted)) {
+                return Ok(Settlement::default());
+            }
+            let hash_hex = hex(hash);
+            for e in ledger_where(tx, "tx_hash = ?1", &[&hash_hex as &dyn rusqlite::ToSql])? {
+                let charge = charges
+                    .iter()
+                    .find(|(id, _)| *id == e.tracking_id)
+                    .map_or(0, |(_, c)| *c);
+                if e.charged_fri.is_none() {
+                    adjust_usage(tx, &e, e.reserved_fri, charge)?;
+                    tx.execute(
+                        "UPDATE budget_ledger SET charged_fri = ?3 WHERE tracking_id = ?1 AND attempt = ?2",
+                        params![hex(e.tracking_id), e.attempt, charge.to_string()],
+                    )?;
+                }
+            }
+            tx.execute(
+                "UPDATE relayer_transactions SET state = 'settled' WHERE hash = ?1",
+                [&hash_hex],
+            )?;
+            let mut requeued = Vec::new();
+            for item in items_of(tx, hash)? {
+                let id = hex(item.tracking_id);
+                let carried = execution_state(tx, item.tracking_id)?
+                    .is_some_and(|s| matches!(s, ExecutionState::Included | ExecutionState::Reverted));
+                if !carried {
+                    continue;
+                }
+                let state = if requeue_alone { "queued" } else { "settled" };
+                tx.execute(
+                    "UPDATE executions SET state = ?3, alone = alone OR ?4 \
+                     WHERE id = ?1 AND latest_hash = ?2",
+                    params![id, hash_hex, state, requeue_alone],
+                )?;
+                if requeue_alone {
+                    requeued.push(item.tracking_id);
+                }
+            }
+            Ok(Settlement {
+                booked: true,
+                requeued,
+            })
+        })
+    }
+
+    fn drop_transaction(
+        &self,
+        hash: Felt,
+        reason: &str,
+        resubmission: bool,
+        max_resubmissions: u32,
+    ) -> Result<Vec<Felt>, PaymasterError> {
+        self.atomically(|tx| {
+            let hash_hex = hex(hash);
+            let live = tx_state(tx, hash)?.is_some_and(TxState::is_live);
+            if !live {
+                return Ok(Vec::new());
+            }
+            tx.execute(
+                "UPDATE relayer_transactions SET state = 'dropped', reason = ?2 WHERE hash = ?1",
+                params![hash_hex, reason],
+            )?;
+            let entries = ledger_where(tx, "tx_hash = ?1", &[&hash_hex as &dyn rusqlite::ToSql])?;
+            release_entries(tx, &entries)?;
+            let mut requeued = Vec::new();
+            for item in items_of(tx, hash)? {
+                let id = hex(item.tracking_id);
+                let changed = tx.execute(
+                    "UPDATE executions SET state = 'queued', resubmissions = resubmissions + ?2 \
+                     WHERE id = ?1 AND latest_hash = ?3 AND state IN ('signed', 'sent')",
+                    params![id, u32::from(resubmission), hash_hex],
+                )?;
+                if changed == 0 {
+                    continue;
+                }
+                let gave_up = tx.execute(
+                    "UPDATE executions SET state = 'dropped', error = ?2 \
+                     WHERE id = ?1 AND resubmissions > ?3",
+                    params![
+                        id,
+                        format!("dropped too often; last: {reason}"),
+                        max_resubmissions
+                    ],
+                )?;
+                if gave_up == 0 {
+                    requeued.push(item.tracking_id);
+                }
+            }
+            Ok(requeued)
+        })
+    }
+
+    fn transaction(&self, hash: Felt) -> Result<Option<TxRecord>, PaymasterError> {
+        self.atomically(|tx| {
+            let record = tx
+                .query_row(
+                    &format!("SELECT {TX_COLUMNS} FROM relayer_transactions WHERE hash = ?1"),
+                    [hex(hash)],
+                    tx_from_row,
+                )
+                .optional()?;
+            record
+                .map(|mut r| {
+                    r.items = items_of(tx, r.hash)?;
+                    Ok(r)
+                })
+                .transpose()
+        })
+    }
+
+    fn transactions_in(&self, states: &[TxState]) -> Result<Vec<TxRecord>, PaymasterError> {
+        let names: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
+        let sql = format!(
+            "SELECT {TX_COLUMNS} FROM relayer_transactions WHERE state IN ({}) ORDER BY rowid",
+            placeholders(names.len())
+        );
+        self.atomically(|tx| {
+            let mut records: Vec<TxRecord> = {
+                let mut stmt = tx.prepare(&sql)?;
+                let rows = stmt.query_map(rusqlite::params_from_iter(names), tx_from_row)?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
+            for r in &mut records {
+                r.items = items_of(tx, r.hash)?;
+            }
+            records.sort_by_key(|r| (r.relayer, r.nonce));
+            Ok(records)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
