@@ -4,6 +4,7 @@
 
 pub mod argent;
 pub mod client;
+pub mod fault_proxy;
 pub mod onchain;
 pub mod paymaster;
 

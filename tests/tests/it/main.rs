@@ -6,6 +6,7 @@ mod argent;
 mod client;
 mod devnet;
 mod differential;
+mod faults;
 mod gas;
 mod outside;
 mod paymaster;

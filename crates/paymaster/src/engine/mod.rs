@@ -50,6 +50,8 @@ type HashResult = Result<Felt, PaymasterError>;
 #[derive(Default)]
 struct Waiters {
     map: Mutex<HashMap<Felt, Vec<oneshot::Sender<HashResult>>>>,
+    /// Set at shutdown: nobody will answer any more.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl Waiters {
@@ -59,7 +61,11 @@ impl Waiters {
 
     fn subscribe(&self, id: Felt) -> oneshot::Receiver<HashResult> {
         let (tx, rx) = oneshot::channel();
-        self.lock().entry(id).or_default().push(tx);
+        let mut map = self.lock();
+        // Dropping the sender at once tells a request that came after shutdown.
+        if !self.closed.load(std::sync::atomic::Ordering::Acquire) {
+            map.entry(id).or_default().push(tx);
+        }
         rx
     }
 
@@ -70,7 +76,10 @@ impl Waiters {
     }
 
     fn close(&self) {
-        self.lock().clear();
+        let mut map = self.lock();
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Release);
+        map.clear();
     }
 }
 

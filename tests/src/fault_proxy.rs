@@ -1,0 +1,302 @@
+//! A fault-injecting HTTP proxy for a node's JSON-RPC: on 127.0.0.1, an ephemeral port, for a
+//! bounded time. Requests pass through to the node unless a rule picks them (by JSON-RPC method
+//! and position), in which case the proxy forwards and loses the answer, answers too late,
+//! answers 5xx, or resets the connection — before or after the node saw the request.
+
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use url::Url;
+
+/// Largest request the proxy reads (a bundle of signed executions is well below).
+const MAX_REQUEST: usize = 4 << 20;
+
+/// What the proxy does to a request a rule picks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Forwards it, then closes the connection without answering.
+    DropResponse,
+    /// Forwards it, then answers only after this long (past the client's timeout).
+    Delay(Duration),
+    /// Forwards it, then answers 502 with a body that is not JSON-RPC.
+    ServerErrorAfterForward,
+    /// Answers 503 without forwarding.
+    ServerErrorBeforeForward,
+    /// Forwards it, then resets the connection.
+    ResetAfterForward,
+    /// Resets the connection without forwarding.
+    ResetBeforeForward,
+}
+
+impl Fault {
+    fn forwards(self) -> bool {
+        !matches!(
+            self,
+            Fault::ServerErrorBeforeForward | Fault::ResetBeforeForward
+        )
+    }
+}
+
+#[derive(Debug)]
+struct Rule {
+    method: String,
+    /// Matching requests to let through first.
+    skip: usize,
+    /// Matching requests to fault after those.
+    times: usize,
+    fault: Fault,
+    seen: usize,
+}
+
+struct Shared {
+    upstream: Url,
+    http: reqwest::Client,
+    rules: Mutex<Vec<Rule>>,
+    injected: AtomicUsize,
+    forwarded: AtomicUsize,
+}
+
+impl Shared {
+    /// The fault for a request of `method`, if a rule picks it.
+    fn pick(&self, method: &str) -> Option<Fault> {
+        let mut rules = self.rules.lock().unwrap_or_else(|p| p.into_inner());
+        for rule in rules.iter_mut().filter(|r| r.method == method) {
+            let position = rule.seen;
+            rule.seen += 1;
+            if position >= rule.skip && position < rule.skip + rule.times {
+                self.injected.fetch_add(1, Ordering::Relaxed);
+                return Some(rule.fault);
+            }
+        }
+        None
+    }
+}
+
+/// A running proxy; it stops when dropped or when its lifetime is over.
+pub struct FaultProxy {
+    url: Url,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for FaultProxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FaultProxy")
+            .field("url", &self.url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FaultProxy {
+    /// Starts a proxy to `upstream` that serves for at most `lifetime`.
+    pub async fn start(upstream: &Url, lifetime: Duration) -> Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .context("binding the proxy")?;
+        let address = listener.local_addr()?;
+        let url = Url::parse(&format!("http://{address}/"))?;
+        let shared = Arc::new(Shared {
+            upstream: upstream.clone(),
+            http: reqwest::Client::new(),
+            rules: Mutex::new(Vec::new()),
+            injected: AtomicUsize::new(0),
+            forwarded: AtomicUsize::new(0),
+        });
+        let deadline = Instant::now() + lifetime;
+        let task = tokio::spawn(accept(listener, shared.clone(), deadline));
+        Ok(FaultProxy { url, shared, task })
+    }
+
+    /// The proxy's URL, to give the client in place of the node's.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// Faults `times` requests of JSON-RPC `method`, after letting `skip` of them through.
+    pub fn inject(&self, method: &str, skip: usize, times: usize, fault: Fault) {
+        self.shared
+            .rules
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Rule {
+                method: method.to_owned(),
+                skip,
+                times,
+                fault,
+                seen: 0,
+            });
+    }
+
+    /// How many requests were faulted so far.
+    pub fn injected(&self) -> usize {
+        self.shared.injected.load(Ordering::Relaxed)
+    }
+
+    /// How many requests reached the node.
+    pub fn forwarded(&self) -> usize {
+        self.shared.forwarded.load(Ordering::Relaxed)
+    }
+}
+
+async fn accept(listener: TcpListener, shared: Arc<Shared>, deadline: Instant) {
+    let mut connections = tokio::task::JoinSet::new();
+    while let Ok(Ok((stream, _))) = tokio::time::timeout_at(deadline, listener.accept()).await {
+        connections.spawn(serve(stream, shared.clone()));
+        while connections.try_join_next().is_some() {}
+    }
+    // Lifetime over: the connections end with the task set.
+}
+
+/// Serves the requests of one connection until it closes or a fault ends it.
+async fn serve(stream: TcpStream, shared: Arc<Shared>) {
+    let mut buffer = Vec::new();
+    loop {
+        let Ok(Some(body)) = read_request(&stream, &mut buffer).await else {
+            return;
+        };
+        let method = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| v.get("method").and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or_default();
+        let fault = shared.pick(&method);
+        let answer = match fault {
+            Some(f) if !f.forwards() => None,
+            _ => match forward(&shared, body).await {
+                Ok(answer) => Some(answer),
+                Err(_) => return,
+            },
+        };
+        let keep_open = match (fault, answer) {
+            (None, Some(answer)) => respond(&stream, 200, "application/json", &answer).await,
+            (Some(fault), answer) => apply(&stream, fault, answer).await,
+            (None, None) => false,
+        };
+        if !keep_open {
+            return;
+        }
+    }
+}
+
+/// Applies a fault; whether the connection stays usable.
+async fn apply(stream: &TcpStream, fault: Fault, answer: Option<Vec<u8>>) -> bool {
+    match fault {
+        Fault::DropResponse => false,
+        Fault::Delay(delay) => {
+            tokio::time::sleep(delay).await;
+            let body = answer.unwrap_or_default();
+            respond(stream, 200, "application/json", &body).await
+        }
+        Fault::ServerErrorAfterForward => {
+            respond(stream, 502, "text/plain", b"Bad Gateway").await;
+            false
+        }
+        Fault::ServerErrorBeforeForward => {
+            respond(stream, 503, "text/plain", b"Service Unavailable").await;
+            false
+        }
+        Fault::ResetAfterForward | Fault::ResetBeforeForward => {
+            // An abortive close: the peer sees a reset, not an end of stream.
+            let _ = stream.set_zero_linger();
+            false
+        }
+    }
+}
+
+async fn forward(shared: &Shared, body: Vec<u8>) -> Result<Vec<u8>> {
+    let response = shared
+        .http
+        .post(shared.upstream.clone())
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await?;
+    shared.forwarded.fetch_add(1, Ordering::Relaxed);
+    Ok(response.bytes().await?.to_vec())
+}
+
+/// Reads one HTTP/1.1 request (headers, then a `Content-Length` body); `None` at a clean end.
+async fn read_request(stream: &TcpStream, buffer: &mut Vec<u8>) -> io::Result<Option<Vec<u8>>> {
+    let header_end = loop {
+        if let Some(end) = find(buffer, b"\r\n\r\n") {
+            break end + 4;
+        }
+        if buffer.len() > MAX_REQUEST || read_some(stream, buffer).await? == 0 {
+            return Ok(None);
+        }
+    };
+    let head = String::from_utf8_lossy(&buffer[..header_end]).to_ascii_lowercase();
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    if length > MAX_REQUEST {
+        return Ok(None);
+    }
+    while buffer.len() < header_end + length {
+        if read_some(stream, buffer).await? == 0 {
+            return Ok(None);
+        }
+    }
+    let body = buffer[header_end..header_end + length].to_vec();
+    buffer.drain(..header_end + length);
+    Ok(Some(body))
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+async fn read_some(stream: &TcpStream, buffer: &mut Vec<u8>) -> io::Result<usize> {
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        stream.readable().await?;
+        match stream.try_read(&mut chunk) {
+            Ok(n) => {
+                buffer.extend_from_slice(&chunk[..n]);
+                return Ok(n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn write_all(stream: &TcpStream, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        stream.writable().await?;
+        match stream.try_write(data) {
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Writes a response; whether the connection stays usable.
+async fn respond(stream: &TcpStream, status: u16, content_type: &str, body: &[u8]) -> bool {
+    let reason = match status {
+        200 => "OK",
+        502 => "Bad Gateway",
+        _ => "Service Unavailable",
+    };
+    let head = format!(
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    write_all(stream, head.as_bytes()).await.is_ok() && write_all(stream, body).await.is_ok()
+}
