@@ -10,6 +10,7 @@ mod faults;
 mod gas;
 mod outside;
 mod paymaster;
+mod paymaster_engine;
 mod registration;
 mod session_rules;
 mod spending;
