@@ -9,14 +9,14 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use stark_sessions_abi::Felt;
 use stark_sessions_devnet::STRK_ADDRESS;
-use stark_sessions_paymaster::settlement::split_fee;
+use stark_sessions_paymaster::settlement::split_fee_capped;
 use stark_sessions_paymaster::{ExecutionState, Step, TxState};
 use stark_sessions_tests::paymaster::{
     audit, felt, session_sign_typed, sign_typed, sponsored, Auth, PaymasterHarness, RpcError,
     ScriptedFailPoints, Turn,
 };
 use stark_sessions_tests::{sel, Fixture, TestSession};
-use starknet::core::types::ExecutionResult;
+use starknet::core::types::{ExecuteInvocation, ExecutionResult, TransactionTrace};
 use starknet::providers::Provider;
 
 const LOTS: u128 = u128::MAX;
@@ -138,7 +138,8 @@ async fn executions_that_queue_while_the_relayer_is_busy_go_out_together_and_pay
     assert!(pm.settled(Duration::from_secs(60)).await.expect("store"));
     assert_eq!(fixture.plays().await.expect("plays"), 6);
 
-    // Each pays its share: in proportion to its simulated L2 gas, adding up to the fee.
+    // Each pays its share: in proportion to the L2 gas of its call in the trace, never more
+    // than it reserved, adding up to the fee.
     let store = pm.paymaster.store();
     let ledger = store.ledger(false).expect("ledger");
     for hash in sizes.keys() {
@@ -149,22 +150,35 @@ async fn executions_that_queue_while_the_relayer_is_busy_go_out_together_and_pay
         ));
         let tx = store.transaction(*hash).expect("read").expect("tx");
         let fee = tx.actual_fee.expect("fee");
-        let weights: Vec<u128> = tx.items.iter().map(|i| i.weight).collect();
-        let charged: Vec<u128> = tx
+        let entries: Vec<_> = tx
             .items
             .iter()
             .map(|i| {
-                let entry = ledger
+                ledger
                     .iter()
                     .find(|l| l.tracking_id == i.tracking_id && l.tx_hash == Some(*hash))
-                    .expect("charged");
-                assert!(entry.charged_fri <= Some(entry.reserved_fri));
-                entry.charged_fri.expect("settled")
+                    .expect("charged")
             })
             .collect();
-        assert_eq!(charged, split_fee(fee, &weights));
+        let charged: Vec<u128> = entries
+            .iter()
+            .map(|e| e.charged_fri.expect("settled"))
+            .collect();
+        let reserved: Vec<u128> = entries.iter().map(|e| e.reserved_fri).collect();
+        let weights: Vec<u128> = match fixture.devnet.provider().trace_transaction(*hash).await {
+            Ok(TransactionTrace::Invoke(trace)) => match trace.execute_invocation {
+                ExecuteInvocation::Success(run) => run
+                    .calls
+                    .iter()
+                    .map(|c| u128::from(c.execution_resources.l2_gas))
+                    .collect(),
+                ExecuteInvocation::Reverted(_) => panic!("reverted"),
+            },
+            other => panic!("no trace: {other:?}"),
+        };
+        assert_eq!(charged, split_fee_capped(fee, &weights, &reserved));
         assert_eq!(charged.iter().sum::<u128>(), fee);
-        assert!(charged.iter().all(|c| *c > 0));
+        assert!(charged.iter().zip(&reserved).all(|(c, r)| c <= r && *c > 0));
         if tx.items.len() > 1 {
             let each = fee / tx.items.len() as u128;
             assert!(

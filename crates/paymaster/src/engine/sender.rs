@@ -189,7 +189,7 @@ impl Sender {
 
     /// In default mode the user's signed fee transfer must cover its share of the estimate.
     fn check_fee_transfers(&self, jobs: Vec<Job>, p: &Proposal) -> (Vec<Job>, bool) {
-        let shares = split_fee(p.quote.estimated_fee, &p.weights);
+        let shares = split_fee(p.quote.estimated_fee, &vec![1; jobs.len()]);
         let mut kept = Vec::with_capacity(jobs.len());
         let mut refused = false;
         for (job, share) in jobs.into_iter().zip(shares) {
@@ -238,7 +238,7 @@ impl Sender {
         jobs: Vec<Job>,
         p: &Proposal,
     ) -> Result<(Vec<Job>, bool), (Vec<Job>, PaymasterError)> {
-        let shares = reservation_shares(p.quote.max_fee, &p.weights);
+        let shares = reservation_shares(p.quote.max_fee, jobs.len());
         let day = unix_now() / 86_400;
         let mut kept = Vec::with_capacity(jobs.len());
         let mut refused = false;
@@ -319,11 +319,9 @@ impl Sender {
             .map_err(|e| PaymasterError::Unknown(format!("encoding: {e}")))?;
         let items = jobs
             .iter()
-            .zip(&p.weights)
-            .map(|(j, w)| TxItem {
+            .map(|j| TxItem {
                 tracking_id: j.id,
                 attempt: j.attempt,
-                weight: *w,
             })
             .collect();
         let record = TxRecord {

@@ -75,7 +75,7 @@ pub(crate) async fn check(
     };
     match tx.state {
         TxState::Included | TxState::Reverted => {
-            settle(core, &tx)?;
+            settle(core, &tx).await?;
             return Ok(Progress::Done);
         }
         TxState::Settled | TxState::Dropped => return Ok(Progress::Done),
@@ -116,7 +116,7 @@ async fn included(
     if stored.state == TxState::Dropped {
         tracing::error!(tx = %format_args!("{:#x}", tx.hash), "a transaction taken for dropped was included");
     }
-    settle(core, &stored)
+    settle(core, &stored).await
 }
 
 /// The node does not know the hash.

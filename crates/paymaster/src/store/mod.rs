@@ -159,8 +159,6 @@ pub struct TxItem {
     pub tracking_id: Felt,
     /// Its attempt number.
     pub attempt: u32,
-    /// Its weight in the fee split (L2 gas of its calls in the simulation).
-    pub weight: u128,
 }
 
 /// A relayer transaction, as stored.
@@ -243,6 +241,8 @@ pub trait Store: Send + Sync {
     fn spent_on(&self, api_key_id: &str, day: u64) -> Result<u128, PaymasterError>;
     /// The ledger: every entry, or only those not settled yet (what is pending).
     fn ledger(&self, pending_only: bool) -> Result<Vec<LedgerEntry>, PaymasterError>;
+    /// The ledger entries of one transaction's executions.
+    fn transaction_ledger(&self, hash: Felt) -> Result<Vec<LedgerEntry>, PaymasterError>;
 
     /// Stores a signed transaction: the transaction `signed`, its items `signed` with this hash
     /// as their latest, their reservations linked to it. Fails, storing nothing, unless every

@@ -83,7 +83,6 @@ CREATE TABLE IF NOT EXISTS transaction_items (
     position INTEGER NOT NULL,
     tracking_id TEXT NOT NULL,
     attempt INTEGER NOT NULL,
-    weight TEXT NOT NULL,
     PRIMARY KEY (tx_hash, position)
 );
 CREATE TABLE IF NOT EXISTS budget_ledger (
@@ -297,14 +296,13 @@ fn release_entries(tx: &Transaction<'_>, entries: &[LedgerEntry]) -> Result<(), 
 
 fn items_of(tx: &Transaction<'_>, hash: Felt) -> Result<Vec<TxItem>, PaymasterError> {
     let mut stmt = tx.prepare_cached(
-        "SELECT tracking_id, attempt, weight FROM transaction_items WHERE tx_hash = ?1 \
+        "SELECT tracking_id, attempt FROM transaction_items WHERE tx_hash = ?1 \
          ORDER BY position",
     )?;
     let rows = stmt.query_map([hex(hash)], |r| {
         Ok(TxItem {
             tracking_id: felt_at(r, 0)?,
             attempt: r.get(1)?,
-            weight: u128_at(r, 2)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -728,6 +726,16 @@ impl Store for SqliteStore {
         self.atomically(|tx| ledger_where(tx, clause, &[]))
     }
 
+    fn transaction_ledger(&self, hash: Felt) -> Result<Vec<LedgerEntry>, PaymasterError> {
+        self.atomically(|tx| {
+            ledger_where(
+                tx,
+                "tx_hash = ?1 ORDER BY rowid",
+                &[&hex(hash) as &dyn rusqlite::ToSql],
+            )
+        })
+    }
+
     fn record_signed(&self, record: &TxRecord) -> Result<(), PaymasterError> {
         self.atomically(|tx| {
             let hash = hex(record.hash);
@@ -753,9 +761,9 @@ impl Store for SqliteStore {
                     )));
                 }
                 tx.execute(
-                    "INSERT INTO transaction_items (tx_hash, position, tracking_id, attempt, weight) \
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![hash, position, id, item.attempt, item.weight.to_string()],
+                    "INSERT INTO transaction_items (tx_hash, position, tracking_id, attempt) \
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![hash, position, id, item.attempt],
                 )?;
             }
             Ok(())

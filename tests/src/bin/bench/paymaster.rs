@@ -1,36 +1,49 @@
-//! Paymaster: `buildTransaction` and full sponsored executions at several concurrencies,
-//! against direct owner invokes to the same devnet.
+//! Paymaster: sponsored executions (build, typed-data check, session signature, execute,
+//! receipt) against direct owner invokes of the same call, both measured at every client
+//! count in the same run; `buildTransaction` alone at each count.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use serde_json::{json, Value};
+use stark_sessions_devnet::SessionAccountHandle;
 use stark_sessions_tests::paymaster::{sponsored, PaymasterHarness};
-use stark_sessions_tests::{sel, Fixture, TestSession};
+use stark_sessions_tests::{sel, Fixture, TestSession, HUNDRED_STRK};
+use starknet::core::types::Felt;
+use starknet::signers::SigningKey;
 
-use crate::report::{Sample, Section};
+use crate::report::{Row, Sample, Section};
 
-/// Runs `op(i)` for `i` in `0..n` from `concurrency` workers; records each latency.
-async fn measure<F, Fut>(name: String, n: usize, concurrency: usize, op: F) -> Result<Sample>
+/// Goals of issue 13: sponsored over direct executions per second at 8 and 32 clients, and
+/// sponsored p99 over direct p99 at one client.
+const GOAL_RATIO_8: f64 = 1.0;
+const GOAL_RATIO_32: f64 = 1.5;
+const GOAL_P99_1: f64 = 1.5;
+
+/// Runs `op(client, i)` for `i` in `0..n` from `clients` workers (client `c` is always the same
+/// worker, so it may own an account or a session); records each latency.
+async fn measure<F, Fut>(name: String, n: usize, clients: usize, op: F) -> Result<Sample>
 where
-    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    F: Fn(usize, usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<()>> + Send,
 {
     let op = Arc::new(op);
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut workers = Vec::new();
-    for _ in 0..concurrency {
+    for client in 0..clients {
         let (op, next) = (op.clone(), next.clone());
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= n {
                     return Ok::<_, anyhow::Error>(latencies);
                 }
                 let t = Instant::now();
-                op(i).await?;
+                op(client, i).await?;
                 latencies.push(t.elapsed());
             }
         }));
@@ -54,105 +67,204 @@ fn clients_label(n: usize) -> String {
     }
 }
 
-/// Measures at each of `concurrencies`, `requests` operations per scenario and level.
-pub async fn run(requests: usize, concurrencies: &[usize]) -> Result<Section> {
+fn goal(name: &str, measured: f64, bound: f64, at_least: bool) -> String {
+    let met = if at_least {
+        measured >= bound
+    } else {
+        measured <= bound
+    };
+    let verdict = if met { "met" } else { "not met" };
+    let sign = if at_least { ">=" } else { "<=" };
+    format!("Goal {name} {sign} {bound:.1}: {measured:.2} — {verdict}.")
+}
+
+/// Everything both sides need: the paymaster and sessions for the sponsored side, one funded
+/// account per client for the direct side.
+struct Setup {
+    fixture: Arc<Fixture>,
+    pm: Arc<PaymasterHarness>,
+    sessions: Arc<Vec<TestSession>>,
+    owners: Arc<Vec<SessionAccountHandle>>,
+}
+
+async fn setup(requests: usize, clients: usize, levels: usize) -> Result<Setup> {
     let fixture = Arc::new(Fixture::new(0xbe7c).await?);
     let pm = Arc::new(PaymasterHarness::start(PaymasterHarness::config(&fixture, None)).await?);
-    let user = fixture.address();
     let now = fixture.devnet.block_timestamp().await?;
-    let clients = concurrencies.iter().copied().max().unwrap_or(1);
-    let per_session = u32::try_from(requests * concurrencies.len() + 10).context("requests")?;
+    let calls = u32::try_from(requests * levels + 10).context("requests")?;
     let sessions: Vec<TestSession> = (0..clients as u64)
         .map(|i| TestSession::from_secret(9000 + i, now + 24 * 3600))
         .collect();
     let registers = sessions
         .iter()
-        .map(|s| fixture.register_call(s, per_session, &[sel("record_score")]))
+        .map(|s| fixture.register_call(s, calls, &[sel("record_score")]))
         .collect();
     fixture.owner_execute(registers).await?.receipt()?;
-    let sessions = Arc::new(sessions);
+    let mut owners = Vec::new();
+    for i in 0..clients as u64 {
+        let owner = SigningKey::from_secret_scalar(Felt::from(0x0b0b_0000 + i));
+        owners.push(
+            fixture
+                .devnet
+                .deploy_session_account_udc(owner, Felt::from(0xd1_0000 + i), HUNDRED_STRK)
+                .await?,
+        );
+    }
+    Ok(Setup {
+        fixture,
+        pm,
+        sessions: Arc::new(sessions),
+        owners: Arc::new(owners),
+    })
+}
 
-    // Warm-up: a few of each operation, not recorded.
-    for i in 0..5 {
-        pm.build(user, &[fixture.play(1)], sponsored(), &pm.key())
-            .await?
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        pm.sponsor(
-            &fixture,
-            &sessions[i % sessions.len()],
-            &[fixture.play(1)],
-            &pm.key(),
-        )
-        .await?
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+impl Setup {
+    /// Direct: client `c`'s owner sends the play from its own account and waits for the receipt.
+    async fn direct(&self, requests: usize, clients: usize) -> Result<Sample> {
+        let (fixture, owners) = (self.fixture.clone(), self.owners.clone());
+        let name = format!("direct owner invoke, receipt ({})", clients_label(clients));
+        measure(name, requests, clients, move |c, _| {
+            let (fixture, owners) = (fixture.clone(), owners.clone());
+            async move {
+                fixture
+                    .send(&owners[c].account, vec![fixture.play(1)])
+                    .await?
+                    .receipt()?;
+                Ok(())
+            }
+        })
+        .await
     }
 
-    // Baseline: the owner's own INVOKE of the same call, signed, sent, receipt.
-    let baseline = {
-        let fixture = fixture.clone();
-        measure(
-            "baseline: direct owner invoke, receipt (1 client)".into(),
-            requests,
-            1,
-            move |_| {
-                let fixture = fixture.clone();
-                async move {
-                    fixture
-                        .send(&fixture.account.account, vec![fixture.play(1)])
-                        .await?
-                        .receipt()?;
-                    Ok(())
-                }
-            },
-        )
-        .await?
-    };
-    let mut rows = vec![baseline.row(None)];
-    for &conc in concurrencies {
-        let (pm2, play) = (pm.clone(), fixture.play(1));
-        let build = measure(
-            format!("buildTransaction ({})", clients_label(conc)),
-            requests,
-            conc,
-            move |_| {
-                let (pm, play) = (pm2.clone(), play.clone());
-                async move {
-                    pm.build(user, &[play], sponsored(), &pm.key())
-                        .await?
-                        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-                    Ok(())
-                }
-            },
-        )
-        .await?;
-        rows.push(build.row(Some(&baseline)));
-        let (fixture2, pm2, sessions2) = (fixture.clone(), pm.clone(), sessions.clone());
-        let sponsored_run = measure(
-            format!("sponsored execution, receipt ({})", clients_label(conc)),
-            requests,
-            conc,
-            move |i| {
-                let (fixture, pm, session) =
-                    (fixture2.clone(), pm2.clone(), sessions2[i % conc].clone());
-                async move {
-                    pm.sponsor_and_wait(&fixture, &session, &[fixture.play(1)])
-                        .await?;
-                    Ok(())
-                }
-            },
-        )
-        .await?;
-        rows.push(sponsored_run.row(Some(&baseline)));
+    /// Sponsored: client `c` plays with its own session, through the paymaster, to the receipt.
+    async fn sponsored(&self, requests: usize, clients: usize) -> Result<Sample> {
+        let (fixture, pm, sessions) =
+            (self.fixture.clone(), self.pm.clone(), self.sessions.clone());
+        let name = format!("sponsored execution, receipt ({})", clients_label(clients));
+        measure(name, requests, clients, move |c, _| {
+            let (fixture, pm, sessions) = (fixture.clone(), pm.clone(), sessions.clone());
+            async move {
+                pm.sponsor_and_wait(&fixture, &sessions[c], &[fixture.play(1)])
+                    .await?;
+                Ok(())
+            }
+        })
+        .await
     }
+
+    async fn build(&self, requests: usize, clients: usize) -> Result<Sample> {
+        let (pm, user, play) = (
+            self.pm.clone(),
+            self.fixture.address(),
+            self.fixture.play(1),
+        );
+        let name = format!("buildTransaction ({})", clients_label(clients));
+        measure(name, requests, clients, move |_, _| {
+            let (pm, play) = (pm.clone(), play.clone());
+            async move {
+                pm.build(user, &[play], sponsored(), &pm.key())
+                    .await?
+                    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                Ok(())
+            }
+        })
+        .await
+    }
+
+    async fn warm_up(&self) -> Result<()> {
+        for c in 0..3.min(self.owners.len()) {
+            self.fixture
+                .send(&self.owners[c].account, vec![self.fixture.play(1)])
+                .await?
+                .receipt()?;
+            self.pm
+                .sponsor_and_wait(&self.fixture, &self.sessions[c], &[self.fixture.play(1)])
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// A sponsored row, with its throughput against the direct row at the same count.
+fn compared(sponsored: &Sample, direct: &Sample) -> (Row, f64) {
+    let ratio = sponsored.per_second() / direct.per_second();
+    let mut row = sponsored.row(Some(direct));
+    row.cells.push(("vs direct req/s", format!("{ratio:.2}x")));
+    if let Value::Object(data) = &mut row.data {
+        data.insert("ratio_per_second_to_direct".into(), json!(ratio));
+    }
+    (row, ratio)
+}
+
+/// Measures at each of `concurrencies`, `requests` operations per row.
+pub async fn run(requests: usize, concurrencies: &[usize]) -> Result<Section> {
+    let clients = concurrencies.iter().copied().max().unwrap_or(1);
+    let s = setup(requests, clients, concurrencies.len() + 1).await?;
+    s.warm_up().await?;
+    let mut rows = Vec::new();
+    let (mut ratios, mut p99_ratio_1) = (Vec::new(), None);
+    for &n in concurrencies {
+        let direct = s.direct(requests, n).await?;
+        let sponsored = s.sponsored(requests, n).await?;
+        let build = s.build(requests, n).await?;
+        let (row, ratio) = compared(&sponsored, &direct);
+        rows.push(direct.row(None));
+        rows.push(row);
+        rows.push(build.row(Some(&direct)));
+        ratios.push((n, ratio));
+        if n == 1 {
+            let ms = |d: std::time::Duration| d.as_secs_f64();
+            p99_ratio_1 = Some(ms(sponsored.percentile(99.0)) / ms(direct.percentile(99.0)));
+        }
+    }
+    let ratio_at = |n: usize| ratios.iter().find(|(c, _)| *c == n).map(|(_, r)| *r);
+    let mut notes = Vec::new();
+    let mut summary = Vec::new();
+    for (n, bound, key) in [
+        (8, GOAL_RATIO_8, "sponsored_per_s_ratio_8"),
+        (32, GOAL_RATIO_32, "sponsored_per_s_ratio_32"),
+    ] {
+        if let Some(r) = ratio_at(n) {
+            notes.push(goal(
+                &format!("sponsored / direct executions per second at {n} clients"),
+                r,
+                bound,
+                true,
+            ));
+            summary.push((key, json!(r)));
+        }
+    }
+    if let Some(r) = p99_ratio_1 {
+        notes.push(goal(
+            "sponsored p99 / direct p99 at 1 client",
+            r,
+            GOAL_P99_1,
+            false,
+        ));
+        summary.push(("p99_ratio_1", json!(r)));
+    }
+    for note in &notes {
+        println!("{note}");
+    }
+    let metrics = s.pm.paymaster.metrics();
+    let (sent, executions) = (
+        metrics.sent.load(Ordering::Relaxed),
+        metrics.executions_sent.load(Ordering::Relaxed),
+    );
+    notes.push(format!(
+        "{requests} operations per row after a warm-up; at every client count the direct and the \
+         sponsored rows are measured one after the other on the same devnet, each client with \
+         its own account (direct) or session (sponsored). A sponsored execution is \
+         buildTransaction + typed-data check + session signature + executeTransaction + receipt; \
+         a direct one is the owner's signed INVOKE with explicit bounds + receipt. The paymaster \
+         sent {executions} executions in {sent} relayer transactions (3 relayers, bundles of up \
+         to 16)."
+    ));
     Ok(Section {
         title: "Paymaster (embedded devnet, 3 relayers)".into(),
-        baseline: "direct owner INVOKEs of the same call to the same devnet, one client (ratio of p50 latency)".into(),
+        baseline: "direct owner INVOKEs of the same call to the same devnet, at the same client count (ratio of p50 latency; `vs direct req/s` compares throughput)".into(),
         rows,
-        summary: vec![],
-        notes: vec![format!(
-            "{requests} operations per row after a warm-up of 5; each client uses its own session. \
-             A sponsored execution is build + typed-data check + session signature + execute \
-             (simulate, estimate, send) + receipt."
-        )],
+        summary,
+        notes,
     })
 }

@@ -36,7 +36,6 @@ fn tx(hash: u64, nonce: u64, items: &[(u64, u32)]) -> TxRecord {
             .map(|&(id, attempt)| TxItem {
                 tracking_id: Felt::from(id),
                 attempt,
-                weight: 1,
             })
             .collect(),
         max_fee: 100,
