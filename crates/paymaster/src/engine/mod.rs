@@ -97,9 +97,12 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    /// Runs `task` until it ends or the engine stops.
+    /// Runs `task` until it ends or the engine stops (nothing starts after a shutdown).
     fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
         let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        if self.waiters.closed.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
         while tasks.try_join_next().is_some() {}
         tasks.spawn(task);
     }
@@ -233,12 +236,9 @@ impl Engine {
 
     /// Stops every task, as a crash would; waiting requests are told.
     pub fn shutdown(&self) {
-        self.core
-            .tasks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .abort_all();
+        let mut tasks = self.core.tasks.lock().unwrap_or_else(|p| p.into_inner());
         self.core.waiters.close();
+        tasks.abort_all();
     }
 }
 

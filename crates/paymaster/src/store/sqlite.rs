@@ -1,5 +1,5 @@
-//! [`Store`] on an embedded SQLite database (WAL; one connection behind a mutex, every
-//! multi-row change in an immediate transaction).
+//! [`Store`] on an embedded SQLite database (WAL, full synchronous commits; one connection
+//! behind a mutex, every multi-row change in an immediate transaction).
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -391,7 +391,9 @@ impl SqliteStore {
     fn init(conn: Connection) -> Result<Self, PaymasterError> {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // Every step of the life cycle is on disk before the side effect it guards, even
+        // across a power loss.
+        conn.pragma_update(None, "synchronous", "FULL")?;
         conn.execute_batch(SCHEMA)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
