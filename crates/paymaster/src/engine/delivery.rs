@@ -125,3 +125,54 @@ pub(crate) async fn deliver(
     }
     Delivery::InDoubt
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(e: ProviderError) -> &'static str {
+        match judge(e) {
+            Judgement::Known => "known",
+            Judgement::Refused {
+                stale_nonce: true, ..
+            } => "stale nonce",
+            Judgement::Refused { .. } => "refused",
+            Judgement::InDoubt(_) => "in doubt",
+        }
+    }
+
+    #[test]
+    fn only_a_definite_answer_of_the_node_counts_as_refused() {
+        use StarknetError as S;
+        let cases = [
+            (ProviderError::StarknetError(S::DuplicateTx), "known"),
+            (
+                ProviderError::StarknetError(S::InvalidTransactionNonce("2 != 3".into())),
+                "stale nonce",
+            ),
+            (ProviderError::StarknetError(S::FeeBelowMinimum), "refused"),
+            (
+                ProviderError::StarknetError(S::InsufficientAccountBalance),
+                "refused",
+            ),
+            (
+                ProviderError::StarknetError(S::ValidationFailure("bad".into())),
+                "refused",
+            ),
+            (
+                ProviderError::StarknetError(S::UnexpectedError("oops".into())),
+                "in doubt",
+            ),
+            (
+                ProviderError::StarknetError(S::FailedToReceiveTransaction),
+                "in doubt",
+            ),
+            (ProviderError::RateLimited, "in doubt"),
+            (ProviderError::ArrayLengthMismatch, "in doubt"),
+        ];
+        for (error, expected) in cases {
+            let shown = error.to_string();
+            assert_eq!(kind(error), expected, "{shown}");
+        }
+    }
+}

@@ -100,7 +100,11 @@ impl Core {
     /// Runs `task` until it ends or the engine stops (nothing starts after a shutdown).
     fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
         let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
-        if self.waiters.closed.load(std::sync::atomic::Ordering::Acquire) {
+        if self
+            .waiters
+            .closed
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
             return;
         }
         while tasks.try_join_next().is_some() {}
