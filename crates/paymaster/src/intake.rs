@@ -88,22 +88,23 @@ impl Paymaster {
             calls: checked.calls.to_felts(),
             fee: checked.fee,
         };
-        let store = &self.inner.store;
-        let tracking_id = match store.claim_execution(&new, unix_now())? {
+        let timeout = std::time::Duration::from_secs(self.inner.config.execute_timeout_secs);
+        let engine = &self.inner.engine;
+        let (tracking_id, transaction_hash) = match self
+            .inner
+            .store
+            .claim_execution(&new, unix_now())?
+        {
             Claim::Claimed => {
                 tracing::debug!(principal = %principal.label(), tracking_id = %format_args!("{:#x}", new.id), "accepted");
-                self.inner.engine.submit(new.id)?;
-                new.id
+                (new.id, engine.submit(new.id, timeout).await?)
             }
-            // The same execution again (a client retry): its first tracking id and transaction.
-            Claim::Existing(existing) => existing_id(&existing)?,
+            // The same execution again (a client retry): its tracking id and transaction.
+            Claim::Existing(existing) => {
+                let id = existing_id(&existing)?;
+                (id, engine.wait_for_hash(id, timeout).await?)
+            }
         };
-        let timeout = std::time::Duration::from_secs(self.inner.config.execute_timeout_secs);
-        let transaction_hash = self
-            .inner
-            .engine
-            .wait_for_hash(tracking_id, timeout)
-            .await?;
         Ok(ExecuteResponse {
             tracking_id,
             transaction_hash,

@@ -198,8 +198,12 @@ impl Engine {
         Ok(report)
     }
 
-    /// Queues an `accepted` execution (stored `queued` first).
-    pub fn submit(&self, id: Felt) -> Result<(), PaymasterError> {
+    /// Queues an `accepted` execution (stored `queued` first) and waits (at most `timeout`)
+    /// for the hash of the transaction that carries it to reach the node; its refusal, with
+    /// its own error, if it is refused.
+    pub async fn submit(&self, id: Felt, timeout: Duration) -> HashResult {
+        // Listening before queueing: a refusal cannot come before anyone hears it.
+        let answer = self.core.waiters.subscribe(id);
         self.core
             .store
             .mark_queued(id, crate::service::unix_now())?;
@@ -209,11 +213,11 @@ impl Engine {
             .execution(id)?
             .ok_or_else(|| PaymasterError::Unknown("storage: the execution vanished".into()))?;
         self.core.queue.push(Job::from_record(&record)?);
-        Ok(())
+        Self::answer(id, answer, timeout).await
     }
 
-    /// Waits (at most `timeout`) for the hash of the transaction that carries execution `id`
-    /// to reach the node; the execution's refusal if it is refused.
+    /// Waits (at most `timeout`) for the hash of the transaction that carries the existing
+    /// execution `id` to reach the node.
     pub async fn wait_for_hash(&self, id: Felt, timeout: Duration) -> HashResult {
         let answer = self.core.waiters.subscribe(id);
         // It may have been sent (or refused) before we subscribed.
@@ -226,6 +230,14 @@ impl Engine {
                 (_, Some(hash)) => return Ok(hash),
             }
         }
+        Self::answer(id, answer, timeout).await
+    }
+
+    async fn answer(
+        id: Felt,
+        answer: oneshot::Receiver<HashResult>,
+        timeout: Duration,
+    ) -> HashResult {
         match tokio::time::timeout(timeout, answer).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(PaymasterError::Unknown(format!(
