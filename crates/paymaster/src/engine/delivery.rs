@@ -88,7 +88,6 @@ pub(crate) async fn deliver(
     request: &BroadcastedInvokeTransaction,
     hash: Felt,
 ) -> Delivery {
-    let mut in_doubt = false;
     for attempt in 0..ATTEMPTS {
         let answer = core.provider.add_invoke_transaction(request).await;
         let judgement = match answer {
@@ -106,14 +105,16 @@ pub(crate) async fn deliver(
         match judgement {
             Judgement::Known => return Delivery::Accepted,
             Judgement::Refused { error, stale_nonce } => {
-                // An earlier send in doubt may have landed and used the nonce.
-                if in_doubt && known(core, hash).await == Some(true) {
-                    return Delivery::Accepted;
-                }
-                return Delivery::Rejected { error, stale_nonce };
+                // The same bytes may have reached the node before (a send in doubt, here or in
+                // the tracker) and used the nonce: only a node that does not know the hash
+                // refused the transaction.
+                return match known(core, hash).await {
+                    Some(true) => Delivery::Accepted,
+                    Some(false) => Delivery::Rejected { error, stale_nonce },
+                    None => Delivery::InDoubt,
+                };
             }
             Judgement::InDoubt(why) => {
-                in_doubt = true;
                 Metrics::bump(&core.metrics.sends_in_doubt);
                 tracing::warn!(tx = %format_args!("{hash:#x}"), attempt, %why, "send in doubt; asking the node");
                 if known(core, hash).await == Some(true) {
