@@ -55,6 +55,13 @@ const SNIP12_REVISION: felt252 = 1;
 const DOMAIN_TYPE_HASH: felt252 = 0x1ff2f602e42168014d405a94f75e8a93d640751d71d16311266e140d8b0a210;
 const OUTSIDE_EXECUTION_TYPE_HASH: felt252 =
     0x312b56c05a7965066ddbda31c016d8d05afc305071c0ca3cdc2192c3c2f1f0f;
+// The SNIP-9 v2 domain's hash on Starknet's public chains (computed once; tied by a Rust test).
+const CHAIN_ID_SN_MAIN: felt252 = 'SN_MAIN';
+const CHAIN_ID_SN_SEPOLIA: felt252 = 'SN_SEPOLIA';
+const DOMAIN_HASH_SN_MAIN: felt252 =
+    0x9951e1d5316915dc4436acce0a48afd57bb4b6c501687c151e869ab878a2ac;
+const DOMAIN_HASH_SN_SEPOLIA: felt252 =
+    0x2534050c42890f9cad3cf470a8b54a39c4d283a246dfceb486a8755e44a91df;
 const CALL_TYPE_HASH: felt252 = 0x3635c7f2a7ba93844c0d064e18e487f35ab90f7c39d00f186a781fc3f0c2ca9;
 
 // Values returned by get_session_status.

@@ -3,6 +3,7 @@
 use starknet::storage_access::StorePacking;
 use traits::{Into, TryInto};
 use option::OptionTrait;
+use integer::{u128_safe_divmod, u128_as_non_zero};
 
 /// What is read on every session use, packed into one storage slot.
 #[derive(Copy, Drop)]
@@ -22,54 +23,59 @@ struct SessionRecord {
     revoked: bool,
 }
 
+// Field offsets. Packing is felt arithmetic (no overflow checks: every field is in range by
+// its type); unpacking splits the two u128 limbs with one divmod per field.
 const SHIFT_16: u128 = 0x10000;
 const SHIFT_32: u128 = 0x100000000;
-const SHIFT_48: u128 = 0x1000000000000;
 const SHIFT_64: u128 = 0x10000000000000000;
-const SHIFT_80: u128 = 0x100000000000000000000;
 const SHIFT_96: u128 = 0x1000000000000000000000000;
-const SHIFT_112: u128 = 0x10000000000000000000000000000;
-const SHIFT_128: felt252 = 0x100000000000000000000000000000000;
+const F_SHIFT_16: felt252 = 0x10000;
+const F_SHIFT_32: felt252 = 0x100000000;
+const F_SHIFT_48: felt252 = 0x1000000000000;
+const F_SHIFT_64: felt252 = 0x10000000000000000;
+const F_SHIFT_80: felt252 = 0x100000000000000000000;
+const F_SHIFT_96: felt252 = 0x1000000000000000000000000;
+const F_SHIFT_112: felt252 = 0x10000000000000000000000000000;
+const F_SHIFT_128: felt252 = 0x100000000000000000000000000000000;
 
 impl SessionRecordPacking of StorePacking<SessionRecord, felt252> {
     fn pack(value: SessionRecord) -> felt252 {
-        let valid_until: u128 = value.valid_until.into();
-        let max_calls: u128 = value.max_calls.into();
-        let calls_used: u128 = value.calls_used.into();
-        let low = valid_until + max_calls * SHIFT_64 + calls_used * SHIFT_96;
-        let entrypoints_len: u128 = value.entrypoints_len.into();
-        let targets_len: u128 = value.targets_len.into();
-        let policies_len: u128 = value.policies_len.into();
-        let epoch: u128 = value.epoch.into();
-        let generation: u128 = value.generation.into();
-        let revoked: u128 = if value.revoked {
-            1
+        let low = value.valid_until.into()
+            + value.max_calls.into() * F_SHIFT_64
+            + value.calls_used.into() * F_SHIFT_96;
+        let revoked = if value.revoked {
+            F_SHIFT_112
         } else {
             0
         };
-        let high = entrypoints_len
-            + targets_len * SHIFT_16
-            + policies_len * SHIFT_32
-            + epoch * SHIFT_48
-            + generation * SHIFT_80
-            + revoked * SHIFT_112;
-        low.into() + high.into() * SHIFT_128
+        let high = value.entrypoints_len.into()
+            + value.targets_len.into() * F_SHIFT_16
+            + value.policies_len.into() * F_SHIFT_32
+            + value.epoch.into() * F_SHIFT_48
+            + value.generation.into() * F_SHIFT_80
+            + revoked;
+        low + high * F_SHIFT_128
     }
 
     fn unpack(value: felt252) -> SessionRecord {
         let value: u256 = value.into();
-        let low = value.low;
-        let high = value.high;
+        let (rest, valid_until) = u128_safe_divmod(value.low, u128_as_non_zero(SHIFT_64));
+        let (calls_used, max_calls) = u128_safe_divmod(rest, u128_as_non_zero(SHIFT_32));
+        let (rest, entrypoints_len) = u128_safe_divmod(value.high, u128_as_non_zero(SHIFT_16));
+        let (rest, targets_len) = u128_safe_divmod(rest, u128_as_non_zero(SHIFT_16));
+        let (rest, policies_len) = u128_safe_divmod(rest, u128_as_non_zero(SHIFT_16));
+        let (rest, epoch) = u128_safe_divmod(rest, u128_as_non_zero(SHIFT_32));
+        let (revoked, generation) = u128_safe_divmod(rest, u128_as_non_zero(SHIFT_32));
         SessionRecord {
-            valid_until: (low % SHIFT_64).try_into().unwrap(),
-            max_calls: ((low / SHIFT_64) % SHIFT_32).try_into().unwrap(),
-            calls_used: (low / SHIFT_96).try_into().unwrap(),
-            entrypoints_len: (high % SHIFT_16).try_into().unwrap(),
-            targets_len: ((high / SHIFT_16) % SHIFT_16).try_into().unwrap(),
-            policies_len: ((high / SHIFT_32) % SHIFT_16).try_into().unwrap(),
-            epoch: ((high / SHIFT_48) % SHIFT_32).try_into().unwrap(),
-            generation: ((high / SHIFT_80) % SHIFT_32).try_into().unwrap(),
-            revoked: (high / SHIFT_112) != 0,
+            valid_until: valid_until.try_into().unwrap(),
+            max_calls: max_calls.try_into().unwrap(),
+            calls_used: calls_used.try_into().unwrap(),
+            entrypoints_len: entrypoints_len.try_into().unwrap(),
+            targets_len: targets_len.try_into().unwrap(),
+            policies_len: policies_len.try_into().unwrap(),
+            epoch: epoch.try_into().unwrap(),
+            generation: generation.try_into().unwrap(),
+            revoked: revoked != 0,
         }
     }
 }
@@ -77,9 +83,7 @@ impl SessionRecordPacking of StorePacking<SessionRecord, felt252> {
 /// The registration a session signature is bound to: `valid_until + 2^64 * generation`, the
 /// fourth element of `[session_key, r, s, registration]`.
 fn registration_of(record: SessionRecord) -> felt252 {
-    let valid_until: felt252 = record.valid_until.into();
-    let generation: felt252 = record.generation.into();
-    valid_until + generation * SHIFT_64.into()
+    record.valid_until.into() + record.generation.into() * F_SHIFT_64
 }
 
 /// Whether a record is a registered, unrevoked session of the current revoke-all epoch.
@@ -87,28 +91,27 @@ fn is_live(record: SessionRecord, epoch: u32) -> bool {
     !record.revoked && record.valid_until != 0 && record.epoch == epoch
 }
 
-/// Account-wide session state, one slot: the revoke-all epoch, and whether a session-signed
-/// outside execution is running its calls (no outside execution may start meanwhile).
+/// Account-wide session state, one slot: the revoke-all epoch, and the low 128 bits of the hash
+/// of the last transaction that ran a session execution's calls. While that transaction runs, no
+/// other outside execution may start on the account: not from a contract the session called,
+/// nor after it in the same transaction.
 #[derive(Copy, Drop)]
 struct SessionsState {
     epoch: u32,
-    executing: bool,
+    lock: u128,
 }
 
 impl SessionsStatePacking of StorePacking<SessionsState, felt252> {
     fn pack(value: SessionsState) -> felt252 {
-        let executing: felt252 = if value.executing {
-            1
-        } else {
-            0
-        };
-        value.epoch.into() + executing * SHIFT_32.into()
+        value.epoch.into() + value.lock.into() * F_SHIFT_32
     }
 
     fn unpack(value: felt252) -> SessionsState {
         let value: u256 = value.into();
+        // lock * 2^32 spans the low limb's top 96 bits and the high limb's low 32 bits.
+        let (lock_low, epoch) = u128_safe_divmod(value.low, u128_as_non_zero(SHIFT_32));
         SessionsState {
-            epoch: (value.low % SHIFT_32).try_into().unwrap(), executing: value.low / SHIFT_32 != 0
+            epoch: epoch.try_into().unwrap(), lock: lock_low + value.high * SHIFT_96
         }
     }
 }

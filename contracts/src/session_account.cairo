@@ -26,7 +26,6 @@ mod SessionAccount {
     use stark_sessions::nonces::nonce_slot;
     use stark_sessions::record::{SessionRecord, SessionsState, is_live, registration_of};
     use stark_sessions::spending::{PolicyConfig, PolicyWindow};
-    use poseidon::poseidon_hash_span;
 
     #[storage]
     struct Storage {
@@ -53,7 +52,6 @@ mod SessionAccount {
         SessionKeyAdded: SessionKeyAdded,
         SessionKeyRevoked: SessionKeyRevoked,
         AllSessionsRevoked: AllSessionsRevoked,
-        SessionUsed: SessionUsed,
         SpendingPolicySet: SpendingPolicySet,
         SpendingPolicyRemoved: SpendingPolicyRemoved,
         TargetsSet: TargetsSet,
@@ -79,13 +77,6 @@ mod SessionAccount {
     #[derive(Drop, starknet::Event)]
     struct AllSessionsRevoked {
         new_epoch: u32,
-    }
-
-    #[derive(Drop, starknet::Event)]
-    struct SessionUsed {
-        #[key]
-        session_key: felt252,
-        calls_used: u32,
     }
 
     #[derive(Drop, starknet::Event)]
@@ -208,10 +199,12 @@ mod SessionAccount {
             let info = get_execution_info().unbox();
             let this = info.contract_address;
             let now = info.block_info.unbox().block_timestamp;
-            // 1. No outside execution inside a running session execution; caller, time
-            // window, nonce.
-            let mut state = self.sessions_state.read();
-            assert(!state.executing, Errors::OUTSIDE_REENTRANT);
+            // 1. No outside execution inside a running session execution (nor after one in the
+            // same transaction); caller, time window, nonce.
+            let tx_info = info.tx_info.unbox();
+            let tx_lock = u256_from_felt252(tx_info.transaction_hash).low;
+            let state = self.sessions_state.read();
+            assert(state.lock != tx_lock, Errors::OUTSIDE_REENTRANT);
             let caller: felt252 = outside_execution.caller.into();
             if caller != constants::ANY_CALLER && caller != 0 {
                 assert(
@@ -226,7 +219,7 @@ mod SessionAccount {
             self.nonce_bits.write(slot, used + bit);
 
             let message_hash = snip12::outside_execution_message_hash(
-                @outside_execution, this, info.tx_info.unbox().chain_id
+                @outside_execution, this, tx_info.chain_id
             );
             let signature_len = signature.len();
             if signature_len == 2 {
@@ -239,19 +232,16 @@ mod SessionAccount {
                 return execute_calls(outside_execution.calls);
             }
             assert(signature_len == 4, Errors::INVALID_SIGNATURE_LENGTH);
+            // Whatever the calls reach cannot start another outside execution on this account
+            // meanwhile: the lock names this transaction, so it needs no clearing (one write).
+            self.sessions_state.write(SessionsState { epoch: state.epoch, lock: tx_lock });
             // 2-5. Session rules, signature, accounting.
             self
                 .authorize_session(
                     outside_execution.calls, signature, message_hash, this, now, state.epoch
                 );
-            // 6. Atomic: a failing call reverts the whole execution. Whatever the calls reach
-            // cannot start another outside execution on this account meanwhile.
-            state.executing = true;
-            self.sessions_state.write(state);
-            let results = execute_calls(outside_execution.calls);
-            state.executing = false;
-            self.sessions_state.write(state);
-            results
+            // 6. Atomic: a failing call reverts the whole execution.
+            execute_calls(outside_execution.calls)
         }
 
         fn is_valid_outside_execution_nonce(self: @ContractState, nonce: felt252) -> bool {
@@ -611,7 +601,7 @@ mod SessionAccount {
             assert(record.calls_used < record.max_calls, Errors::SESSION_MAX_CALLS);
             let registration = registration_of(record);
             assert(*signature.at(3) == registration, Errors::SESSION_REGISTRATION_MISMATCH);
-            let signed_hash = session_message_hash(message_hash, registration);
+            let signed_hash = snip12::session_message_hash(message_hash, registration);
 
             // 3. Every call against the session's rules.
             let mut remaining = calls;
@@ -650,17 +640,12 @@ mod SessionAccount {
             );
 
             // 5. Accounting: spending limits, then one use per execution (a refusal reverts
-            // both). Spending comes first because the 2.1 Sierra-to-CASM compiler cannot keep
-            // fields of `record` live across the event emission.
+            // both). No event: the count is in `get_session_data`, and an event costs more gas
+            // than the rest of the accounting.
             self.charge_spending(session_key, record.policies_len, calls, now);
             record.calls_used += 1;
             self.sessions.write(session_key, record);
-            self
-                .emit(
-                    Event::SessionUsed(
-                        SessionUsed { session_key, calls_used: record.calls_used }
-                    )
-                );
+
         }
 
         fn charge_spending(
@@ -789,14 +774,6 @@ mod SessionAccount {
                 i += 1;
             };
         }
-    }
-
-    /// What a session key signs: the SNIP-12 message hash bound to one registration.
-    fn session_message_hash(message_hash: felt252, registration: felt252) -> felt252 {
-        let mut signed = ArrayTrait::new();
-        signed.append(message_hash);
-        signed.append(registration);
-        poseidon_hash_span(signed.span())
     }
 
     fn assert_only_self() {

@@ -5,9 +5,11 @@
 use starknet::storage_access::StorePacking;
 use traits::{Into, TryInto};
 use option::OptionTrait;
+use integer::{u128_safe_divmod, u128_as_non_zero};
 
 const SHIFT_32: u128 = 0x100000000;
-const SHIFT_128: felt252 = 0x100000000000000000000000000000000;
+const F_SHIFT_32: felt252 = 0x100000000;
+const F_SHIFT_128: felt252 = 0x100000000000000000000000000000000;
 
 /// What a policy allows; all zeros when the session has no policy on the token.
 #[derive(Copy, Drop)]
@@ -26,28 +28,28 @@ struct PolicyWindow {
     window_start: u64,
 }
 
+// Packing is felt arithmetic (every field is in range by its type); unpacking takes the two
+// u128 limbs and one divmod.
 impl PolicyConfigPacking of StorePacking<PolicyConfig, felt252> {
     fn pack(value: PolicyConfig) -> felt252 {
-        let window_seconds: u128 = value.window_seconds.into();
-        let slot: u128 = value.slot.into();
-        let high = window_seconds + slot * SHIFT_32;
-        value.max_per_call.into() + high.into() * SHIFT_128
+        let high = value.window_seconds.into() + value.slot.into() * F_SHIFT_32;
+        value.max_per_call.into() + high * F_SHIFT_128
     }
 
     fn unpack(value: felt252) -> PolicyConfig {
         let value: u256 = value.into();
+        let (slot, window_seconds) = u128_safe_divmod(value.high, u128_as_non_zero(SHIFT_32));
         PolicyConfig {
             max_per_call: value.low,
-            window_seconds: (value.high % SHIFT_32).try_into().unwrap(),
-            slot: (value.high / SHIFT_32).try_into().unwrap(),
+            window_seconds: window_seconds.try_into().unwrap(),
+            slot: slot.try_into().unwrap(),
         }
     }
 }
 
 impl PolicyWindowPacking of StorePacking<PolicyWindow, felt252> {
     fn pack(value: PolicyWindow) -> felt252 {
-        let window_start: felt252 = value.window_start.into();
-        value.remaining.into() + window_start * SHIFT_128
+        value.remaining.into() + value.window_start.into() * F_SHIFT_128
     }
 
     fn unpack(value: felt252) -> PolicyWindow {

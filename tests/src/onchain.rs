@@ -179,6 +179,19 @@ impl Paths {
             .await
     }
 
+    /// (e) with its nonce in a storage word of its own (what nonces chosen at random cost:
+    /// the nonce bitmap allocates a new slot every time).
+    pub async fn session_relayed_fresh_word(&self) -> Result<Relayed> {
+        let f = &self.fixture;
+        let mut session = self.whitelisted.clone();
+        f.refresh(&mut session).await?;
+        let mut outside = f.outside(vec![self.transfer.clone()]).await?;
+        // Far above the consecutive nonces, one 128-nonce word per call.
+        outside.nonce = Felt::TWO.pow(100u8) + outside.nonce * Felt::from(128u8);
+        let signature = f.session_signature(&session, &outside)?;
+        f.relay(&outside, signature).await
+    }
+
     /// (f) (e) with a spending limit on STRK.
     pub async fn session_limited_relayed(&self) -> Result<Relayed> {
         self.fixture

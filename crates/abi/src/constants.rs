@@ -121,6 +121,17 @@ pub const OUTSIDE_EXECUTION_TYPE_HASH: Felt =
 pub const CALL_TYPE_HASH: Felt =
     felt!("0x3635c7f2a7ba93844c0d064e18e487f35ab90f7c39d00f186a781fc3f0c2ca9");
 
+/// Starknet mainnet's chain id.
+pub const CHAIN_ID_SN_MAIN: Felt = short_string!("SN_MAIN");
+/// Starknet Sepolia's chain id.
+pub const CHAIN_ID_SN_SEPOLIA: Felt = short_string!("SN_SEPOLIA");
+/// The SNIP-9 v2 domain hash on mainnet (the contract's shortcut; a test recomputes it).
+pub const DOMAIN_HASH_SN_MAIN: Felt =
+    felt!("0x9951e1d5316915dc4436acce0a48afd57bb4b6c501687c151e869ab878a2ac");
+/// The SNIP-9 v2 domain hash on Sepolia (the contract's shortcut; a test recomputes it).
+pub const DOMAIN_HASH_SN_SEPOLIA: Felt =
+    felt!("0x2534050c42890f9cad3cf470a8b54a39c4d283a246dfceb486a8755e44a91df");
+
 /// What `is_valid_signature` returns for a valid owner signature.
 pub const VALIDATED: Felt = short_string!("VALID");
 
@@ -171,6 +182,10 @@ pub const CAIRO_CONSTANTS: &[(&str, Felt)] = &[
     ("SNIP12_REVISION", SNIP12_REVISION),
     ("DOMAIN_TYPE_HASH", DOMAIN_TYPE_HASH),
     ("OUTSIDE_EXECUTION_TYPE_HASH", OUTSIDE_EXECUTION_TYPE_HASH),
+    ("CHAIN_ID_SN_MAIN", CHAIN_ID_SN_MAIN),
+    ("CHAIN_ID_SN_SEPOLIA", CHAIN_ID_SN_SEPOLIA),
+    ("DOMAIN_HASH_SN_MAIN", DOMAIN_HASH_SN_MAIN),
+    ("DOMAIN_HASH_SN_SEPOLIA", DOMAIN_HASH_SN_SEPOLIA),
     ("CALL_TYPE_HASH", CALL_TYPE_HASH),
     ("STATUS_NONE", Felt::ZERO),
     ("STATUS_ACTIVE", Felt::ONE),
@@ -185,6 +200,21 @@ mod tests {
     use super::*;
     use crate::cairo_source::{parse_cairo_constants, CONSTANTS_CAIRO};
     use starknet::core::utils::{get_selector_from_name, starknet_keccak};
+
+    #[test]
+    fn the_public_chains_domain_hashes_are_the_computed_ones() {
+        for (chain, expected) in [
+            (CHAIN_ID_SN_MAIN, DOMAIN_HASH_SN_MAIN),
+            (CHAIN_ID_SN_SEPOLIA, DOMAIN_HASH_SN_SEPOLIA),
+        ] {
+            assert_eq!(
+                crate::snip12::domain_hash(chain),
+                expected,
+                "{:#x}",
+                crate::snip12::domain_hash(chain)
+            );
+        }
+    }
 
     #[test]
     fn every_cairo_constant_equals_its_rust_twin() {

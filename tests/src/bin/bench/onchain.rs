@@ -38,6 +38,7 @@ struct Figures {
     argent_note: String,
     owner_direct: u64,
     session: u64,
+    session_fresh_word: u64,
     limited: u64,
     multicall: u64,
     bundles: Vec<(usize, u64)>,
@@ -64,6 +65,9 @@ async fn measure(paths: &Paths) -> Result<Figures> {
         session: median_gas(|| paths.session_relayed())
             .await
             .context("(e)")?,
+        session_fresh_word: median_gas(|| paths.session_relayed_fresh_word())
+            .await
+            .context("(e')")?,
         limited: median_gas(|| paths.session_limited_relayed())
             .await
             .context("(f)")?,
@@ -117,6 +121,13 @@ fn rows(x: &Figures) -> Vec<Row> {
     rows.extend([
         row("(d) our account's owner, direct", x.owner_direct, 1, a, b),
         row("(e) our session, relayed", x.session, 1, a, b),
+        row(
+            "(e') (e) with a nonce in a fresh storage word",
+            x.session_fresh_word,
+            1,
+            a,
+            b,
+        ),
         row("(f) (e) with a spending limit", x.limited, 1, a, b),
         row("(g) session, 5-call multicall", x.multicall, 5, a, b),
     ]);
@@ -188,7 +199,9 @@ pub async fn run() -> Result<Section> {
          column are per transfer against (a), and `vs (b)` against the relayed OZ baseline. \
          Every relayed row uses the same relayer (predeployed account #1), transfer, recipient \
          and amount. Nonces are consecutive per account, as the paymaster issues them: 128 \
-         share one storage word, so a warm account allocates no new slot (402,000 L2 gas each)."
+         share one storage word, so a warm account allocates no new slot (402,000 L2 gas each); \
+         (e') shows what a nonce outside any used word costs (OZ's and Argent's nonce maps pay \
+         that on every execution)."
     ));
     Ok(Section {
         title: "On-chain cost of one STRK transfer (embedded devnet, from receipts)".into(),
