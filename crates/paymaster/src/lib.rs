@@ -14,6 +14,7 @@ pub mod http;
 mod intake;
 pub mod lifecycle;
 pub mod metrics;
+mod nonces;
 mod quote;
 pub mod relayer;
 pub mod service;

@@ -21,7 +21,7 @@ use crate::auth::Principal;
 use crate::config::GasTokenConfig;
 use crate::error::PaymasterError;
 use crate::relayer::classify;
-use crate::service::{check_version, node_error, random_felt, to_json, Paymaster};
+use crate::service::{check_version, node_error, to_json, Paymaster};
 
 /// Extra L2 gas of relaying an execution rather than executing it directly: the relayer's
 /// validation and execution plus `execute_from_outside_v2` (measured ≈ 1.55 M on devnet).
@@ -117,7 +117,7 @@ impl Paymaster {
                 }
                 let outside = OutsideExecution {
                     caller: snip12::ANY_CALLER,
-                    nonce: random_felt(),
+                    nonce: self.inner.nonces.next(user),
                     execute_after,
                     execute_before,
                     calls: signed_calls,

@@ -44,6 +44,7 @@ pub(crate) struct Inner {
     pub(crate) default_account_class: Felt,
     pub(crate) cache: ChainCache,
     pub(crate) recovered: RecoveryReport,
+    pub(crate) nonces: crate::nonces::NonceIssuer,
 }
 
 impl std::fmt::Debug for Paymaster {
@@ -179,6 +180,7 @@ impl Paymaster {
                 default_account_class,
                 cache: ChainCache::default(),
                 recovered,
+                nonces: crate::nonces::NonceIssuer::default(),
             }),
         })
     }
