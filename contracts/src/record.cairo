@@ -28,7 +28,6 @@ struct SessionRecord {
 const SHIFT_16: u128 = 0x10000;
 const SHIFT_32: u128 = 0x100000000;
 const SHIFT_64: u128 = 0x10000000000000000;
-const SHIFT_96: u128 = 0x1000000000000000000000000;
 const F_SHIFT_16: felt252 = 0x10000;
 const F_SHIFT_32: felt252 = 0x100000000;
 const F_SHIFT_48: felt252 = 0x1000000000000;
@@ -91,27 +90,27 @@ fn is_live(record: SessionRecord, epoch: u32) -> bool {
     !record.revoked && record.valid_until != 0 && record.epoch == epoch
 }
 
-/// Account-wide session state, one slot: the revoke-all epoch, and the low 128 bits of the hash
-/// of the last transaction that ran a session execution's calls. While that transaction runs, no
-/// other outside execution may start on the account: not from a contract the session called,
-/// nor after it in the same transaction.
+/// Account-wide session state, one slot: the revoke-all epoch, and whether a session-signed
+/// outside execution is running its calls (no outside execution may start meanwhile).
 #[derive(Copy, Drop)]
 struct SessionsState {
     epoch: u32,
-    lock: u128,
+    executing: bool,
 }
 
 impl SessionsStatePacking of StorePacking<SessionsState, felt252> {
     fn pack(value: SessionsState) -> felt252 {
-        value.epoch.into() + value.lock.into() * F_SHIFT_32
+        let executing = if value.executing {
+            F_SHIFT_32
+        } else {
+            0
+        };
+        value.epoch.into() + executing
     }
 
     fn unpack(value: felt252) -> SessionsState {
         let value: u256 = value.into();
-        // lock * 2^32 spans the low limb's top 96 bits and the high limb's low 32 bits.
-        let (lock_low, epoch) = u128_safe_divmod(value.low, u128_as_non_zero(SHIFT_32));
-        SessionsState {
-            epoch: epoch.try_into().unwrap(), lock: lock_low + value.high * SHIFT_96
-        }
+        let (executing, epoch) = u128_safe_divmod(value.low, u128_as_non_zero(SHIFT_32));
+        SessionsState { epoch: epoch.try_into().unwrap(), executing: executing != 0 }
     }
 }

@@ -9,7 +9,6 @@ mod SessionAccount {
     use option::OptionTrait;
     use traits::{Into, TryInto};
     use zeroable::Zeroable;
-    use integer::u256_from_felt252;
     use starknet::{
         ContractAddress, ClassHash, get_caller_address, get_contract_address, get_tx_info,
         get_block_timestamp, get_execution_info
@@ -199,12 +198,11 @@ mod SessionAccount {
             let info = get_execution_info().unbox();
             let this = info.contract_address;
             let now = info.block_info.unbox().block_timestamp;
-            // 1. No outside execution inside a running session execution (nor after one in the
-            // same transaction); caller, time window, nonce.
+            // 1. No outside execution inside a running session execution; caller, time window,
+            // nonce.
             let tx_info = info.tx_info.unbox();
-            let tx_lock = u256_from_felt252(tx_info.transaction_hash).low;
             let state = self.sessions_state.read();
-            assert(state.lock != tx_lock, Errors::OUTSIDE_REENTRANT);
+            assert(!state.executing, Errors::OUTSIDE_REENTRANT);
             let caller: felt252 = outside_execution.caller.into();
             if caller != constants::ANY_CALLER && caller != 0 {
                 assert(
@@ -233,15 +231,18 @@ mod SessionAccount {
             }
             assert(signature_len == 4, Errors::INVALID_SIGNATURE_LENGTH);
             // Whatever the calls reach cannot start another outside execution on this account
-            // meanwhile: the lock names this transaction, so it needs no clearing (one write).
-            self.sessions_state.write(SessionsState { epoch: state.epoch, lock: tx_lock });
+            // while they run (cleared after them: a later execution in the same transaction,
+            // bundled by a relayer, is not nested).
+            self.sessions_state.write(SessionsState { epoch: state.epoch, executing: true });
             // 2-5. Session rules, signature, accounting.
             self
                 .authorize_session(
                     outside_execution.calls, signature, message_hash, this, now, state.epoch
                 );
             // 6. Atomic: a failing call reverts the whole execution.
-            execute_calls(outside_execution.calls)
+            let results = execute_calls(outside_execution.calls);
+            self.sessions_state.write(SessionsState { epoch: state.epoch, executing: false });
+            results
         }
 
         fn is_valid_outside_execution_nonce(self: @ContractState, nonce: felt252) -> bool {

@@ -7,7 +7,6 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-use stark_sessions_abi::constants::SELECTOR_EXECUTE_FROM_OUTSIDE_V2;
 use stark_sessions_abi::{CairoSerde, Call, Felt};
 use tokio::sync::Notify;
 
@@ -32,19 +31,6 @@ pub(crate) struct Job {
 }
 
 impl Job {
-    /// The accounts whose outside executions the job's calls make.
-    fn accounts(&self) -> impl Iterator<Item = Felt> + '_ {
-        self.calls
-            .iter()
-            .filter(|c| c.selector == SELECTOR_EXECUTE_FROM_OUTSIDE_V2)
-            .map(|c| c.to)
-    }
-
-    /// Whether the job makes an outside execution of an account that `other` makes one of.
-    fn shares_an_account_with(&self, other: &Job) -> bool {
-        self.accounts().any(|a| other.accounts().any(|b| a == b))
-    }
-
     /// The job for a stored execution.
     pub fn from_record(record: &ExecutionRecord) -> Result<Self, PaymasterError> {
         let calls = Vec::<Call>::from_felts(&record.calls)
@@ -105,9 +91,7 @@ impl Queue {
     }
 
     /// Waits for at least one job, then takes the next batch: the front job alone if it must
-    /// go alone, else up to `max` consecutive jobs that may share a transaction. A transaction
-    /// carries at most one outside execution per account: the session account refuses a second
-    /// one in the transaction that ran a session's calls (its re-entrancy lock).
+    /// go alone, else up to `max` consecutive jobs that may share a transaction.
     pub async fn take(&self, max: usize) -> Vec<Job> {
         loop {
             let notified = self.ready.notified();
@@ -124,10 +108,7 @@ impl Queue {
         let first = queue.pop_front()?;
         let mut batch = vec![first];
         if !batch[0].alone {
-            let fits = |j: &Job, batch: &[Job]| {
-                !j.alone && !batch.iter().any(|b| b.shares_an_account_with(j))
-            };
-            while batch.len() < max.max(1) && queue.front().is_some_and(|j| fits(j, &batch)) {
+            while batch.len() < max.max(1) && queue.front().is_some_and(|j| !j.alone) {
                 batch.extend(queue.pop_front());
             }
         }
@@ -175,27 +156,6 @@ mod tests {
         queue.push(job(6, false));
         queue.push(job(6, false));
         assert_eq!(queue.len(), 1, "a waiting job is queued once");
-    }
-
-    fn job_of(id: u8, account: u8) -> Job {
-        Job {
-            calls: vec![Call {
-                to: Felt::from(account),
-                selector: SELECTOR_EXECUTE_FROM_OUTSIDE_V2,
-                calldata: vec![],
-            }],
-            ..job(id, false)
-        }
-    }
-
-    #[tokio::test]
-    async fn a_transaction_carries_one_execution_per_account() {
-        let queue = Queue::default();
-        for (id, account) in [(1, 0xa), (2, 0xb), (3, 0xa), (4, 0xc)] {
-            queue.push(job_of(id, account));
-        }
-        assert_eq!(ids(&queue.take(16).await), vec![1, 2]);
-        assert_eq!(ids(&queue.take(16).await), vec![3, 4]);
     }
 
     #[tokio::test]
