@@ -162,3 +162,53 @@ async fn multicall_is_atomic_and_nested_execute_is_refused() {
     }
     assert_eq!(f.plays().await.expect("plays"), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nonces_sharing_a_storage_word_are_used_independently() {
+    let f = Fixture::new(24).await.expect("fixture");
+    let is_valid = |nonce: Felt| {
+        f.devnet.call(
+            f.address(),
+            sel("is_valid_outside_execution_nonce"),
+            vec![nonce],
+        )
+    };
+    // Word boundaries (127 | 128), a nonce above 2^128 (the high limb), and the largest felt.
+    let used = [
+        Felt::from(127u8),
+        Felt::from(128u8),
+        Felt::TWO.pow(128u8) + Felt::from(5u8),
+        Felt::MAX,
+    ];
+    let neighbours = [
+        Felt::from(126u8),
+        Felt::from(129u8),
+        Felt::TWO.pow(128u8) + Felt::from(4u8),
+        Felt::MAX - Felt::ONE,
+    ];
+    for nonce in used {
+        let mut outside = f.outside(vec![f.play(1)]).await.expect("outside");
+        outside.nonce = nonce;
+        let sig = f.owner_signature(&outside).expect("sign");
+        assert_eq!(is_valid(nonce).await.expect("view"), vec![Felt::ONE]);
+        f.relay(&outside, sig.clone())
+            .await
+            .expect("sent")
+            .receipt()
+            .unwrap_or_else(|e| panic!("nonce {nonce:#x}: {e}"));
+        assert_eq!(is_valid(nonce).await.expect("view"), vec![Felt::ZERO]);
+        assert_eq!(
+            f.relay(&outside, sig).await.expect("sent").expect_error(),
+            ContractError::OutsideNonceUsed,
+            "nonce {nonce:#x} reused"
+        );
+    }
+    for nonce in neighbours {
+        assert_eq!(
+            is_valid(nonce).await.expect("view"),
+            vec![Felt::ONE],
+            "{nonce:#x} shares a word with a used nonce but was never used"
+        );
+    }
+    assert_eq!(f.plays().await.expect("plays"), used.len() as u64);
+}
