@@ -1,6 +1,9 @@
-//! SNIP-9 nonces as a bitmap: 128 nonces share one storage slot, so that an account whose
-//! nonces are consecutive allocates a new slot (the costliest storage write) once per 128
-//! executions instead of once per execution. Any felt is still a valid nonce.
+//! SNIP-9 nonces as a bitmap: 128 nonces share one word, so that an account whose nonces are
+//! consecutive allocates a new storage slot (the costliest storage write) once per 128
+//! executions instead of once per execution. The latest word in use (the hot word) lives in the
+//! account-wide state slot that every outside execution reads and a session execution writes
+//! anyway; older words, and words of nonces of 2^87 and more, in a map. Any felt is a valid
+//! nonce.
 
 use integer::{u128_safe_divmod, u128_as_non_zero};
 use traits::{Into, TryInto};
@@ -9,12 +12,17 @@ use option::OptionTrait;
 // 2^121: a nonce's high u128 limb, shifted above the low limb's 121-bit slot index.
 const SHIFT_121: felt252 = 0x2000000000000000000000000000000;
 
-/// The storage slot of `nonce` and its bit in that slot: slot `nonce / 128`, bit `nonce % 128`.
-fn nonce_slot(nonce: felt252) -> (felt252, u128) {
+// Words whose index is below this may be the account's hot word (nonces below 2^87).
+const HOT_WORD_LIMIT: u128 = 0x100000000000000000000;
+
+/// Where `nonce` is kept: its word `nonce / 128` (the storage key), whether that word may be
+/// the hot word and its index then, and the nonce's bit in the word (`nonce % 128`).
+fn nonce_slot(nonce: felt252) -> (felt252, bool, u128, u128) {
     let value: u256 = nonce.into();
     let (index, bit) = u128_safe_divmod(value.low, u128_as_non_zero(128));
     let slot: felt252 = value.high.into() * SHIFT_121 + index.into();
-    (slot, pow2(bit))
+    let hot = value.high == 0 && index < HOT_WORD_LIMIT;
+    (slot, hot, index, pow2(bit))
 }
 
 /// 2^bit for bit < 128, from its seven binary digits (no loop: a fixed, small cost).

@@ -90,13 +90,22 @@ fn is_live(record: SessionRecord, epoch: u32) -> bool {
     !record.revoked && record.valid_until != 0 && record.epoch == epoch
 }
 
-/// Account-wide session state, one slot: the revoke-all epoch, and whether a session-signed
-/// outside execution is running its calls (no outside execution may start meanwhile).
+/// Account-wide state, one slot read by every outside execution: the revoke-all epoch;
+/// whether a session-signed outside execution is running its calls (no outside execution may
+/// start meanwhile); and the hot nonce word — the bitmap of the latest 128-nonce word in use
+/// (its index below 2^80), so that consecutive nonces cost no storage access of their own.
 #[derive(Copy, Drop)]
 struct SessionsState {
     epoch: u32,
     executing: bool,
+    hot_word: u128,
+    hot_bits: u128,
 }
+
+const F_SHIFT_33: felt252 = 0x200000000;
+const F_SHIFT_113: felt252 = 0x20000000000000000000000000000;
+const SHIFT_15: u128 = 0x8000;
+const SHIFT_80: u128 = 0x100000000000000000000;
 
 impl SessionsStatePacking of StorePacking<SessionsState, felt252> {
     fn pack(value: SessionsState) -> felt252 {
@@ -105,12 +114,22 @@ impl SessionsStatePacking of StorePacking<SessionsState, felt252> {
         } else {
             0
         };
-        value.epoch.into() + executing
+        value.epoch.into()
+            + executing
+            + value.hot_word.into() * F_SHIFT_33
+            + value.hot_bits.into() * F_SHIFT_113
     }
 
     fn unpack(value: felt252) -> SessionsState {
         let value: u256 = value.into();
-        let (executing, epoch) = u128_safe_divmod(value.low, u128_as_non_zero(SHIFT_32));
-        SessionsState { epoch: epoch.try_into().unwrap(), executing: executing != 0 }
+        let (rest, epoch) = u128_safe_divmod(value.low, u128_as_non_zero(SHIFT_32));
+        let (rest, executing) = u128_safe_divmod(rest, u128_as_non_zero(2));
+        let (bits_low, hot_word) = u128_safe_divmod(rest, u128_as_non_zero(SHIFT_80));
+        SessionsState {
+            epoch: epoch.try_into().unwrap(),
+            executing: executing != 0,
+            hot_word,
+            hot_bits: bits_low + value.high * SHIFT_15,
+        }
     }
 }

@@ -211,10 +211,7 @@ mod SessionAccount {
             }
             assert(outside_execution.execute_after < now, Errors::OUTSIDE_TOO_EARLY);
             assert(now < outside_execution.execute_before, Errors::OUTSIDE_EXPIRED);
-            let (slot, bit) = nonce_slot(outside_execution.nonce);
-            let used = self.nonce_bits.read(slot);
-            assert(used & bit == 0, Errors::OUTSIDE_NONCE_USED);
-            self.nonce_bits.write(slot, used + bit);
+            let (state, state_changed) = self.use_nonce(state, outside_execution.nonce);
 
             let message_hash = snip12::outside_execution_message_hash(
                 @outside_execution, this, tx_info.chain_id
@@ -227,13 +224,25 @@ mod SessionAccount {
                     ),
                     Errors::INVALID_SIGNATURE
                 );
+                if state_changed {
+                    self.sessions_state.write(state);
+                }
                 return execute_calls(outside_execution.calls);
             }
             assert(signature_len == 4, Errors::INVALID_SIGNATURE_LENGTH);
             // Whatever the calls reach cannot start another outside execution on this account
             // while they run (cleared after them: a later execution in the same transaction,
             // bundled by a relayer, is not nested).
-            self.sessions_state.write(SessionsState { epoch: state.epoch, executing: true });
+            self
+                .sessions_state
+                .write(
+                    SessionsState {
+                        epoch: state.epoch,
+                        executing: true,
+                        hot_word: state.hot_word,
+                        hot_bits: state.hot_bits
+                    }
+                );
             // 2-5. Session rules, signature, accounting.
             self
                 .authorize_session(
@@ -241,12 +250,16 @@ mod SessionAccount {
                 );
             // 6. Atomic: a failing call reverts the whole execution.
             let results = execute_calls(outside_execution.calls);
-            self.sessions_state.write(SessionsState { epoch: state.epoch, executing: false });
+            self.sessions_state.write(state);
             results
         }
 
         fn is_valid_outside_execution_nonce(self: @ContractState, nonce: felt252) -> bool {
-            let (slot, bit) = nonce_slot(nonce);
+            let (slot, hot, index, bit) = nonce_slot(nonce);
+            let state = self.sessions_state.read();
+            if hot && index == state.hot_word {
+                return state.hot_bits & bit == 0;
+            }
             self.nonce_bits.read(slot) & bit == 0
         }
     }
@@ -670,6 +683,43 @@ mod SessionAccount {
                     Option::None => { break; },
                 };
             };
+        }
+
+        /// Marks `nonce` used (refusing a used one): in the hot word of `state` when it is that
+        /// word or a later one (the hot word then moves on, its bits kept in the map), else in
+        /// the map. Returns the new state and whether it changed.
+        fn use_nonce(
+            ref self: ContractState, state: SessionsState, nonce: felt252
+        ) -> (SessionsState, bool) {
+            let (slot, hot, index, bit) = nonce_slot(nonce);
+            if hot && index == state.hot_word {
+                assert(state.hot_bits & bit == 0, Errors::OUTSIDE_NONCE_USED);
+                return (
+                    SessionsState {
+                        epoch: state.epoch,
+                        executing: state.executing,
+                        hot_word: index,
+                        hot_bits: state.hot_bits + bit
+                    },
+                    true
+                );
+            }
+            if hot && index > state.hot_word {
+                // Words above the hot one were never used: the new one starts empty.
+                if state.hot_bits != 0 {
+                    self.nonce_bits.write(state.hot_word.into(), state.hot_bits);
+                }
+                return (
+                    SessionsState {
+                        epoch: state.epoch, executing: state.executing, hot_word: index, hot_bits: bit
+                    },
+                    true
+                );
+            }
+            let used = self.nonce_bits.read(slot);
+            assert(used & bit == 0, Errors::OUTSIDE_NONCE_USED);
+            self.nonce_bits.write(slot, used + bit);
+            (state, false)
         }
 
         /// Charges one tracked call's amount to the session's policy on `token`, if it has one.

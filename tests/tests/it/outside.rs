@@ -173,7 +173,8 @@ async fn nonces_sharing_a_storage_word_are_used_independently() {
             vec![nonce],
         )
     };
-    // Word boundaries (127 | 128), a nonce above 2^128 (the high limb), and the largest felt.
+    // Word boundaries (127 | 128: the hot word moves on), a nonce above 2^128 (kept in the
+    // map), and the largest felt.
     let used = [
         Felt::from(127u8),
         Felt::from(128u8),
@@ -210,5 +211,20 @@ async fn nonces_sharing_a_storage_word_are_used_independently() {
             "{nonce:#x} shares a word with a used nonce but was never used"
         );
     }
+    // 127's word stopped being the account's hot word when 128 was used: still used.
+    for nonce in used {
+        assert_eq!(
+            is_valid(nonce).await.expect("view"),
+            vec![Felt::ZERO],
+            "{nonce:#x}"
+        );
+    }
+    let mut again = f.outside(vec![f.play(1)]).await.expect("outside");
+    again.nonce = used[0];
+    let sig = f.owner_signature(&again).expect("sign");
+    assert_eq!(
+        f.relay(&again, sig).await.expect("sent").expect_error(),
+        ContractError::OutsideNonceUsed
+    );
     assert_eq!(f.plays().await.expect("plays"), used.len() as u64);
 }
