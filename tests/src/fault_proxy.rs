@@ -2,6 +2,8 @@
 //! bounded time. Requests pass through to the node unless a rule picks them (by JSON-RPC method
 //! and position), in which case the proxy forwards and loses the answer, answers too late,
 //! answers 5xx, or resets the connection — before or after the node saw the request.
+//! Started with [`FaultProxy::start_forwarding_headers`] it also passes the named request
+//! headers on (a paymaster's credentials), to stand between the SDK and a paymaster.
 
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -61,6 +63,8 @@ struct Shared {
     rules: Mutex<Vec<Rule>>,
     injected: AtomicUsize,
     forwarded: AtomicUsize,
+    /// Request headers passed on to the upstream (lower case).
+    forward_headers: Vec<String>,
 }
 
 impl Shared {
@@ -103,6 +107,16 @@ impl Drop for FaultProxy {
 impl FaultProxy {
     /// Starts a proxy to `upstream` that serves for at most `lifetime`.
     pub async fn start(upstream: &Url, lifetime: Duration) -> Result<Self> {
+        Self::start_forwarding_headers(upstream, lifetime, &[]).await
+    }
+
+    /// [`Self::start`], passing the request headers named in `headers` on to `upstream`
+    /// (e.g. `x-paymaster-api-key` and `authorization` in front of a paymaster).
+    pub async fn start_forwarding_headers(
+        upstream: &Url,
+        lifetime: Duration,
+        headers: &[&str],
+    ) -> Result<Self> {
         let listener = TcpListener::bind(("127.0.0.1", 0))
             .await
             .context("binding the proxy")?;
@@ -114,6 +128,7 @@ impl FaultProxy {
             rules: Mutex::new(Vec::new()),
             injected: AtomicUsize::new(0),
             forwarded: AtomicUsize::new(0),
+            forward_headers: headers.iter().map(|h| h.to_ascii_lowercase()).collect(),
         });
         let deadline = Instant::now() + lifetime;
         let task = tokio::spawn(accept(listener, shared.clone(), deadline));
@@ -164,7 +179,7 @@ async fn accept(listener: TcpListener, shared: Arc<Shared>, deadline: Instant) {
 async fn serve(stream: TcpStream, shared: Arc<Shared>) {
     let mut buffer = Vec::new();
     loop {
-        let Ok(Some(body)) = read_request(&stream, &mut buffer).await else {
+        let Ok(Some((headers, body))) = read_request(&stream, &mut buffer).await else {
             return;
         };
         let method = serde_json::from_slice::<Value>(&body)
@@ -174,7 +189,7 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) {
         let fault = shared.pick(&method);
         let answer = match fault {
             Some(f) if !f.forwards() => None,
-            _ => match forward(&shared, body).await {
+            _ => match forward(&shared, &headers, body).await {
                 Ok(answer) => Some(answer),
                 Err(_) => return,
             },
@@ -215,20 +230,29 @@ async fn apply(stream: &TcpStream, fault: Fault, answer: Option<Vec<u8>>) -> boo
     }
 }
 
-async fn forward(shared: &Shared, body: Vec<u8>) -> Result<Vec<u8>> {
-    let response = shared
+async fn forward(shared: &Shared, headers: &[(String, String)], body: Vec<u8>) -> Result<Vec<u8>> {
+    let mut request = shared
         .http
         .post(shared.upstream.clone())
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await?;
+        .header("content-type", "application/json");
+    for (name, value) in headers {
+        if shared.forward_headers.contains(name) {
+            request = request.header(name.as_str(), value.as_str());
+        }
+    }
+    let response = request.body(body).send().await?;
     shared.forwarded.fetch_add(1, Ordering::Relaxed);
     Ok(response.bytes().await?.to_vec())
 }
 
+/// One request's headers: names in lower case, values as sent.
+type Headers = Vec<(String, String)>;
+
 /// Reads one HTTP/1.1 request (headers, then a `Content-Length` body); `None` at a clean end.
-async fn read_request(stream: &TcpStream, buffer: &mut Vec<u8>) -> io::Result<Option<Vec<u8>>> {
+async fn read_request(
+    stream: &TcpStream,
+    buffer: &mut Vec<u8>,
+) -> io::Result<Option<(Headers, Vec<u8>)>> {
     let header_end = loop {
         if let Some(end) = find(buffer, b"\r\n\r\n") {
             break end + 4;
@@ -237,11 +261,16 @@ async fn read_request(stream: &TcpStream, buffer: &mut Vec<u8>) -> io::Result<Op
             return Ok(None);
         }
     };
-    let head = String::from_utf8_lossy(&buffer[..header_end]).to_ascii_lowercase();
-    let length = head
+    let headers: Headers = String::from_utf8_lossy(&buffer[..header_end])
         .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse::<usize>().ok())
+        .skip(1)
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        .collect();
+    let length = headers
+        .iter()
+        .find(|(name, _)| name == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok())
         .unwrap_or(0);
     if length > MAX_REQUEST {
         return Ok(None);
@@ -253,7 +282,7 @@ async fn read_request(stream: &TcpStream, buffer: &mut Vec<u8>) -> io::Result<Op
     }
     let body = buffer[header_end..header_end + length].to_vec();
     buffer.drain(..header_end + length);
-    Ok(Some(body))
+    Ok(Some((headers, body)))
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {

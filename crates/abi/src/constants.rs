@@ -68,6 +68,9 @@ pub const SELECTOR_GET_SESSION_TARGETS: Felt = selector!("get_session_targets");
 pub const SELECTOR_GET_SPENDING_POLICY: Felt = selector!("get_spending_policy");
 /// `get_session_generation`.
 pub const SELECTOR_GET_SESSION_GENERATION: Felt = selector!("get_session_generation");
+/// `is_valid_outside_execution_nonce` (SNIP-9 v2): whether a nonce is still unused.
+pub const SELECTOR_IS_VALID_OUTSIDE_EXECUTION_NONCE: Felt =
+    selector!("is_valid_outside_execution_nonce");
 
 /// Selectors a session may never call, on any contract.
 pub const BLOCKED_SELECTORS: [Felt; 11] = [
@@ -263,6 +266,10 @@ mod tests {
             ("get_session_targets", SELECTOR_GET_SESSION_TARGETS),
             ("get_spending_policy", SELECTOR_GET_SPENDING_POLICY),
             ("get_session_generation", SELECTOR_GET_SESSION_GENERATION),
+            (
+                "is_valid_outside_execution_nonce",
+                SELECTOR_IS_VALID_OUTSIDE_EXECUTION_NONCE,
+            ),
         ];
         for (name, value) in names {
             assert_eq!(

@@ -9,9 +9,9 @@ use stark_sessions_abi::constants::{
     ISESSION_KEY_MANAGER_ID, SELECTOR_ADD_OR_UPDATE_SESSION_KEY,
     SELECTOR_GET_SESSION_ALLOWED_ENTRYPOINTS, SELECTOR_GET_SESSION_DATA,
     SELECTOR_GET_SESSION_GENERATION, SELECTOR_GET_SESSION_STATUS, SELECTOR_GET_SESSION_TARGETS,
-    SELECTOR_GET_SPENDING_POLICY, SELECTOR_REVOKE_ALL_SESSIONS, SELECTOR_REVOKE_SESSION_KEY,
-    SELECTOR_SET_SESSION_TARGETS, SELECTOR_SET_SPENDING_POLICY, SELECTOR_SUPPORTS_INTERFACE,
-    TRACKED_SELECTORS,
+    SELECTOR_GET_SPENDING_POLICY, SELECTOR_IS_VALID_OUTSIDE_EXECUTION_NONCE,
+    SELECTOR_REVOKE_ALL_SESSIONS, SELECTOR_REVOKE_SESSION_KEY, SELECTOR_SET_SESSION_TARGETS,
+    SELECTOR_SET_SPENDING_POLICY, SELECTOR_SUPPORTS_INTERFACE, TRACKED_SELECTORS,
 };
 use stark_sessions_abi::typed_data::parse_outside_execution;
 use stark_sessions_abi::{
@@ -30,13 +30,23 @@ use url::Url;
 use crate::error::{SessionDetails, SessionError};
 use crate::handle::SessionHandle;
 use crate::keys::{create_session_key_with, unix_now};
-use crate::paymaster::PaymasterClient;
+use crate::paymaster::{Executed, PaymasterClient};
 use crate::session::{Session, SpendingLimit};
 use crate::EnvelopeParams;
 
-/// The longest validity window of an outside execution the client will sign: a paymaster
-/// asking for a signature that stays usable for longer is refused.
-pub const MAX_EXECUTION_WINDOW_SECS: u64 = 24 * 3600;
+/// The default longest validity window of an outside execution the client will sign
+/// (`execute_before` at most this far from now): a paymaster asking for a signature that stays
+/// usable for longer is refused. See [`SessionClient::with_max_execution_window`].
+pub const DEFAULT_MAX_EXECUTION_WINDOW: Duration = Duration::from_secs(10 * 60);
+/// How far before now the client asks a paymaster to start an execution's window
+/// (`execute_after`): the contract wants `execute_after < block time`, and the block an
+/// execution lands in may carry a timestamp a little behind the one the client read.
+pub const EXECUTE_AFTER_SLACK_SECS: u64 = 60;
+/// How often a signed execution is sent again after an ambiguous failure (timeout, reset,
+/// 5xx, an answer that is not JSON-RPC), by default. See [`SessionClient::with_submit_retries`].
+pub const DEFAULT_SUBMIT_RETRIES: u32 = 3;
+/// The wait before the first resubmission; it doubles with each one.
+pub const SUBMIT_BACKOFF: Duration = Duration::from_millis(250);
 /// How long [`SessionClient::wait_for_transaction`] waits for a receipt.
 pub const RECEIPT_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -134,6 +144,38 @@ pub struct SessionClient {
     chain_id: Felt,
     trusted_callers: Vec<Felt>,
     envelope: EnvelopeParams,
+    max_execution_window: Duration,
+    submit_retries: u32,
+}
+
+/// The time rules an outside execution must meet before it is signed, in block-time seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SigningWindow {
+    /// The chain's time, the latest block's timestamp: the window starts a little before it
+    /// (the contract wants `execute_after` before the time of the block the execution lands in).
+    pub chain_now: u64,
+    /// The time the rules are read against: the later of the chain's time and the local clock
+    /// (a quiet chain's latest block can be old).
+    pub now: u64,
+    /// The largest `execute_before - now` accepted.
+    pub max_window_secs: u64,
+    /// For a session execution, the session's last valid second: `execute_before` may not be
+    /// later. An owner's execution has none.
+    pub valid_until: Option<u64>,
+}
+
+impl SigningWindow {
+    /// The SNIP-29 `time_bounds` to ask a paymaster for, `(execute_after, execute_before)`:
+    /// from a little before the chain's time to `min(now + max window, valid_until)` — a
+    /// window this client then accepts.
+    pub fn requested_bounds(&self) -> (u64, u64) {
+        let mut before = self.now.saturating_add(self.max_window_secs);
+        if let Some(valid_until) = self.valid_until {
+            before = before.min(valid_until);
+        }
+        let after = self.chain_now.min(self.now);
+        (after.saturating_sub(EXECUTE_AFTER_SLACK_SECS), before)
+    }
 }
 
 fn provider_error(what: &str, e: ProviderError) -> SessionError {
@@ -154,7 +196,33 @@ impl SessionClient {
             chain_id,
             trusted_callers: Vec::new(),
             envelope: EnvelopeParams::default(),
+            max_execution_window: DEFAULT_MAX_EXECUTION_WINDOW,
+            submit_retries: DEFAULT_SUBMIT_RETRIES,
         })
+    }
+
+    /// Signs outside executions only while their `execute_before` is at most `window` from
+    /// now (default [`DEFAULT_MAX_EXECUTION_WINDOW`], 10 minutes), and asks the paymaster for
+    /// such a window. A longer window lets a signature leaked or held back by a relayer be used
+    /// later; a shorter one leaves less time for the relayer to land it.
+    #[must_use]
+    pub fn with_max_execution_window(mut self, window: Duration) -> Self {
+        self.max_execution_window = window;
+        self
+    }
+
+    /// Sends a signed execution again at most `retries` times after an ambiguous failure
+    /// (default [`DEFAULT_SUBMIT_RETRIES`]). Always the same signed execution: the paymaster
+    /// answers a resubmission with the first outcome, so an intent executes at most once.
+    #[must_use]
+    pub fn with_submit_retries(mut self, retries: u32) -> Self {
+        self.submit_retries = retries;
+        self
+    }
+
+    /// The longest validity window this client signs.
+    pub fn max_execution_window(&self) -> Duration {
+        self.max_execution_window
     }
 
     /// Also accepts outside executions that name one of `callers` (a paymaster's relayers)
@@ -319,14 +387,26 @@ impl SessionClient {
         })
     }
 
-    /// Has the paymaster build an outside execution of `calls` for `account`, checks the typed
-    /// data it returns against the chain's time `now`, signs it with `sign` and has it relayed.
-    /// Returns the transaction hash.
+    /// The rules for an execution read at chain time `chain_now` (for a session: ending at
+    /// `valid_until`).
+    fn signing_window(&self, chain_now: u64, valid_until: Option<u64>) -> SigningWindow {
+        SigningWindow {
+            chain_now,
+            now: chain_now.max(unix_now()),
+            max_window_secs: self.max_execution_window.as_secs(),
+            valid_until,
+        }
+    }
+
+    /// Has the paymaster build an outside execution of `calls` for `account` within `window`,
+    /// checks the typed data it returns (calls, chain, caller, time bounds, a nonce the account
+    /// has not used), signs it with `sign` and has it relayed — the same signed execution again
+    /// after an ambiguous failure. Returns the transaction hash.
     async fn relay<F>(
         &self,
         account: Felt,
         calls: &[Call],
-        now: u64,
+        window: SigningWindow,
         sign: F,
         context: &ErrorContext,
     ) -> Result<Felt, SessionError>
@@ -335,24 +415,56 @@ impl SessionClient {
     {
         let built = self
             .paymaster
-            .build_invoke(account, calls)
+            .build_invoke_within(account, calls, Some(window.requested_bounds()))
             .await
             .map_err(|e| context.paymaster(e))?;
         let typed_data = built.get("typed_data").ok_or_else(|| {
             SessionError::TypedDataMismatch("is missing from the build result".into())
         })?;
-        let now = now.max(unix_now());
-        let outside =
-            verify_typed_data(typed_data, calls, self.chain_id, now, &self.trusted_callers)?;
+        let outside = verify_typed_data(
+            typed_data,
+            calls,
+            self.chain_id,
+            &window,
+            &self.trusted_callers,
+        )?;
+        self.ensure_fresh_nonce(account, outside.nonce).await?;
         // The hash is ours, from our account and chain: nothing the paymaster says is signed.
         let hash = snip12::outside_execution_hash(&outside, account, self.chain_id);
         let signature = sign(&hash)?;
-        let executed = self
-            .paymaster
-            .execute_invoke(account, typed_data, &signature)
-            .await
-            .map_err(|e| context.paymaster(e))?;
+        let executed = submit_with_retries(self.submit_retries, SUBMIT_BACKOFF, || {
+            self.paymaster
+                .execute_invoke(account, typed_data, &signature)
+        })
+        .await
+        .map_err(|e| match e {
+            SessionError::PaymasterTransport(why) => SessionError::PaymasterTransport(format!(
+                "{why}; the signed execution (nonce {:#x}) may still run: sending it again is \
+                 safe, signing a new one is not",
+                outside.nonce
+            )),
+            other => context.paymaster(other),
+        })?;
         Ok(executed.transaction_hash)
+    }
+
+    /// Refuses a nonce the account has already used: a paymaster handing one out would have
+    /// us sign an execution that can never run, or make us believe a replay is new.
+    async fn ensure_fresh_nonce(&self, account: Felt, nonce: Felt) -> Result<(), SessionError> {
+        let answer = self
+            .view(
+                account,
+                SELECTOR_IS_VALID_OUTSIDE_EXECUTION_NONCE,
+                vec![nonce],
+            )
+            .await?;
+        if answer.first() == Some(&Felt::ONE) {
+            Ok(())
+        } else {
+            Err(SessionError::TypedDataMismatch(format!(
+                "names nonce {nonce:#x}, which the account has already used"
+            )))
+        }
     }
 
     /// Registers a session on the owner's account, gaslessly: the owner signs an outside
@@ -411,7 +523,7 @@ impl SessionClient {
         self.relay(
             owner.account,
             calls,
-            now,
+            self.signing_window(now, None),
             |hash| {
                 let signature = owner
                     .key
@@ -543,7 +655,7 @@ impl SessionClient {
         }
         handle.info()?;
         let details = self.preflight(session, calls).await?;
-        let now = details.now;
+        let window = self.signing_window(details.now, Some(session.valid_until()));
         let context = ErrorContext {
             session_key: session.public_key(),
             calls: calls.to_vec(),
@@ -554,7 +666,7 @@ impl SessionClient {
             .relay(
                 session.account,
                 calls,
-                now,
+                window,
                 |hash| {
                     let (r, s) = handle.sign(&snip12::session_message_hash(*hash, registration))?;
                     Ok(vec![session.public_key(), r, s, registration])
@@ -719,18 +831,55 @@ pub fn registration_calls(account: Felt, config: &SessionConfig) -> Vec<Call> {
     calls
 }
 
+/// Sends a signed execution with `submit`, again — the same one — at most `retries` times
+/// after an ambiguous failure ([`SessionError::PaymasterTransport`]: a timeout, a reset, a 5xx,
+/// an answer that is not JSON-RPC), waiting `backoff` and then twice as long each time. A
+/// definite answer, success or a JSON-RPC error, ends it.
+async fn submit_with_retries<F, Fut>(
+    retries: u32,
+    backoff: Duration,
+    mut submit: F,
+) -> Result<Executed, SessionError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Executed, SessionError>>,
+{
+    let mut wait = backoff;
+    let mut attempt = 0;
+    loop {
+        match submit().await {
+            // The paymaster may have the execution already; only its answer is lost.
+            Err(SessionError::PaymasterTransport(_)) if attempt < retries => {
+                attempt += 1;
+                tokio::time::sleep(wait).await;
+                wait = wait.saturating_mul(2);
+            }
+            Err(SessionError::PaymasterTransport(why)) => {
+                return Err(SessionError::PaymasterTransport(format!(
+                    "{why} (after {} attempts)",
+                    attempt + 1
+                )))
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Checks that typed data from a paymaster is exactly an outside execution of `calls` on our
-/// chain, in the SNIP-9 v2 domain, relayable by anyone (or by a caller we trust), valid now
-/// and not for longer than [`MAX_EXECUTION_WINDOW_SECS`]. Returns the outside execution to
-/// sign; refuses with [`SessionError::TypedDataMismatch`] otherwise.
+/// chain, in the SNIP-9 v2 domain, relayable by anyone (or by a caller we trust), and within
+/// `window`: `execute_after` not after now, `execute_before` after now, at most
+/// `window.max_window_secs` from now and, for a session, not after its `valid_until`. Returns
+/// the outside execution to sign; refuses with [`SessionError::TypedDataMismatch`] otherwise.
+/// (Whether its nonce is unused is the account's to say: the client asks it before signing.)
 pub fn verify_typed_data(
     typed_data: &Value,
     calls: &[Call],
     chain_id: Felt,
-    now: u64,
+    window: &SigningWindow,
     trusted_callers: &[Felt],
 ) -> Result<OutsideExecution, SessionError> {
     let mismatch = |why: String| SessionError::TypedDataMismatch(why);
+    let now = window.now;
     let outside = parse_outside_execution(typed_data, chain_id)
         .map_err(|e| mismatch(format!("is not ours to sign ({e})")))?;
     if outside.calls.len() != calls.len() {
@@ -750,11 +899,29 @@ pub fn verify_typed_data(
         )));
     }
     if outside.execute_before <= now {
-        return Err(mismatch("is already past its execute_before".into()));
-    }
-    if outside.execute_before > now + MAX_EXECUTION_WINDOW_SECS {
         return Err(mismatch(format!(
-            "would stay valid for more than {MAX_EXECUTION_WINDOW_SECS} s"
+            "is already past its execute_before {} (now {now})",
+            outside.execute_before
+        )));
+    }
+    if outside.execute_before > now.saturating_add(window.max_window_secs) {
+        return Err(mismatch(format!(
+            "would stay valid until {}, more than the {} s this client signs for (now {now})",
+            outside.execute_before, window.max_window_secs
+        )));
+    }
+    if let Some(valid_until) = window.valid_until {
+        if outside.execute_before > valid_until {
+            return Err(mismatch(format!(
+                "would stay valid until {}, after the session ends at {valid_until}",
+                outside.execute_before
+            )));
+        }
+    }
+    if outside.execute_after > now {
+        return Err(mismatch(format!(
+            "starts in the future: execute_after {} (now {now})",
+            outside.execute_after
         )));
     }
     if outside.execute_after >= outside.execute_before {
@@ -785,24 +952,148 @@ mod tests {
             caller: snip12::ANY_CALLER,
             nonce: Felt::from(77u8),
             execute_after: NOW - 60,
-            execute_before: NOW + 3600,
+            execute_before: NOW + 300,
             calls: calls(),
         };
         edit(&mut outside);
         outside_execution_typed_data(&outside, CHAIN)
     }
 
+    /// A session ending in two hours, the default ten-minute window.
+    const WINDOW: SigningWindow = SigningWindow {
+        chain_now: NOW,
+        now: NOW,
+        max_window_secs: DEFAULT_MAX_EXECUTION_WINDOW.as_secs(),
+        valid_until: Some(NOW + 7200),
+    };
+
+    fn verdict(typed_data: &Value, window: &SigningWindow) -> Result<OutsideExecution, String> {
+        verify_typed_data(typed_data, &calls(), CHAIN, window, &[]).map_err(|e| {
+            assert_eq!(e.code(), "PAYMASTER_TYPED_DATA_MISMATCH", "{e}");
+            e.to_string()
+        })
+    }
+
     fn refused(typed_data: &Value) -> bool {
-        matches!(
-            verify_typed_data(typed_data, &calls(), CHAIN, NOW, &[]),
-            Err(SessionError::TypedDataMismatch(_))
-        )
+        verdict(typed_data, &WINDOW).is_err()
     }
 
     #[test]
     fn honest_typed_data_is_accepted() {
-        let outside = verify_typed_data(&typed(|_| {}), &calls(), CHAIN, NOW, &[]).expect("ok");
+        let outside = verdict(&typed(|_| {}), &WINDOW).expect("ok");
         assert_eq!(outside.calls, calls());
+    }
+
+    #[test]
+    fn the_window_asked_of_the_paymaster_is_one_the_client_signs() {
+        let (after, before) = WINDOW.requested_bounds();
+        assert_eq!((after, before), (NOW - EXECUTE_AFTER_SLACK_SECS, NOW + 600));
+        let bounded = |w: &SigningWindow| {
+            let (after, before) = w.requested_bounds();
+            typed(|o| (o.execute_after, o.execute_before) = (after, before))
+        };
+        assert!(verdict(&bounded(&WINDOW), &WINDOW).is_ok());
+        // A session ending sooner than the window ends it.
+        let ending = SigningWindow {
+            valid_until: Some(NOW + 120),
+            ..WINDOW
+        };
+        assert_eq!(ending.requested_bounds().1, NOW + 120);
+        assert!(verdict(&bounded(&ending), &ending).is_ok());
+        // The owner's executions have no session end.
+        let owner = SigningWindow {
+            valid_until: None,
+            ..WINDOW
+        };
+        assert_eq!(owner.requested_bounds().1, NOW + 600);
+        // A quiet chain whose latest block is old: the window ends ten minutes after the local
+        // clock, and starts before the chain's time, where the next block cannot be earlier.
+        let quiet = SigningWindow {
+            chain_now: NOW - 900,
+            ..WINDOW
+        };
+        assert_eq!(
+            quiet.requested_bounds(),
+            (NOW - 900 - EXECUTE_AFTER_SLACK_SECS, NOW + 600)
+        );
+        assert!(verdict(&bounded(&quiet), &quiet).is_ok());
+    }
+
+    #[test]
+    fn time_bounds_beyond_the_window_the_session_or_now_are_refused() {
+        // execute_before: at most the window from now, inclusive.
+        let at = |before: u64| typed(|o| o.execute_before = before);
+        assert!(verdict(&at(NOW + 600), &WINDOW).is_ok());
+        let e = verdict(&at(NOW + 601), &WINDOW).expect_err("too long");
+        assert!(e.contains("more than the 600 s"), "{e}");
+        // The hour a paymaster may offer by default is refused under the default window...
+        assert!(verdict(&at(NOW + 3600), &WINDOW).is_err());
+        // ...and accepted by a client configured for it, but never past the session's end.
+        let day = SigningWindow {
+            max_window_secs: 24 * 3600,
+            ..WINDOW
+        };
+        assert!(verdict(&at(NOW + 3600), &day).is_ok());
+        assert!(verdict(&at(NOW + 7200), &day).is_ok());
+        let e = verdict(&at(NOW + 7201), &day).expect_err("after the session");
+        assert!(e.contains("after the session ends"), "{e}");
+        // Already over.
+        let e = verdict(&at(NOW), &WINDOW).expect_err("over");
+        assert!(e.contains("past its execute_before"), "{e}");
+        // execute_after: now is fine, one second later is not.
+        assert!(verdict(&typed(|o| o.execute_after = NOW), &WINDOW).is_ok());
+        let e = verdict(&typed(|o| o.execute_after = NOW + 1), &WINDOW).expect_err("future");
+        assert!(e.contains("starts in the future"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn an_ambiguous_failure_resends_the_same_execution_a_bounded_number_of_times() {
+        use std::cell::Cell;
+        let done = Executed {
+            transaction_hash: Felt::from(0xabcu32),
+            tracking_id: Felt::from(0x1du8),
+        };
+        let lost = || SessionError::PaymasterTransport("connection reset".into());
+        // Two lost answers, then the paymaster's answer to the same execution.
+        let attempts = Cell::new(0);
+        let outcome = submit_with_retries(3, Duration::from_millis(1), || {
+            attempts.set(attempts.get() + 1);
+            let answer = if attempts.get() < 3 {
+                Err(lost())
+            } else {
+                Ok(done)
+            };
+            async move { answer }
+        })
+        .await
+        .expect("the one outcome");
+        assert_eq!((outcome, attempts.get()), (done, 3));
+        // Never more than 1 + retries sends.
+        attempts.set(0);
+        let e = submit_with_retries(3, Duration::from_millis(1), || {
+            attempts.set(attempts.get() + 1);
+            async { Err::<Executed, _>(lost()) }
+        })
+        .await
+        .expect_err("gave up");
+        assert_eq!(attempts.get(), 4);
+        assert_eq!(e.code(), "PAYMASTER_UNREACHABLE");
+        assert!(e.to_string().contains("after 4 attempts"), "{e}");
+        // A definite refusal is final.
+        attempts.set(0);
+        let e = submit_with_retries(3, Duration::from_millis(1), || {
+            attempts.set(attempts.get() + 1);
+            async {
+                Err::<Executed, _>(SessionError::Paymaster {
+                    code: 156,
+                    message: "transaction execution error".into(),
+                    data: None,
+                })
+            }
+        })
+        .await
+        .expect_err("refused");
+        assert_eq!((attempts.get(), e.code()), (1, "PAYMASTER_ERROR"));
     }
 
     #[test]
@@ -827,7 +1118,7 @@ mod tests {
             &typed(|o| o.caller = trusted),
             &calls(),
             CHAIN,
-            NOW,
+            &WINDOW,
             &[trusted]
         )
         .is_ok());

@@ -11,6 +11,7 @@ pub mod store;
 
 pub use client::{
     verify_typed_data, ErrorContext, Owner, SessionClient, SessionConfig, SessionInfo, SessionSpec,
+    SigningWindow, DEFAULT_MAX_EXECUTION_WINDOW,
 };
 pub use envelope::{import_legacy, EnvelopeParams};
 pub use error::{SessionDetails, SessionError};

@@ -173,15 +173,31 @@ impl PaymasterClient {
         Ok(self.call("paymaster_isAvailable", json!({})).await? == json!(true))
     }
 
-    /// `paymaster_buildTransaction` of a sponsored invoke of `calls` by `user`: the whole
-    /// result (`typed_data`, `fee`, …), unchecked.
+    /// `paymaster_buildTransaction` of a sponsored invoke of `calls` by `user`, in the
+    /// paymaster's default time window: the whole result (`typed_data`, `fee`, …), unchecked.
     pub async fn build_invoke(&self, user: Felt, calls: &[Call]) -> Result<Value, SessionError> {
+        self.build_invoke_within(user, calls, None).await
+    }
+
+    /// [`Self::build_invoke`] asking for SNIP-29 `time_bounds`
+    /// `(execute_after, execute_before)`, in block-time seconds.
+    pub async fn build_invoke_within(
+        &self,
+        user: Felt,
+        calls: &[Call],
+        time_bounds: Option<(u64, u64)>,
+    ) -> Result<Value, SessionError> {
+        let mut parameters = sponsored();
+        if let Some((execute_after, execute_before)) = time_bounds {
+            parameters["time_bounds"] =
+                json!({ "execute_after": execute_after, "execute_before": execute_before });
+        }
         self.call(
             "paymaster_buildTransaction",
             json!({
                 "transaction": { "type": "invoke", "invoke": {
                     "user_address": hex(user), "calls": wire_calls(calls) } },
-                "parameters": sponsored(),
+                "parameters": parameters,
             }),
         )
         .await

@@ -1,5 +1,6 @@
 //! Sessions on disk: one JSON file per account in an owner-only directory, written atomically
-//! (temporary file, fsync, rename, fsync of the directory), holding only encrypted keys.
+//! (temporary file, fsync, rename, fsync of the directory) under an advisory lock, holding only
+//! encrypted keys.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -12,7 +13,13 @@ use crate::error::SessionError;
 use crate::session::Session;
 
 const FILE_VERSION: u32 = 1;
+/// Every temporary file the store writes starts so (and ends with [`TMP_SUFFIX`]): the store
+/// cleans those and nothing else.
+const TMP_PREFIX: &str = ".stark-sessions-tmp.";
 const TMP_SUFFIX: &str = ".tmp";
+/// The advisory lock file every writer holds (`flock`, exclusive) while it reads, changes and
+/// replaces a file or cleans up: two processes saving at once both keep their sessions.
+pub const LOCK_FILE: &str = ".stark-sessions.lock";
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct AccountFile {
@@ -39,20 +46,44 @@ enum Interrupt {
     AfterBytes(usize),
 }
 
+/// The store's write lock, held until dropped (closing the file releases it).
+struct WriteLock {
+    _file: File,
+}
+
+fn is_own_temporary(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with(TMP_PREFIX) && n.ends_with(TMP_SUFFIX))
+}
+
 impl SessionStore {
-    /// Opens (creating it, mode 0700) the store at `dir`, and clears temporary files that an
-    /// interrupted write left behind.
+    /// Opens the store at `dir`, and clears the temporary files an interrupted write of the
+    /// store left behind (only those: names starting `.stark-sessions-tmp.`). A directory that
+    /// does not exist is created owner-only (0700, as are missing parents); an existing one
+    /// keeps its permissions — the files the store writes are 0600 either way.
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self, SessionError> {
         let dir = dir.into();
-        fs::create_dir_all(&dir).map_err(|e| store_error("cannot create", &dir, e))?;
-        restrict(&dir, 0o700)?;
+        if !dir.is_dir() {
+            create_private_dir(&dir)?;
+        }
         let store = SessionStore { dir };
+        let _lock = store.lock()?;
         for entry in store.entries()? {
-            if entry.to_string_lossy().ends_with(TMP_SUFFIX) {
+            if is_own_temporary(&entry) {
                 fs::remove_file(&entry).map_err(|e| store_error("cannot remove", &entry, e))?;
             }
         }
         Ok(store)
+    }
+
+    /// Takes the store's write lock, waiting for another writer (in this process or another)
+    /// to finish.
+    fn lock(&self) -> Result<WriteLock, SessionError> {
+        let path = self.dir.join(LOCK_FILE);
+        let file = open_lock_file(&path)?;
+        lock_exclusive(&file).map_err(|e| store_error("cannot lock", &path, e))?;
+        Ok(WriteLock { _file: file })
     }
 
     /// The default location: `$STARK_SESSIONS_HOME/sessions`, else `~/.stark-sessions/sessions`.
@@ -123,7 +154,7 @@ impl SessionStore {
         let bytes =
             serde_json::to_vec_pretty(file).map_err(|e| store_error("cannot encode", &path, e))?;
         let tmp = self.dir.join(format!(
-            ".{account:#066x}.{:016x}{TMP_SUFFIX}",
+            "{TMP_PREFIX}{account:#066x}.{:016x}{TMP_SUFFIX}",
             rand::random::<u64>()
         ));
         let mut out = create_private(&tmp)?;
@@ -145,6 +176,7 @@ impl SessionStore {
     }
 
     fn save_with(&self, session: &Session, interrupt: Interrupt) -> Result<(), SessionError> {
+        let _lock = self.lock()?;
         let mut file = self.load(&self.path_of(session.account))?;
         file.version = FILE_VERSION;
         file.sessions
@@ -208,6 +240,7 @@ impl SessionStore {
 
     /// Forgets every session of `account`; false if there was none.
     pub fn remove(&self, account: Felt) -> Result<bool, SessionError> {
+        let _lock = self.lock()?;
         let had = !self.sessions_for(account)?.is_empty();
         self.write(account, &AccountFile::default(), Interrupt::Never)?;
         Ok(had)
@@ -215,6 +248,7 @@ impl SessionStore {
 
     /// Forgets one session; false if there was no such session.
     pub fn remove_session(&self, account: Felt, public_key: Felt) -> Result<bool, SessionError> {
+        let _lock = self.lock()?;
         let mut file = self.load(&self.path_of(account))?;
         let before = file.sessions.len();
         file.sessions.retain(|s| s.public_key() != public_key);
@@ -248,14 +282,52 @@ fn create_private(path: &Path) -> Result<File, SessionError> {
 }
 
 #[cfg(unix)]
-fn restrict(path: &Path, mode: u32) -> Result<(), SessionError> {
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode))
-        .map_err(|e| store_error("cannot restrict permissions of", path, e))
+fn create_private_dir(dir: &Path) -> Result<(), SessionError> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| store_error("cannot create", dir, e))
 }
 
 #[cfg(not(unix))]
-fn restrict(_path: &Path, _mode: u32) -> Result<(), SessionError> {
+fn create_private_dir(dir: &Path) -> Result<(), SessionError> {
+    fs::create_dir_all(dir).map_err(|e| store_error("cannot create", dir, e))
+}
+
+#[cfg(unix)]
+fn open_lock_file(path: &Path) -> Result<File, SessionError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| store_error("cannot open the lock file", path, e))
+}
+
+#[cfg(not(unix))]
+fn open_lock_file(path: &Path) -> Result<File, SessionError> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| store_error("cannot open the lock file", path, e))
+}
+
+#[cfg(unix)]
+fn lock_exclusive(file: &File) -> std::io::Result<()> {
+    rustix::fs::flock(file, rustix::fs::FlockOperation::LockExclusive).map_err(Into::into)
+}
+
+// Elsewhere the store relies on its atomic renames alone.
+#[cfg(not(unix))]
+fn lock_exclusive(_file: &File) -> std::io::Result<()> {
     Ok(())
 }
 
@@ -403,6 +475,147 @@ mod tests {
         store.save(&second).expect("saved");
         assert_eq!(store.sessions_for(first.account).expect("load").len(), 2);
         fs::remove_dir_all(dir).ok();
+    }
+
+    /// `count` sessions of one account with distinct keys (one envelope: PBKDF2 is slow).
+    fn sessions_of(account: u64, count: u64, first_key: u64) -> Vec<Session> {
+        let base = session(account, 3600);
+        (0..count)
+            .map(|i| {
+                let mut s = base.clone();
+                s.key.public_key = Felt::from(first_key + i);
+                s
+            })
+            .collect()
+    }
+
+    #[test]
+    fn two_concurrent_writers_keep_every_session() {
+        let dir = temp_dir();
+        SessionStore::open(&dir).expect("store");
+        let start = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let writers: Vec<_> = [0x1000u64, 0x2000]
+            .map(|first_key| sessions_of(0xa, 25, first_key))
+            .into_iter()
+            .map(|sessions| {
+                let (dir, start) = (dir.clone(), start.clone());
+                std::thread::spawn(move || {
+                    // Each writer its own store, as two processes would have.
+                    let store = SessionStore::open(&dir).expect("store");
+                    start.wait();
+                    for s in &sessions {
+                        store.save(s).expect("saved");
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.join().expect("writer");
+        }
+        let store = SessionStore::open(&dir).expect("store");
+        let mut keys: Vec<Felt> = store
+            .sessions_for(Felt::from(0xau8))
+            .expect("load")
+            .iter()
+            .map(Session::public_key)
+            .collect();
+        keys.sort();
+        let mut expected: Vec<Felt> = (0..25u64)
+            .flat_map(|i| [Felt::from(0x1000 + i), Felt::from(0x2000 + i)])
+            .collect();
+        expected.sort();
+        assert_eq!(keys, expected, "no write lost another's session");
+        fs::remove_dir_all(dir).ok();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_writer_waits_while_another_holds_the_lock() {
+        let dir = temp_dir();
+        let store = SessionStore::open(&dir).expect("store");
+        let s = session(0xa, 3600);
+        let held = store.lock().expect("lock");
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let writer = {
+            let dir = dir.clone();
+            let s = s.clone();
+            std::thread::spawn(move || {
+                let result = SessionStore::open(&dir).and_then(|other| other.save(&s));
+                done_tx.send(result.is_ok()).expect("send");
+            })
+        };
+        assert!(
+            done_rx.recv_timeout(Duration::from_millis(300)).is_err(),
+            "the writer went on while the lock was held"
+        );
+        assert!(store.sessions_for(s.account).expect("load").is_empty());
+        drop(held);
+        assert!(done_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the writer finished once the lock was free"));
+        writer.join().expect("writer");
+        assert_eq!(store.sessions_for(s.account).expect("load"), vec![s]);
+        fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn only_the_store_s_own_temporary_files_are_cleaned() {
+        let dir = temp_dir();
+        let store = SessionStore::open(&dir).expect("store");
+        let s = session(0xa, 3600);
+        store.save(&s).expect("saved");
+        assert!(store
+            .save_with(&sessions_of(0xa, 1, 0x77)[0], Interrupt::AfterBytes(10))
+            .is_err());
+        let others = ["notes.tmp", ".editor-swap.tmp", "0xabc.json.tmp"];
+        for name in others {
+            fs::write(dir.join(name), b"not ours").expect("write");
+        }
+        let ours = |store: &SessionStore| {
+            store
+                .entries()
+                .expect("entries")
+                .iter()
+                .filter(|p| is_own_temporary(p))
+                .count()
+        };
+        assert_eq!(ours(&store), 1);
+        let store = SessionStore::open(&dir).expect("reopen");
+        assert_eq!(ours(&store), 0, "the interrupted write's file is gone");
+        for name in others {
+            assert_eq!(
+                fs::read(dir.join(name)).expect("still there"),
+                b"not ours",
+                "{name}"
+            );
+        }
+        assert_eq!(store.list().expect("list"), vec![s]);
+        fs::remove_dir_all(dir).ok();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_named_directory_keeps_its_permissions_and_a_new_one_is_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+        // The user's own directory, shared read-only with the group: left as it is.
+        let named = temp_dir();
+        fs::create_dir(&named).expect("mkdir");
+        fs::set_permissions(&named, fs::Permissions::from_mode(0o750)).expect("chmod");
+        let store = SessionStore::open(&named).expect("store");
+        let s = session(0xa, 3600);
+        store.save(&s).expect("saved");
+        assert_eq!(mode(&named), 0o750);
+        assert_eq!(mode(&store.path_of(s.account)), 0o600);
+        assert_eq!(mode(&named.join(LOCK_FILE)), 0o600);
+        // A directory the store creates, parents included, is owner-only.
+        let fresh = temp_dir();
+        let nested = fresh.join("home").join("sessions");
+        SessionStore::open(&nested).expect("store");
+        assert_eq!(mode(&fresh), 0o700);
+        assert_eq!(mode(&nested), 0o700);
+        fs::remove_dir_all(named).ok();
+        fs::remove_dir_all(fresh).ok();
     }
 
     #[test]

@@ -13,7 +13,7 @@ use stark_sessions_client::{
 };
 use stark_sessions_devnet::STRK_ADDRESS;
 use stark_sessions_tests::client::{
-    openssl_legacy_envelope, owner, session_client, TamperingPaymaster,
+    openssl_legacy_envelope, owner, session_client, Tamper, TamperingPaymaster,
 };
 use stark_sessions_tests::paymaster::PaymasterHarness;
 use stark_sessions_tests::{sel, Fixture};
@@ -444,6 +444,133 @@ async fn a_paymaster_that_alters_the_typed_data_is_refused_before_signing() {
         .await
         .expect("honest");
     assert_eq!(fixture.plays().await.expect("plays"), 1);
+}
+
+/// A time bound of typed data, as a number.
+fn bound(t: &serde_json::Value, name: &str) -> u64 {
+    stark_sessions_abi::typed_data::felt_value(&t["message"][name])
+        .and_then(|f| u64::try_from(f).ok())
+        .expect("a time bound")
+}
+
+fn shift(t: &mut serde_json::Value, name: &str, seconds: u64) {
+    let moved = Felt::from(bound(t, name) + seconds);
+    t["message"][name] = json!(format!("{moved:#x}"));
+}
+
+/// The typed data of the last execution the recording double built.
+static LAST_TYPED: std::sync::Mutex<Option<serde_json::Value>> = std::sync::Mutex::new(None);
+
+fn last_typed() -> serde_json::Value {
+    LAST_TYPED
+        .lock()
+        .expect("typed data")
+        .clone()
+        .expect("the recording double built an execution")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_data_past_the_window_the_session_or_with_a_used_nonce_is_refused_before_signing() {
+    let (fixture, pm, client) = setup(0xc16e).await;
+    // A session that ends in two minutes: sooner than the ten-minute window.
+    let short = client
+        .create_session(&owner(&fixture), PIN, &game_spec(&fixture, 120, 5))
+        .await
+        .expect("session");
+    let long = client
+        .create_session(&owner(&fixture), PIN, &game_spec(&fixture, 3600, 5))
+        .await
+        .expect("session");
+    let through = |double: &TamperingPaymaster| {
+        client.clone().with_paymaster(PaymasterClient::new(
+            double.url.clone(),
+            PaymasterAuth::api_key(pm.api_key.clone()),
+        ))
+    };
+    let refusal = |e: SessionError| {
+        assert_eq!(e.code(), "PAYMASTER_TYPED_DATA_MISMATCH", "{e}");
+        e.to_string()
+    };
+
+    // The honest paymaster, asked for the client's window, gets it: the short session's
+    // execution ends with the session.
+    let recording = TamperingPaymaster::start(pm.server.url().clone(), |t| {
+        *LAST_TYPED.lock().expect("typed data") = Some(t.clone());
+    })
+    .await
+    .expect("double");
+    let handle = short.unlock(PIN).expect("unlock");
+    through(&recording)
+        .execute_and_wait(&short, &handle, &[fixture.play(1)])
+        .await
+        .expect("within the window");
+    assert_eq!(recording.executes(), 1);
+    assert_eq!(fixture.plays().await.expect("plays"), 1);
+    assert!(bound(&last_typed(), "Execute Before") <= short.valid_until());
+
+    let long_handle = long.unlock(PIN).expect("unlock");
+    let cases: [(Tamper, &SessionSpecKind, &str); 4] = [
+        // Still within the paymaster's own 24 h, but past the client's ten minutes.
+        (
+            |t| shift(t, "Execute Before", 3600),
+            &SessionSpecKind::Long,
+            "more than the 600 s",
+        ),
+        // Within ten minutes, but past the end of the two-minute session.
+        (
+            |t| shift(t, "Execute Before", 300),
+            &SessionSpecKind::Short,
+            "after the session ends",
+        ),
+        // Not valid yet.
+        (
+            |t| shift(t, "Execute After", 120),
+            &SessionSpecKind::Long,
+            "starts in the future",
+        ),
+        // The nonce of the execution that already ran.
+        (
+            |t| {
+                t["message"]["Nonce"] = last_typed()["message"]["Nonce"].clone();
+            },
+            &SessionSpecKind::Long,
+            "already used",
+        ),
+    ];
+    for (tamper, kind, why) in cases {
+        let double = TamperingPaymaster::start(pm.server.url().clone(), tamper)
+            .await
+            .expect("double");
+        let (session, handle) = match kind {
+            SessionSpecKind::Short => (&short, &handle),
+            SessionSpecKind::Long => (&long, &long_handle),
+        };
+        let e = through(&double)
+            .execute_transaction_with_session(session, handle, &[fixture.play(2)])
+            .await
+            .expect_err("refused");
+        let message = refusal(e);
+        assert!(message.contains(why), "{why}: {message}");
+        assert_eq!(double.executes(), 0, "{why}: nothing signed was sent");
+    }
+    assert_eq!(fixture.plays().await.expect("plays"), 1);
+
+    // A client configured for a 30-minute window asks for one, and signs it.
+    let now = client.block_timestamp().await.expect("time");
+    through(&recording)
+        .with_max_execution_window(Duration::from_secs(1800))
+        .execute_and_wait(&long, &long_handle, &[fixture.play(3)])
+        .await
+        .expect("within a 30-minute window");
+    assert_eq!(fixture.plays().await.expect("plays"), 2);
+    let window = bound(&last_typed(), "Execute Before") - now;
+    assert!((1700..=1800).contains(&window), "asked for {window} s");
+}
+
+/// Which session a tampering case uses.
+enum SessionSpecKind {
+    Short,
+    Long,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

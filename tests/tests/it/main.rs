@@ -4,6 +4,7 @@
 mod account;
 mod argent;
 mod client;
+mod client_retry;
 mod devnet;
 mod differential;
 mod faults;
