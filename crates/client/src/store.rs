@@ -261,22 +261,18 @@ impl SessionStore {
     }
 }
 
-#[cfg(unix)]
-fn create_private(path: &Path) -> Result<File, SessionError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| store_error("cannot create", path, e))
+/// `options` made owner-only (0600) where the platform has file modes.
+fn owner_only(options: &mut OpenOptions) -> &mut OpenOptions {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
 }
 
-#[cfg(not(unix))]
 fn create_private(path: &Path) -> Result<File, SessionError> {
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
+    owner_only(OpenOptions::new().write(true).create_new(true))
         .open(path)
         .map_err(|e| store_error("cannot create", path, e))
 }
@@ -296,28 +292,16 @@ fn create_private_dir(dir: &Path) -> Result<(), SessionError> {
     fs::create_dir_all(dir).map_err(|e| store_error("cannot create", dir, e))
 }
 
-#[cfg(unix)]
 fn open_lock_file(path: &Path) -> Result<File, SessionError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| store_error("cannot open the lock file", path, e))
-}
-
-#[cfg(not(unix))]
-fn open_lock_file(path: &Path) -> Result<File, SessionError> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(|e| store_error("cannot open the lock file", path, e))
+    owner_only(
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false),
+    )
+    .open(path)
+    .map_err(|e| store_error("cannot open the lock file", path, e))
 }
 
 #[cfg(unix)]
