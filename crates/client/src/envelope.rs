@@ -38,8 +38,7 @@ pub const MIN_ITERATIONS: u32 = 600_000;
 /// The most iterations an envelope may ask for: a crafted envelope must not make an unlock
 /// take minutes.
 pub const MAX_ITERATIONS: u32 = 20_000_000;
-/// The shortest PIN or passphrase accepted for new envelopes.
-pub const MIN_PIN_LEN: usize = 4;
+pub use crate::pin::MIN_PIN_LEN;
 
 const TAG: &str = "sskey1";
 const KDF: &str = "pbkdf2-sha256";
@@ -92,17 +91,14 @@ fn mac_of(key: &[u8; 32], data: &[u8]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
-/// Encrypts a session secret under `pin` into an envelope.
+/// Encrypts a secret key (a session key or an owner key) under `pin` into an envelope. The
+/// PIN must pass [`crate::pin::check_new_pin`].
 pub fn seal(
     secret: &SessionSecret,
     pin: &str,
     params: EnvelopeParams,
 ) -> Result<String, SessionError> {
-    if pin.chars().count() < MIN_PIN_LEN {
-        return Err(SessionError::CreationFailed(format!(
-            "the PIN must have at least {MIN_PIN_LEN} characters"
-        )));
-    }
+    crate::pin::check_new_pin(pin)?;
     if !(MIN_ITERATIONS..=MAX_ITERATIONS).contains(&params.iterations) {
         return Err(SessionError::CreationFailed(format!(
             "PBKDF2 iterations must be between {MIN_ITERATIONS} and {MAX_ITERATIONS}"
@@ -241,13 +237,15 @@ pub fn open_legacy(legacy: &str, passphrase: &str) -> Result<SessionSecret, Sess
     SessionSecret::from_hex(text.trim()).map_err(|_| SessionError::DecryptionFailed)
 }
 
-/// Re-encrypts a legacy CryptoJS key into a v1 envelope under `new_pin`.
+/// Re-encrypts a legacy CryptoJS key into a v1 envelope under `new_pin`, which must pass
+/// [`crate::pin::check_new_pin`] (the old passphrase may be anything).
 pub fn import_legacy(
     legacy: &str,
     passphrase: &str,
     new_pin: &str,
     params: EnvelopeParams,
 ) -> Result<String, SessionError> {
+    crate::pin::check_new_pin(new_pin)?;
     let secret = open_legacy(legacy, passphrase)?;
     seal(&secret, new_pin, params)
 }
@@ -262,41 +260,79 @@ mod tests {
 
     #[test]
     fn an_envelope_opens_with_its_pin_only() {
-        let sealed = seal(&secret(), "4821", EnvelopeParams::default()).expect("seal");
+        let sealed = seal(&secret(), "482193", EnvelopeParams::default()).expect("seal");
         assert!(sealed.starts_with("sskey1:pbkdf2-sha256:600000:"));
         assert_eq!(iterations_of(&sealed), Some(600_000));
         assert_eq!(
-            open(&sealed, "4821").expect("opens").public_key(),
+            open(&sealed, "482193").expect("opens").public_key(),
             secret().public_key()
         );
         assert!(matches!(
-            open(&sealed, "4822"),
+            open(&sealed, "482194"),
             Err(SessionError::DecryptionFailed)
         ));
         // Two envelopes of one key differ (fresh salt and IV).
-        let again = seal(&secret(), "4821", EnvelopeParams::default()).expect("seal");
+        let again = seal(&secret(), "482193", EnvelopeParams::default()).expect("seal");
         assert_ne!(sealed, again);
     }
 
     #[test]
     fn weak_pins_and_iteration_counts_are_refused() {
-        assert_eq!(
-            seal(&secret(), "123", EnvelopeParams::default())
-                .expect_err("short")
-                .code(),
-            "SESSION_CREATION_FAILED"
-        );
+        for pin in ["123", "4821", "111111", "123456", "987654"] {
+            assert_eq!(
+                seal(&secret(), pin, EnvelopeParams::default())
+                    .expect_err(pin)
+                    .code(),
+                "WEAK_PIN"
+            );
+        }
         let weak = EnvelopeParams { iterations: 10_000 };
-        assert!(seal(&secret(), "4821", weak).is_err());
+        assert!(seal(&secret(), "482193", weak).is_err());
+    }
+
+    #[test]
+    fn an_old_envelope_with_a_short_pin_still_opens() {
+        // What seal wrote before the PIN policy: the same format under a 4-digit PIN.
+        let salt = [7u8; 16];
+        let iv = [9u8; 16];
+        let keys = derive(b"4821", &salt, DEFAULT_ITERATIONS);
+        let ciphertext = Aes256CbcEnc::new(keys.enc.as_ref().into(), &iv.into())
+            .encrypt_padded_vec_mut::<Pkcs7>(secret().to_bytes().as_ref());
+        let body = format!(
+            "{TAG}:{KDF}:{DEFAULT_ITERATIONS}:{CIPHER}:{MAC}:{}:{}:{}",
+            URL_SAFE_NO_PAD.encode(salt),
+            URL_SAFE_NO_PAD.encode(iv),
+            URL_SAFE_NO_PAD.encode(&ciphertext),
+        );
+        let old = format!(
+            "{body}:{}",
+            URL_SAFE_NO_PAD.encode(mac_of(&keys.mac, body.as_bytes()))
+        );
+        assert_eq!(
+            open(&old, "4821").expect("opens").public_key(),
+            secret().public_key()
+        );
+    }
+
+    #[test]
+    fn a_legacy_key_is_rewrapped_only_under_a_policy_pin() {
+        let legacy = "U2FsdGVkX1+invalid";
+        // The new PIN is checked before the legacy key is even looked at.
+        assert_eq!(
+            import_legacy(legacy, "old", "1234", EnvelopeParams::default())
+                .expect_err("weak new PIN")
+                .code(),
+            "WEAK_PIN"
+        );
     }
 
     #[test]
     fn a_crafted_envelope_cannot_ask_for_endless_or_too_few_iterations() {
-        let sealed = seal(&secret(), "4821", EnvelopeParams::default()).expect("seal");
+        let sealed = seal(&secret(), "482193", EnvelopeParams::default()).expect("seal");
         for count in ["1000", "4000000000", "0600000"] {
             let edited = sealed.replacen("600000", count, 1);
             assert!(matches!(
-                open(&edited, "4821"),
+                open(&edited, "482193"),
                 Err(SessionError::DecryptionFailed)
             ));
         }

@@ -116,6 +116,9 @@ pub enum SessionError {
     /// Input the SDK refuses before doing anything.
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// A PIN refused for a new envelope by [`crate::pin::check_new_pin`]; says which rule.
+    #[error("weak PIN: {0}")]
+    WeakPin(&'static str),
 }
 
 impl SessionError {
@@ -141,6 +144,7 @@ impl SessionError {
             SessionError::Store(_) => "SESSION_STORE_ERROR",
             SessionError::UnknownSession { .. } => "SESSION_NOT_FOUND",
             SessionError::InvalidInput(_) => "INVALID_INPUT",
+            SessionError::WeakPin(_) => "WEAK_PIN",
         }
     }
 

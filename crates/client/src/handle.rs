@@ -173,13 +173,13 @@ mod tests {
     use crate::keys::create_session_key;
 
     fn key() -> SessionKeyData {
-        create_session_key("4821", Duration::from_secs(3600)).expect("key")
+        create_session_key("482193", Duration::from_secs(3600)).expect("key")
     }
 
     #[test]
     fn a_handle_signs_until_released() {
         let key = key();
-        let handle = SessionHandle::unlock(&key, "4821").expect("unlocks");
+        let handle = SessionHandle::unlock(&key, "482193").expect("unlocks");
         let info = handle.info().expect("live");
         assert_eq!(info.public_key, key.public_key);
         assert!((59..=60).contains(&info.seconds_left));
@@ -198,8 +198,8 @@ mod tests {
     fn a_handle_expires_and_renewal_extends_it() {
         // Margins of 400 ms either way, so that a loaded machine does not decide the outcome.
         let key = key();
-        let handle =
-            SessionHandle::unlock_for(&key, "4821", Duration::from_millis(1_000)).expect("unlocks");
+        let handle = SessionHandle::unlock_for(&key, "482193", Duration::from_millis(1_000))
+            .expect("unlocks");
         std::thread::sleep(Duration::from_millis(600));
         handle.renew().expect("still live");
         std::thread::sleep(Duration::from_millis(600));
@@ -224,7 +224,7 @@ mod tests {
             ..key
         };
         assert!(matches!(
-            SessionHandle::unlock(&swapped, "4821"),
+            SessionHandle::unlock(&swapped, "482193"),
             Err(SessionError::DecryptionFailed)
         ));
     }

@@ -104,7 +104,8 @@ pub fn unix_now() -> u64 {
 }
 
 /// Creates a session key pair, valid for `duration` from now, its private key encrypted under
-/// `encrypt_key` (a PIN or passphrase). Nothing is stored or sent.
+/// `encrypt_key` (a PIN or passphrase that passes [`crate::pin::check_new_pin`]). Nothing is
+/// stored or sent.
 pub fn create_session_key(
     encrypt_key: &str,
     duration: Duration,
@@ -118,6 +119,7 @@ pub fn create_session_key_with(
     duration: Duration,
     params: EnvelopeParams,
 ) -> Result<SessionKeyData, SessionError> {
+    crate::pin::check_new_pin(encrypt_key)?;
     if duration.as_secs() == 0 {
         return Err(SessionError::CreationFailed(
             "the session duration must be at least one second".into(),
@@ -144,9 +146,9 @@ mod tests {
     #[test]
     fn a_created_key_opens_to_its_public_key_and_lasts_six_hours_by_default() {
         let before = unix_now();
-        let data = create_session_key("4821", DEFAULT_SESSION_DURATION).expect("created");
+        let data = create_session_key("482193", DEFAULT_SESSION_DURATION).expect("created");
         assert!((before + 21_600..=unix_now() + 21_600).contains(&data.valid_until));
-        let secret = crate::envelope::open(&data.encrypted_private_key, "4821").expect("opens");
+        let secret = crate::envelope::open(&data.encrypted_private_key, "482193").expect("opens");
         assert_eq!(secret.public_key(), data.public_key);
         assert!(!format!("{secret:?}").contains(&format!("{:x}", secret.scalar())));
     }
@@ -157,8 +159,16 @@ mod tests {
             Duration::ZERO,
             MAX_SESSION_DURATION + Duration::from_secs(1),
         ] {
-            let e = create_session_key("4821", duration).expect_err("refused");
+            let e = create_session_key("482193", duration).expect_err("refused");
             assert_eq!(e.code(), "SESSION_CREATION_FAILED");
+        }
+    }
+
+    #[test]
+    fn a_weak_pin_fails_creation_with_its_own_code() {
+        for pin in ["4821", "999999", "123456", "654321"] {
+            let e = create_session_key(pin, DEFAULT_SESSION_DURATION).expect_err(pin);
+            assert_eq!(e.code(), "WEAK_PIN", "{pin}");
         }
     }
 

@@ -6,6 +6,7 @@ pub mod error;
 pub mod handle;
 pub mod keys;
 pub mod paymaster;
+pub mod pin;
 pub mod session;
 pub mod store;
 
@@ -18,6 +19,7 @@ pub use error::{SessionDetails, SessionError};
 pub use handle::{HandleInfo, SessionHandle, DEFAULT_HANDLE_TIMEOUT};
 pub use keys::{create_session_key, SessionKeyData, SessionSecret, DEFAULT_SESSION_DURATION};
 pub use paymaster::{ClientSessionToken, Executed, PaymasterAuth, PaymasterClient};
+pub use pin::{check_new_pin, MIN_PIN_LEN};
 pub use session::{Authorization, Session, SpendingLimit};
 pub use store::SessionStore;
 

@@ -168,7 +168,7 @@ mod tests {
         Session {
             account,
             chain_id: starknet::core::chain_id::SEPOLIA,
-            key: create_session_key("4821", Duration::from_secs(3600)).expect("key"),
+            key: create_session_key("482193", Duration::from_secs(3600)).expect("key"),
             max_calls: 10,
             allowed_entrypoints: vec![Felt::from(0x11u8)],
             targets: vec![Felt::from(0x9a3eu32)],

@@ -344,7 +344,7 @@ mod tests {
         Session {
             account: Felt::from(account),
             chain_id: starknet::core::chain_id::SEPOLIA,
-            key: create_session_key("4821", Duration::from_secs(seconds)).expect("key"),
+            key: create_session_key("482193", Duration::from_secs(seconds)).expect("key"),
             max_calls: 10,
             allowed_entrypoints: vec![Felt::from(0x11u8)],
             targets: vec![],
@@ -414,7 +414,7 @@ mod tests {
             fs::metadata(&path).expect("file").permissions().mode() & 0o777,
             0o600
         );
-        let secret = crate::envelope::open(&s.key.encrypted_private_key, "4821").expect("opens");
+        let secret = crate::envelope::open(&s.key.encrypted_private_key, "482193").expect("opens");
         let on_disk = fs::read_to_string(&path).expect("read");
         let secret_hex = hex::encode(secret.to_bytes().as_ref());
         assert!(!on_disk.contains(&secret_hex));

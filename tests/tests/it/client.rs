@@ -19,7 +19,7 @@ use stark_sessions_tests::paymaster::PaymasterHarness;
 use stark_sessions_tests::{sel, Fixture};
 use starknet::core::types::Call;
 
-const PIN: &str = "4821";
+const PIN: &str = "482193";
 
 async fn setup(owner_secret: u64) -> (Fixture, PaymasterHarness, SessionClient) {
     let fixture = Fixture::new(owner_secret).await.expect("fixture");

@@ -14,7 +14,7 @@ use stark_sessions_tests::{sel, Fixture};
 use starknet::core::types::{InvokeTransaction, Transaction};
 use starknet::providers::Provider;
 
-const PIN: &str = "4821";
+const PIN: &str = "482193";
 const EXECUTE: &str = "paymaster_executeTransaction";
 
 fn executions_sent(pm: &PaymasterHarness) -> u64 {

@@ -122,7 +122,7 @@ async fn session_subcommands_drive_a_session_from_creation_to_removal() {
                 pin[0],
                 pin[1],
             ],
-            "4821",
+            "482193",
         )
         .await,
     );
@@ -161,7 +161,7 @@ async fn session_subcommands_drive_a_session_from_creation_to_removal() {
                 pin[0],
                 pin[1],
             ],
-            "4821",
+            "482193",
         )
         .await,
     );
@@ -186,7 +186,7 @@ async fn session_subcommands_drive_a_session_from_creation_to_removal() {
     );
     let denied = format!("{game}:get_plays");
     refused(
-        &env.exec(&account, &denied, "4821").await,
+        &env.exec(&account, &denied, "482193").await,
         "SESSION_ENTRYPOINT_NOT_ALLOWED",
     );
 
@@ -205,7 +205,10 @@ async fn session_subcommands_drive_a_session_from_creation_to_removal() {
         )
         .await,
     );
-    refused(&env.exec(&account, &call, "4821").await, "SESSION_REVOKED");
+    refused(
+        &env.exec(&account, &call, "482193").await,
+        "SESSION_REVOKED",
+    );
     assert_eq!(env.fixture.plays().await.expect("plays"), 1);
 
     json_of(
@@ -236,7 +239,7 @@ async fn bad_input_gets_one_line_saying_what_is_wrong() {
                 pin[0],
                 pin[1],
             ],
-            "4821",
+            "482193",
         )
         .await,
         "no stored session for account 0x123",

@@ -133,9 +133,9 @@ pub async fn run(requests: usize) -> Result<Section> {
         std::hint::black_box(starknet_crypto::sign(&scalar, &bound, &k).ok());
     });
 
-    let key = stark_sessions_client::create_session_key("4821", Duration::from_secs(3600))?;
+    let key = stark_sessions_client::create_session_key("482193", Duration::from_secs(3600))?;
     let unlock = median_time(|| {
-        std::hint::black_box(SessionHandle::unlock(&key, "4821").ok());
+        std::hint::black_box(SessionHandle::unlock(&key, "482193").ok());
     });
     let legacy = stark_sessions_tests::client::openssl_legacy_envelope(&secret, "correct horse")?;
     let open_legacy = median_time(|| {
@@ -146,7 +146,7 @@ pub async fn run(requests: usize) -> Result<Section> {
             stark_sessions_client::import_legacy(
                 &legacy,
                 "correct horse",
-                "4821",
+                "482193",
                 EnvelopeParams::default(),
             )
             .ok(),
@@ -166,11 +166,11 @@ pub async fn run(requests: usize) -> Result<Section> {
         targets: vec![fixture.scoreboard],
         spending_limits: vec![],
     };
-    let session = sdk.create_session(&owner, "4821", &spec).await?;
-    let handle = SessionHandle::unlock_for(&session.key, "4821", Duration::from_secs(3600))?;
+    let session = sdk.create_session(&owner, "482193", &spec).await?;
+    let handle = SessionHandle::unlock_for(&session.key, "482193", Duration::from_secs(3600))?;
     let mut bare_session = TestSession {
         key: starknet::signers::SigningKey::from_secret_scalar(Felt::from_bytes_be(
-            &envelope::open(&session.key.encrypted_private_key, "4821")?.to_bytes(),
+            &envelope::open(&session.key.encrypted_private_key, "482193")?.to_bytes(),
         )),
         public_key: session.public_key(),
         valid_until: session.valid_until(),
