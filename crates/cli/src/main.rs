@@ -5,6 +5,7 @@ mod demo;
 #[cfg(feature = "devnet")]
 mod devnet;
 mod opts;
+mod owner;
 mod paymaster;
 mod session;
 
@@ -31,6 +32,9 @@ enum Command {
     /// Create, register, use, inspect, revoke and forget session keys.
     #[command(subcommand)]
     Session(Box<session::SessionCommand>),
+    /// Create, encrypt and inspect the owner's key (kept in a PIN-protected envelope).
+    #[command(subcommand)]
+    Owner(owner::OwnerCommand),
     /// Run the SNIP-29 paymaster or manage its API keys.
     #[command(subcommand)]
     Paymaster(paymaster::PaymasterCommand),
@@ -52,6 +56,7 @@ async fn main() -> std::process::ExitCode {
         #[cfg(feature = "devnet")]
         Command::Devnet(args) => devnet::run(args).await,
         Command::Session(command) => session::run(*command).await,
+        Command::Owner(command) => owner::run(command),
         Command::Paymaster(command) => paymaster::run(command).await,
     };
     match result {

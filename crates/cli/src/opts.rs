@@ -4,8 +4,10 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use stark_sessions_abi::Felt;
+use stark_sessions_client::envelope;
 use stark_sessions_client::{
-    Owner, PaymasterAuth, PaymasterClient, SessionClient, SessionStore, SpendingLimit,
+    check_new_pin, Owner, PaymasterAuth, PaymasterClient, SessionClient, SessionStore,
+    SpendingLimit,
 };
 use starknet::core::types::Call;
 use starknet::core::utils::get_selector_from_name;
@@ -92,8 +94,30 @@ pub struct PinOpts {
 }
 
 impl PinOpts {
-    /// The PIN.
+    /// The PIN of a session key.
     pub fn read(&self) -> Result<Zeroizing<String>> {
+        self.read_as("session PIN: ")
+    }
+
+    /// The PIN for a new envelope: asked twice at a prompt, and checked against the PIN
+    /// policy before anything is made.
+    pub fn read_new(&self, prompt: &str) -> Result<Zeroizing<String>> {
+        let pin = self.read_as(prompt)?;
+        if self.pin_file.is_none() && self.pin_env.is_none() {
+            let again = Zeroizing::new(
+                rpassword::prompt_password("the same PIN again: ")
+                    .context("no PIN: give --pin-file or --pin-env, or run in a terminal")?,
+            );
+            if *again != *pin {
+                bail!("the two PINs differ; nothing was written");
+            }
+        }
+        check_new_pin(&pin)?;
+        Ok(pin)
+    }
+
+    /// The PIN, prompting with `prompt` when neither option is given.
+    pub fn read_as(&self, prompt: &str) -> Result<Zeroizing<String>> {
         let pin = if let Some(path) = &self.pin_file {
             let text = Zeroizing::new(
                 std::fs::read_to_string(path)
@@ -106,7 +130,7 @@ impl PinOpts {
             )
         } else {
             Zeroizing::new(
-                rpassword::prompt_password("session PIN: ")
+                rpassword::prompt_password(prompt)
                     .context("no PIN: give --pin-file or --pin-env, or run in a terminal")?,
             )
         };
@@ -117,31 +141,61 @@ impl PinOpts {
     }
 }
 
-/// The owner's key, for registering and revoking.
+/// The owner's key, for registering and revoking: an envelope made by `stark-sessions owner
+/// new|import` (opened with the PIN from `--pin-file`, `--pin-env` or a prompt), or — warned
+/// about — a plaintext 0x… hex key.
 #[derive(Debug, Clone, clap::Args)]
 pub struct OwnerOpts {
-    /// File holding the owner's private key (0x… hex).
+    /// File holding the owner's private key: an envelope (`stark-sessions owner new|import`)
+    /// or, discouraged, plaintext 0x… hex.
     #[arg(long, env = "STARK_SESSIONS_OWNER_KEY_FILE")]
     pub owner_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub pin: PinOpts,
 }
 
 impl OwnerOpts {
     /// The owner of `account`. The key may also come from `STARK_SESSIONS_OWNER_KEY`.
     pub fn owner(&self, account: Felt) -> Result<Owner> {
-        let text =
-            match &self.owner_key_file {
-                Some(path) => Zeroizing::new(std::fs::read_to_string(path).with_context(|| {
+        Ok(Owner::new(account, self.signing_key()?))
+    }
+
+    /// The owner's signing key, from its envelope (asking for the PIN) or from plaintext
+    /// (with a warning on stderr that names the file, never the key).
+    pub fn signing_key(&self) -> Result<SigningKey> {
+        let (text, source) = match &self.owner_key_file {
+            Some(path) => (
+                Zeroizing::new(std::fs::read_to_string(path).with_context(|| {
                     format!("cannot read the owner key file {}", path.display())
                 })?),
-                None => Zeroizing::new(std::env::var("STARK_SESSIONS_OWNER_KEY").context(
+                path.display().to_string(),
+            ),
+            None => (
+                Zeroizing::new(std::env::var("STARK_SESSIONS_OWNER_KEY").context(
                     "no owner key: give --owner-key-file or set STARK_SESSIONS_OWNER_KEY",
                 )?),
-            };
+                "STARK_SESSIONS_OWNER_KEY".to_owned(),
+            ),
+        };
+        if envelope::is_envelope(&text) {
+            let pin = self.pin.read_as("owner key PIN: ")?;
+            let secret = envelope::open(&text, &pin)
+                .with_context(|| format!("cannot open the owner key in {source}"))?;
+            let scalar = Felt::from_bytes_be(&secret.to_bytes());
+            return Ok(SigningKey::from_secret_scalar(scalar));
+        }
         let scalar = Felt::from_hex(text.trim())
             .ok()
             .filter(|k| *k != Felt::ZERO)
-            .context("the owner key is not a 0x… hex private key")?;
-        Ok(Owner::new(account, SigningKey::from_secret_scalar(scalar)))
+            .with_context(|| {
+                format!(
+                    "the owner key in {source} is neither an envelope nor a 0x… hex private key"
+                )
+            })?;
+        eprintln!(
+            "warning: the owner key in {source} is stored in plaintext; wrap it with `stark-sessions owner import --key-file <file> --out <envelope>`"
+        );
+        Ok(SigningKey::from_secret_scalar(scalar))
     }
 }
 

@@ -1,13 +1,17 @@
 //! `stark-sessions session …`: session keys against any node and SNIP-29 paymaster.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use stark_sessions_abi::Felt;
 use stark_sessions_client::client::ErrorContext;
+use stark_sessions_client::envelope::{open_legacy, seal, EnvelopeParams};
 use stark_sessions_client::keys::create_session_key;
+use stark_sessions_client::keys::{unix_now, SessionKeyData};
 use stark_sessions_client::{Session, SessionConfig, SessionStore};
+use zeroize::Zeroizing;
 
 use crate::opts::{
     parse_address, parse_call, parse_selector, parse_spending_limit, ChainOpts, OwnerOpts, PinOpts,
@@ -31,6 +35,9 @@ pub enum SessionCommand {
     Revoke(RevokeArgs),
     /// Forget stored sessions (nothing on chain changes).
     Remove(RemoveArgs),
+    /// Import a session key encrypted by the reference SDK, re-encrypted under a new PIN,
+    /// with the session's grants read from the account.
+    Import(ImportArgs),
 }
 
 /// Output format.
@@ -178,7 +185,32 @@ pub struct RemoveArgs {
     ctx: Local,
 }
 
-fn emit(output: &OutputOpts, value: Value, text: String) {
+/// Options of `session import`.
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The session key file the reference SDK encrypted (CryptoJS passphrase format).
+    #[arg(long)]
+    legacy: PathBuf,
+    /// The session account (0x…).
+    #[arg(long, value_parser = parse_address)]
+    account: Felt,
+    /// The session public key the file must hold (default: whatever it holds).
+    #[arg(long, value_parser = parse_address)]
+    session_key: Option<Felt>,
+    /// Read the legacy file's PIN from this file (first line).
+    #[arg(long, conflicts_with = "old_pin_env")]
+    old_pin_file: Option<PathBuf>,
+    /// Read the legacy file's PIN from this environment variable.
+    #[arg(long)]
+    old_pin_env: Option<String>,
+    /// Where the new PIN comes from.
+    #[command(flatten)]
+    pin: PinOpts,
+    #[command(flatten)]
+    ctx: Remote,
+}
+
+pub(crate) fn emit(output: &OutputOpts, value: Value, text: String) {
     if output.json {
         println!("{value}");
     } else {
@@ -359,6 +391,7 @@ pub async fn run(command: SessionCommand) -> Result<()> {
             );
             Ok(())
         }
+        SessionCommand::Import(args) => import_legacy(args).await,
         SessionCommand::Remove(args) => {
             let store = args.ctx.store.open()?;
             let removed = match args.which.session_key {
@@ -379,4 +412,76 @@ pub async fn run(command: SessionCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `session import --legacy`: everything is checked — both PINs, the file, the key it holds,
+/// the account's registration of that key — before the store is even opened, so a refusal
+/// writes nothing. The grants (valid_until, max_calls, entry points, targets) are the
+/// account's own record of the session, not flags: the key is only worth importing if the
+/// account has it registered and usable.
+async fn import_legacy(args: ImportArgs) -> Result<()> {
+    let legacy =
+        Zeroizing::new(std::fs::read_to_string(&args.legacy).with_context(|| {
+            format!("cannot read the legacy key file {}", args.legacy.display())
+        })?);
+    let old_pin = PinOpts {
+        pin_file: args.old_pin_file.clone(),
+        pin_env: args.old_pin_env.clone(),
+    }
+    .read_as("legacy PIN: ")?;
+    let new_pin = args.pin.read_new("new session PIN: ")?;
+    let secret = open_legacy(&legacy, &old_pin).with_context(|| {
+        format!(
+            "cannot decrypt {} (wrong PIN, or a truncated or altered file); nothing was imported",
+            args.legacy.display()
+        )
+    })?;
+    let public_key = secret.public_key();
+    if let Some(expected) = args.session_key {
+        if expected != public_key {
+            anyhow::bail!(
+                "{} holds session key {public_key:#x}, not {expected:#x}; nothing was imported",
+                args.legacy.display()
+            );
+        }
+    }
+    let client = args.ctx.chain.client().await?;
+    client.ensure_session_account(args.account).await?;
+    let snapshot = client
+        .session_snapshot(args.account, public_key, &[])
+        .await?;
+    if snapshot.status != stark_sessions_abi::SessionStatus::Active {
+        anyhow::bail!(
+            "session {public_key:#x} is {} on account {:#x}, not active; nothing was imported",
+            format!("{:?}", snapshot.status).to_lowercase(),
+            args.account
+        );
+    }
+    let session = Session {
+        account: args.account,
+        chain_id: client.chain_id(),
+        key: SessionKeyData {
+            public_key,
+            encrypted_private_key: seal(&secret, &new_pin, EnvelopeParams::default())?,
+            valid_until: snapshot.data.valid_until,
+        },
+        max_calls: snapshot.data.max_calls,
+        allowed_entrypoints: snapshot.entrypoints,
+        targets: snapshot.targets,
+        spending_limits: Vec::new(),
+        created_at: unix_now(),
+    };
+    args.ctx.store.open()?.save(&session)?;
+    emit(
+        &args.ctx.output,
+        session_json(&session),
+        format!(
+            "session {public_key:#x} of {:#x} imported under the new PIN, valid until {} ({} calls left of {})",
+            session.account,
+            session.valid_until(),
+            snapshot.data.max_calls.saturating_sub(snapshot.data.calls_used),
+            session.max_calls
+        ),
+    );
+    Ok(())
 }

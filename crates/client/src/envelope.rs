@@ -185,6 +185,12 @@ pub fn open(envelope: &str, pin: &str) -> Result<SessionSecret, SessionError> {
     SessionSecret::from_bytes(&plaintext).map_err(|_| SessionError::DecryptionFailed)
 }
 
+/// Whether `text` claims to be a v1 envelope (its tag), as opposed to a plaintext key. Says
+/// nothing about whether it opens.
+pub fn is_envelope(text: &str) -> bool {
+    text.trim_start().starts_with(concat!("sskey1", ":"))
+}
+
 /// The iteration count an envelope was made with, if it is an envelope.
 pub fn iterations_of(envelope: &str) -> Option<u32> {
     parse(envelope.trim()).map(|p| p.iterations)
@@ -271,6 +277,8 @@ mod tests {
             open(&sealed, "482194"),
             Err(SessionError::DecryptionFailed)
         ));
+        assert!(is_envelope(&sealed));
+        assert!(!is_envelope("0x1234abcd"));
         // Two envelopes of one key differ (fresh salt and IV).
         let again = seal(&secret(), "482193", EnvelopeParams::default()).expect("seal");
         assert_ne!(sealed, again);

@@ -1,5 +1,6 @@
 //! The `stark-sessions` binary, run as a user runs it.
 
+mod owner;
 mod session;
 
 use std::process::Command;
@@ -82,7 +83,7 @@ fn help_names_every_command() {
     let out = stark_sessions(&["--help"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for command in ["demo", "devnet", "session", "paymaster"] {
+    for command in ["demo", "devnet", "session", "owner", "paymaster"] {
         assert!(text.contains(command), "--help lacks {command}");
     }
     for args in [
@@ -99,6 +100,11 @@ fn help_names_every_command() {
         &["session", "list", "--help"],
         &["session", "revoke", "--help"],
         &["session", "remove", "--help"],
+        &["session", "import", "--help"],
+        &["owner", "--help"],
+        &["owner", "new", "--help"],
+        &["owner", "import", "--help"],
+        &["owner", "export-public", "--help"],
     ] {
         let out = stark_sessions(args);
         assert!(out.status.success(), "{args:?}");

@@ -7,15 +7,16 @@ use serde_json::Value;
 use stark_sessions_tests::paymaster::PaymasterHarness;
 use stark_sessions_tests::Fixture;
 
-struct Env {
-    fixture: Fixture,
-    pm: PaymasterHarness,
-    store: PathBuf,
-    owner_key: PathBuf,
+pub(crate) struct Env {
+    pub(crate) fixture: Fixture,
+    pub(crate) pm: PaymasterHarness,
+    pub(crate) store: PathBuf,
+    /// The owner's key in plaintext; its directory is the test's own.
+    pub(crate) owner_key: PathBuf,
 }
 
 impl Env {
-    async fn new(owner_secret: u64) -> Env {
+    pub(crate) async fn new(owner_secret: u64) -> Env {
         let fixture = Fixture::new(owner_secret).await.expect("fixture");
         let pm = PaymasterHarness::start(PaymasterHarness::config(&fixture, None))
             .await
@@ -37,7 +38,7 @@ impl Env {
         }
     }
 
-    async fn run(&self, args: &[&str], pin: &str) -> Output {
+    pub(crate) async fn run(&self, args: &[&str], pin: &str) -> Output {
         tokio::process::Command::new(env!("CARGO_BIN_EXE_stark-sessions"))
             .args(args)
             .env("STARK_SESSIONS_RPC_URL", self.fixture.devnet.url().as_str())
@@ -72,12 +73,12 @@ impl Env {
         .await
     }
 
-    fn account(&self) -> String {
+    pub(crate) fn account(&self) -> String {
         format!("{:#x}", self.fixture.address())
     }
 }
 
-fn json_of(out: &Output) -> Value {
+pub(crate) fn json_of(out: &Output) -> Value {
     assert!(
         out.status.success(),
         "failed: {}",
@@ -87,7 +88,7 @@ fn json_of(out: &Output) -> Value {
 }
 
 /// A refusal: non-zero exit, one line on stderr containing `says`.
-fn refused(out: &Output, says: &str) {
+pub(crate) fn refused(out: &Output, says: &str) {
     assert!(!out.status.success(), "expected a failure");
     let err = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
