@@ -1,4 +1,4 @@
-//! The encryption envelope of a session private key at rest, and the import of the legacy
+//! The encryption envelope of a private key at rest (session keys and owner keys), and the import of the legacy
 //! CryptoJS "Salted__" format.
 //!
 //! Envelope v1, one line of text:
