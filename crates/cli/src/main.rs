@@ -1,5 +1,6 @@
 //! The `stark-sessions` command.
 
+mod account;
 #[cfg(feature = "devnet")]
 mod demo;
 #[cfg(feature = "devnet")]
@@ -35,6 +36,9 @@ enum Command {
     /// Create, encrypt and inspect the owner's key (kept in a PIN-protected envelope).
     #[command(subcommand)]
     Owner(owner::OwnerCommand),
+    /// The owner's session account on any network.
+    #[command(subcommand)]
+    Account(account::AccountCommand),
     /// Run the SNIP-29 paymaster or manage its API keys.
     #[command(subcommand)]
     Paymaster(paymaster::PaymasterCommand),
@@ -57,6 +61,7 @@ async fn main() -> std::process::ExitCode {
         Command::Devnet(args) => devnet::run(args).await,
         Command::Session(command) => session::run(*command).await,
         Command::Owner(command) => owner::run(command),
+        Command::Account(command) => account::run(command),
         Command::Paymaster(command) => paymaster::run(command).await,
     };
     match result {

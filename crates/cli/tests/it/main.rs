@@ -1,5 +1,6 @@
 //! The `stark-sessions` binary, run as a user runs it.
 
+mod account;
 mod owner;
 mod session;
 
@@ -83,7 +84,7 @@ fn help_names_every_command() {
     let out = stark_sessions(&["--help"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for command in ["demo", "devnet", "session", "owner", "paymaster"] {
+    for command in ["demo", "devnet", "session", "owner", "account", "paymaster"] {
         assert!(text.contains(command), "--help lacks {command}");
     }
     for args in [
@@ -105,6 +106,8 @@ fn help_names_every_command() {
         &["owner", "new", "--help"],
         &["owner", "import", "--help"],
         &["owner", "export-public", "--help"],
+        &["account", "--help"],
+        &["account", "address", "--help"],
     ] {
         let out = stark_sessions(args);
         assert!(out.status.success(), "{args:?}");
