@@ -61,7 +61,7 @@ async fn main() -> std::process::ExitCode {
         Command::Devnet(args) => devnet::run(args).await,
         Command::Session(command) => session::run(*command).await,
         Command::Owner(command) => owner::run(command),
-        Command::Account(command) => account::run(command),
+        Command::Account(command) => account::run(command).await,
         Command::Paymaster(command) => paymaster::run(command).await,
     };
     match result {

@@ -52,11 +52,11 @@ pub struct OutputOpts {
 #[derive(Debug, Clone, clap::Args)]
 pub struct Remote {
     #[command(flatten)]
-    chain: ChainOpts,
+    pub(crate) chain: ChainOpts,
     #[command(flatten)]
-    store: StoreOpts,
+    pub(crate) store: StoreOpts,
     #[command(flatten)]
-    output: OutputOpts,
+    pub(crate) output: OutputOpts,
 }
 
 /// Options of commands that only touch the store.

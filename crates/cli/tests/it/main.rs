@@ -108,6 +108,7 @@ fn help_names_every_command() {
         &["owner", "export-public", "--help"],
         &["account", "--help"],
         &["account", "address", "--help"],
+        &["account", "info", "--help"],
     ] {
         let out = stark_sessions(args);
         assert!(out.status.success(), "{args:?}");

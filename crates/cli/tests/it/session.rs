@@ -148,6 +148,21 @@ async fn session_subcommands_drive_a_session_from_creation_to_removal() {
     );
     assert!(registered["transaction_hash"].as_str().is_some());
 
+    // The account as it describes itself, with the stored session now active on it.
+    let info = json_of(
+        &env.run(&["account", "info", "--account", &account, "--json"], "")
+            .await,
+    );
+    let owner_public = env.fixture.account.owner.verifying_key().scalar();
+    assert_eq!(info["owner_public_key"], format!("{owner_public:#x}"));
+    let class_hash = stark_sessions_abi::class::session_account()
+        .expect("class")
+        .class_hash;
+    assert_eq!(info["class_hash"], format!("{class_hash:#x}"));
+    assert_eq!(info["sessions_epoch"], 0);
+    assert_eq!(info["sessions"][0]["status"], "active");
+    assert_eq!(info["sessions"][0]["remaining_calls"], 5);
+
     let call = format!("{game}:record_score:5");
     let executed = json_of(
         &env.run(
