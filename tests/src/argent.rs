@@ -435,13 +435,7 @@ impl ArgentSessionAccount {
 
     /// The relayer's call: `execute_from_outside_v2(outside, signature)` on this account.
     pub fn relay_call(&self, outside: &OutsideExecution, signature: Vec<Felt>) -> Call {
-        let mut calldata = outside.to_felts();
-        signature.cairo_serialize(&mut calldata);
-        Call {
-            to: self.address,
-            selector: constants::SELECTOR_EXECUTE_FROM_OUTSIDE_V2,
-            calldata,
-        }
+        crate::relay_call(self.address, outside, signature)
     }
 
     /// The account's own SNIP-9 v2 hash of `outside` (its `get_outside_execution_message_hash_rev_1`

@@ -282,13 +282,7 @@ impl Fixture {
 
     /// The call a relayer makes for `execute_from_outside_v2(outside, signature)`.
     pub fn relay_call(&self, outside: &OutsideExecution, signature: Vec<Felt>) -> Call {
-        let mut calldata = outside.to_felts();
-        signature.cairo_serialize(&mut calldata);
-        Call {
-            to: self.address(),
-            selector: constants::SELECTOR_EXECUTE_FROM_OUTSIDE_V2,
-            calldata,
-        }
+        relay_call(self.address(), outside, signature)
     }
 
     /// Sends `calls` from `sender` with explicit bounds and waits for the outcome.
@@ -352,13 +346,7 @@ impl Fixture {
         max_calls: u32,
         entrypoints: &[Felt],
     ) -> Call {
-        let mut calldata = vec![
-            session.public_key,
-            Felt::from(session.valid_until),
-            Felt::from(max_calls),
-        ];
-        entrypoints.to_vec().cairo_serialize(&mut calldata);
-        self.self_call("add_or_update_session_key", calldata)
+        register_call(self.address(), session, max_calls, entrypoints)
     }
 
     /// Registers a session through the owner's outside execution; fails if refused.
@@ -441,6 +429,37 @@ impl Fixture {
             .call(self.scoreboard, sel("get_plays"), vec![])
             .await?;
         Ok(u64::from_felts(&out)?)
+    }
+}
+
+/// `execute_from_outside_v2(outside, signature)` on `account`: what a relayer calls.
+pub fn relay_call(account: Felt, outside: &OutsideExecution, signature: Vec<Felt>) -> Call {
+    let mut calldata = outside.to_felts();
+    signature.cairo_serialize(&mut calldata);
+    Call {
+        to: account,
+        selector: constants::SELECTOR_EXECUTE_FROM_OUTSIDE_V2,
+        calldata,
+    }
+}
+
+/// `add_or_update_session_key` of `session` on `account`.
+pub fn register_call(
+    account: Felt,
+    session: &TestSession,
+    max_calls: u32,
+    entrypoints: &[Felt],
+) -> Call {
+    let mut calldata = vec![
+        session.public_key,
+        Felt::from(session.valid_until),
+        Felt::from(max_calls),
+    ];
+    entrypoints.to_vec().cairo_serialize(&mut calldata);
+    Call {
+        to: account,
+        selector: constants::SELECTOR_ADD_OR_UPDATE_SESSION_KEY,
+        calldata,
     }
 }
 

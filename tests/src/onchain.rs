@@ -3,12 +3,12 @@
 //! and the same relayer for every relayed one.
 
 use anyhow::{bail, Context, Result};
-use stark_sessions_abi::{constants, snip12, CairoSerde, OutsideExecution, U256};
+use stark_sessions_abi::{snip12, CairoSerde, U256};
 use stark_sessions_devnet::{DevnetAccount, SessionAccountHandle, STRK_ADDRESS};
 use starknet::core::types::{Call, Felt};
 use starknet::signers::SigningKey;
 
-use crate::{sel, Fixture, Relayed, TestSession, HUNDRED_STRK};
+use crate::{register_call, relay_call, sel, Fixture, Relayed, TestSession, HUNDRED_STRK};
 
 /// Amount of every measured transfer (FRI).
 const AMOUNT: u8 = 7;
@@ -31,17 +31,6 @@ pub struct Paths {
     limited: TestSession,
     members: Vec<BundleMember>,
     transfer: Call,
-}
-
-/// `execute_from_outside_v2(outside, signature)` on `account`.
-fn relay_call(account: Felt, outside: &OutsideExecution, signature: Vec<Felt>) -> Call {
-    let mut calldata = outside.to_felts();
-    signature.cairo_serialize(&mut calldata);
-    Call {
-        to: account,
-        selector: constants::SELECTOR_EXECUTE_FROM_OUTSIDE_V2,
-        calldata,
-    }
 }
 
 impl Paths {
@@ -106,19 +95,7 @@ impl Paths {
             .await
             .context("deploy a bundle member")?;
         let session = TestSession::from_secret(0xb1_0000 + i, valid_until);
-        let register = Call {
-            to: account.address,
-            selector: constants::SELECTOR_ADD_OR_UPDATE_SESSION_KEY,
-            calldata: {
-                let mut data = vec![
-                    session.public_key,
-                    Felt::from(valid_until),
-                    Felt::from(SESSION_CALLS),
-                ];
-                vec![sel("transfer")].cairo_serialize(&mut data);
-                data
-            },
-        };
+        let register = register_call(account.address, &session, SESSION_CALLS, &[sel("transfer")]);
         let outside = f.outside(vec![register]).await?;
         let hash = snip12::outside_execution_hash(&outside, account.address, f.devnet.chain_id());
         let sig = account.owner.sign(&hash)?;

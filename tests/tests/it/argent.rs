@@ -66,14 +66,37 @@ async fn relay_transfer(
     gas
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn argent_session_transfer_relays_on_devnet() {
-    let devnet = Devnet::start_embedded(DevnetOptions {
+/// A devnet that predeclares Argent's account class.
+async fn argent_devnet() -> Devnet {
+    Devnet::start_embedded(DevnetOptions {
         predeclare_argent: true,
         ..Default::default()
     })
     .await
-    .expect("devnet");
+    .expect("devnet")
+}
+
+/// Argent account number `n` (its own owner, guardian and salt) holding `session`, funded.
+async fn deploy_funded(devnet: &Devnet, n: u64, session: ArgentSession) -> ArgentSessionAccount {
+    let account = ArgentSessionAccount::deploy(
+        devnet,
+        Felt::from(0xa11ce0 + n),
+        Felt::from(0x9a4d0 + n),
+        Felt::from(n),
+        session,
+    )
+    .await
+    .expect("deploy Argent account");
+    devnet
+        .mint_strk(account.address, HUNDRED_STRK)
+        .await
+        .expect("fund");
+    account
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn argent_session_transfer_relays_on_devnet() {
+    let devnet = argent_devnet().await;
     let now = devnet.block_timestamp().await.expect("time");
     let recipient = devnet.accounts()[3].address;
     let relayer = devnet.predeployed(1).expect("relayer");
@@ -83,19 +106,7 @@ async fn argent_session_transfer_relays_on_devnet() {
         vec![AllowedMethod::new(STRK_ADDRESS, "transfer")],
         METADATA,
     );
-    let account = ArgentSessionAccount::deploy(
-        &devnet,
-        Felt::from(0xa11ceu64),
-        Felt::from(0x9a4du64),
-        Felt::from(1u8),
-        session,
-    )
-    .await
-    .expect("deploy Argent account");
-    devnet
-        .mint_strk(account.address, HUNDRED_STRK)
-        .await
-        .expect("fund");
+    let account = deploy_funded(&devnet, 1, session).await;
 
     let first = outside(now, 1, vec![transfer(recipient)]);
     assert_eq!(
@@ -139,12 +150,7 @@ async fn argent_session_transfer_relays_on_devnet() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn argent_session_with_three_methods_and_a_cached_authorization() {
-    let devnet = Devnet::start_embedded(DevnetOptions {
-        predeclare_argent: true,
-        ..Default::default()
-    })
-    .await
-    .expect("devnet");
+    let devnet = argent_devnet().await;
     let now = devnet.block_timestamp().await.expect("time");
     let recipient = devnet.accounts()[3].address;
     let relayer = devnet.predeployed(1).expect("relayer");
@@ -159,19 +165,7 @@ async fn argent_session_with_three_methods_and_a_cached_authorization() {
         ],
         METADATA,
     );
-    let mut account = ArgentSessionAccount::deploy(
-        &devnet,
-        Felt::from(0xa11ce2u64),
-        Felt::from(0x9a4d2u64),
-        Felt::from(2u8),
-        session,
-    )
-    .await
-    .expect("deploy Argent account");
-    devnet
-        .mint_strk(account.address, HUNDRED_STRK)
-        .await
-        .expect("fund");
+    let mut account = deploy_funded(&devnet, 2, session).await;
     let proofs = account
         .session()
         .proofs(&[transfer(recipient)])
