@@ -21,6 +21,12 @@ if cargo tree -p stark-sessions-cli --no-default-features -e normal --locked | g
   exit 1
 fi
 
+step "the ABI crate is the model and encoding only: no HTTP client, no tokio"
+if cargo tree -p stark-sessions-abi -e normal --locked | grep -qE 'reqwest|hyper|tokio'; then
+  echo "stark-sessions-abi depends on an HTTP client or tokio" >&2
+  exit 1
+fi
+
 step "rustdoc -D warnings"
 RUSTDOCFLAGS="-Dwarnings" cargo doc --workspace --no-deps --locked
 

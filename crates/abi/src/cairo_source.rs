@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use starknet::core::types::Felt;
-use starknet::core::utils::cairo_short_string_to_felt;
+use starknet_core::types::Felt;
+use starknet_core::utils::cairo_short_string_to_felt;
 
 pub(crate) const CONSTANTS_CAIRO: &str = include_str!("../../../contracts/src/constants.cairo");
 pub(crate) const ERRORS_CAIRO: &str = include_str!("../../../contracts/src/errors.cairo");

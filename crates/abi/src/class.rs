@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use starknet::core::types::contract::SierraClass;
-use starknet::core::types::{Felt, FlattenedSierraClass};
+use starknet_core::types::contract::SierraClass;
+use starknet_core::types::{Felt, FlattenedSierraClass};
 
 use crate::errors::AbiError;
 

@@ -3,8 +3,8 @@
 //! The Cairo side writes these out by hand (`contracts/src/constants.cairo`); the tests below parse
 //! that file and check every value against this one, and every selector against its name.
 
-use starknet::core::types::Felt;
-use starknet::macros::{felt, selector, short_string};
+use starknet_core::types::Felt;
+use starknet_macros::{felt, selector, short_string};
 
 /// SRC-5 id of ISRC5.
 pub const ISRC5_ID: Felt =
@@ -202,7 +202,7 @@ pub const CAIRO_CONSTANTS: &[(&str, Felt)] = &[
 mod tests {
     use super::*;
     use crate::cairo_source::{parse_cairo_constants, CONSTANTS_CAIRO};
-    use starknet::core::utils::{get_selector_from_name, starknet_keccak};
+    use starknet_core::utils::{get_selector_from_name, starknet_keccak};
 
     #[test]
     fn the_public_chains_domain_hashes_are_the_computed_ones() {

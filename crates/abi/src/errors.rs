@@ -1,7 +1,7 @@
 //! Errors: the contract's revert reasons ([`ContractError`]) and this crate's own ([`AbiError`]).
 
-use starknet::core::types::Felt;
-use starknet::core::utils::cairo_short_string_to_felt;
+use starknet_core::types::Felt;
+use starknet_core::utils::cairo_short_string_to_felt;
 
 macro_rules! contract_errors {
     ($( $(#[$doc:meta])* $variant:ident => $text:literal, )*) => {

@@ -1,9 +1,5 @@
 #![doc = include_str!("../README.md")]
 
-// The starknet-rust macros (`selector!`, `felt!`) expand to `::starknet_rust::…`; this crate
-// imports the package under the name `starknet`, so make the original name resolvable too.
-extern crate starknet as starknet_rust;
-
 pub mod class;
 pub mod constants;
 pub mod errors;
@@ -22,4 +18,4 @@ pub use serde::CairoSerde;
 pub use types::{OutsideExecution, SessionData, SessionStatus, SpendingPolicy, U256};
 
 /// Re-export of the field element type used throughout the ABI.
-pub use starknet::core::types::{Call, Felt};
+pub use starknet_core::types::{Call, Felt};

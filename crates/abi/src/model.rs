@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use starknet::core::types::{Call, Felt};
+use starknet_core::types::{Call, Felt};
 
 use crate::constants::{
     BLOCKED_SELECTORS, MAX_ENTRYPOINTS, MAX_SPENDING_POLICIES, MAX_TARGETS, MAX_WINDOW_SECONDS,

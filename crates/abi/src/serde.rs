@@ -1,6 +1,6 @@
 //! Cairo serialization: how each ABI type is laid out as field elements.
 
-use starknet::core::types::{Call, Felt};
+use starknet_core::types::{Call, Felt};
 
 use crate::errors::AbiError;
 

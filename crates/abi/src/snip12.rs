@@ -1,6 +1,6 @@
 //! SNIP-12 revision 1 hashing of SNIP-9 v2 outside executions, exactly as the contract does it.
 
-use starknet::core::types::{Call, Felt};
+use starknet_core::types::{Call, Felt};
 use starknet_crypto::poseidon_hash_many;
 
 pub use crate::constants::ANY_CALLER;
@@ -84,11 +84,11 @@ mod tests {
             execute_before: 2_000_000_000,
             calls: vec![Call {
                 to: Felt::from(0x1234u32),
-                selector: starknet::macros::selector!("record_score"),
+                selector: starknet_macros::selector!("record_score"),
                 calldata: vec![Felt::from(10u8)],
             }],
         };
-        let chain = starknet::macros::short_string!("SN_SEPOLIA");
+        let chain = starknet_macros::short_string!("SN_SEPOLIA");
         let hash = outside_execution_hash(&outside, Felt::from(0xacc0u32), chain);
         assert_eq!(hash, Felt::from_hex_unchecked(EXPECTED_HASH));
     }

@@ -3,8 +3,8 @@
 //! relays and by the client before it signs.
 
 use serde_json::{json, Value};
-use starknet::core::types::{Call, Felt};
-use starknet::core::utils::parse_cairo_short_string;
+use starknet_core::types::{Call, Felt};
+use starknet_core::utils::parse_cairo_short_string;
 
 use crate::constants::{OUTSIDE_DOMAIN_NAME, OUTSIDE_DOMAIN_VERSION, SNIP12_REVISION};
 use crate::errors::AbiError;
@@ -158,7 +158,7 @@ fn selector_value(v: &Value) -> Option<Felt> {
     felt_value(v).or_else(|| {
         v.as_str()
             .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
-            .and_then(|s| starknet::core::utils::get_selector_from_name(s).ok())
+            .and_then(|s| starknet_core::utils::get_selector_from_name(s).ok())
     })
 }
 
@@ -166,7 +166,7 @@ fn selector_value(v: &Value) -> Option<Felt> {
 fn felt_or_short_string(v: &Value) -> Option<Felt> {
     felt_value(v).or_else(|| {
         v.as_str()
-            .and_then(|s| starknet::core::utils::cairo_short_string_to_felt(s).ok())
+            .and_then(|s| starknet_core::utils::cairo_short_string_to_felt(s).ok())
     })
 }
 
@@ -174,7 +174,7 @@ fn felt_or_short_string(v: &Value) -> Option<Felt> {
 mod tests {
     use super::*;
     use crate::snip12;
-    use starknet::core::types::TypedData;
+    use starknet_core::types::TypedData;
 
     fn sample() -> OutsideExecution {
         OutsideExecution {
@@ -199,11 +199,11 @@ mod tests {
 
     #[test]
     fn typed_data_hashes_like_the_contract_and_like_starknet_rs() {
-        let chain = starknet::core::chain_id::SEPOLIA;
+        let chain = starknet_core::chain_id::SEPOLIA;
         let account = Felt::from(0xacc0u32);
         let mut outside = sample();
-        outside.calls[0].selector = starknet::macros::selector!("record_score");
-        outside.calls[1].selector = starknet::macros::selector!("transfer");
+        outside.calls[0].selector = starknet_macros::selector!("record_score");
+        outside.calls[1].selector = starknet_macros::selector!("transfer");
         let mut json = outside_execution_typed_data(&outside, chain);
         // starknet-rs reads a `selector` value as an entry point name (starknet.js takes the
         // hex too); give it names so that it hashes the same selectors.
@@ -222,13 +222,13 @@ mod tests {
 
     #[test]
     fn typed_data_round_trips_and_foreign_domains_are_refused() {
-        let chain = starknet::core::chain_id::SEPOLIA;
+        let chain = starknet_core::chain_id::SEPOLIA;
         let json = outside_execution_typed_data(&sample(), chain);
         assert_eq!(
             parse_outside_execution(&json, chain).expect("parses"),
             sample()
         );
-        assert!(parse_outside_execution(&json, starknet::core::chain_id::MAINNET).is_err());
+        assert!(parse_outside_execution(&json, starknet_core::chain_id::MAINNET).is_err());
         let mut shortstring_chain = json.clone();
         shortstring_chain["domain"]["chainId"] = json!("SN_SEPOLIA");
         assert!(parse_outside_execution(&shortstring_chain, chain).is_ok());

@@ -1,6 +1,6 @@
 //! The session account's ABI types.
 
-use starknet::core::types::{Call, Felt};
+use starknet_core::types::{Call, Felt};
 
 use crate::errors::AbiError;
 use crate::serde::{felt_at, CairoSerde};
