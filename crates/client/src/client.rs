@@ -18,10 +18,8 @@ use stark_sessions_abi::{
     snip12, AccountModel, CairoSerde, Call, ContractError, Felt, OutsideExecution, SessionData,
     SessionSnapshot, SessionStatus, SpendingPolicy, U256,
 };
-use starknet::core::types::{
-    BlockId, BlockTag, ExecutionResult, FunctionCall, MaybePreConfirmedBlockWithTxHashes,
-    StarknetError,
-};
+use stark_sessions_rpc::Network;
+use starknet::core::types::{ExecutionResult, StarknetError};
 use starknet::providers::jsonrpc::HttpTransport;
 use starknet::providers::{JsonRpcClient, Provider, ProviderError};
 use starknet::signers::SigningKey;
@@ -185,9 +183,9 @@ fn provider_error(what: &str, e: ProviderError) -> SessionError {
 impl SessionClient {
     /// Connects to the node at `rpc_url` (asking it for the chain id) and uses `paymaster`.
     pub async fn connect(rpc_url: Url, paymaster: PaymasterClient) -> Result<Self, SessionError> {
-        let provider = Arc::new(JsonRpcClient::new(HttpTransport::new(rpc_url)));
-        let chain_id = provider
-            .chain_id()
+        let provider = stark_sessions_rpc::connect(rpc_url, stark_sessions_rpc::DEFAULT_TIMEOUT)
+            .map_err(|e| SessionError::Provider(format!("http client: {e}")))?;
+        let chain_id = stark_sessions_rpc::chain_id(&provider)
             .await
             .map_err(|e| provider_error("starknet_chainId", e))?;
         Ok(SessionClient {
@@ -199,6 +197,20 @@ impl SessionClient {
             max_execution_window: DEFAULT_MAX_EXECUTION_WINDOW,
             submit_retries: DEFAULT_SUBMIT_RETRIES,
         })
+    }
+
+    /// Connects like [`SessionClient::connect`] and refuses a node that is not on `network`
+    /// ([`SessionError::WrongChain`]) before anything can be signed for it.
+    pub async fn connect_to(
+        network: Network,
+        rpc_url: Url,
+        paymaster: PaymasterClient,
+    ) -> Result<Self, SessionError> {
+        let client = Self::connect(rpc_url, paymaster).await?;
+        network
+            .check(client.chain_id)
+            .map_err(|e| SessionError::WrongChain(e.to_string()))?;
+        Ok(client)
     }
 
     /// Signs outside executions only while their `execute_before` is at most `window` from
@@ -268,16 +280,7 @@ impl SessionClient {
         selector: Felt,
         calldata: Vec<Felt>,
     ) -> Result<Vec<Felt>, ProviderError> {
-        self.provider
-            .call(
-                FunctionCall {
-                    contract_address: account,
-                    entry_point_selector: selector,
-                    calldata,
-                },
-                BlockId::Tag(BlockTag::PreConfirmed),
-            )
-            .await
+        stark_sessions_rpc::view(&self.provider, account, selector, calldata).await
     }
 
     async fn view(
@@ -293,15 +296,9 @@ impl SessionClient {
 
     /// Timestamp of the latest block: the clock the account's rules run on.
     pub async fn block_timestamp(&self) -> Result<u64, SessionError> {
-        let block = self
-            .provider
-            .get_block_with_tx_hashes(BlockId::Tag(BlockTag::Latest))
+        stark_sessions_rpc::block_timestamp(&self.provider)
             .await
-            .map_err(|e| provider_error("starknet_getBlockWithTxHashes", e))?;
-        Ok(match block {
-            MaybePreConfirmedBlockWithTxHashes::Block(b) => b.timestamp,
-            MaybePreConfirmedBlockWithTxHashes::PreConfirmedBlock(b) => b.timestamp,
-        })
+            .map_err(|e| provider_error("starknet_getBlockWithTxHashes", e))
     }
 
     /// Refuses accounts that do not declare the session-key interface by SRC-5 (an account

@@ -101,6 +101,9 @@ pub enum SessionError {
     /// The node failed or could not be reached.
     #[error("node error: {0}")]
     Provider(String),
+    /// The node is on another chain than the network asked for; nothing was signed.
+    #[error("{0}")]
+    WrongChain(String),
     /// A handle used after `release()` or after its timeout.
     #[error("session handle is {0}; unlock the session again")]
     HandleUnavailable(&'static str),
@@ -140,6 +143,7 @@ impl SessionError {
             SessionError::PaymasterTransport(_) => "PAYMASTER_UNREACHABLE",
             SessionError::TypedDataMismatch(_) => "PAYMASTER_TYPED_DATA_MISMATCH",
             SessionError::Provider(_) => "PROVIDER_ERROR",
+            SessionError::WrongChain(_) => "WRONG_CHAIN",
             SessionError::HandleUnavailable(_) => "SESSION_HANDLE_UNAVAILABLE",
             SessionError::Store(_) => "SESSION_STORE_ERROR",
             SessionError::UnknownSession { .. } => "SESSION_NOT_FOUND",

@@ -21,6 +21,7 @@ pub use keys::{create_session_key, SessionKeyData, SessionSecret, DEFAULT_SESSIO
 pub use paymaster::{ClientSessionToken, Executed, PaymasterAuth, PaymasterClient};
 pub use pin::{check_new_pin, MIN_PIN_LEN};
 pub use session::{Authorization, Session, SpendingLimit};
+pub use stark_sessions_rpc::{ChainMismatch, Network};
 pub use store::SessionStore;
 
 /// The repository README's examples, compiled as doc tests.

@@ -9,9 +9,7 @@ use stark_sessions_abi::constants::{
     ISRC9_V2_ID, SELECTOR_BALANCE_OF, SELECTOR_SUPPORTS_INTERFACE,
 };
 use stark_sessions_abi::Felt;
-use starknet::core::types::{
-    BlockId, BlockTag, FunctionCall, MaybePreConfirmedBlockWithTxHashes, StarknetError,
-};
+use starknet::core::types::{BlockId, BlockTag, MaybePreConfirmedBlockWithTxHashes, StarknetError};
 use starknet::core::utils::{get_udc_deployed_address, UdcUniqueness};
 use starknet::providers::{Provider, ProviderError};
 
@@ -51,14 +49,7 @@ impl Paymaster {
         selector: Felt,
         calldata: Vec<Felt>,
     ) -> Result<Vec<Felt>, PaymasterError> {
-        let call = FunctionCall {
-            contract_address: to,
-            entry_point_selector: selector,
-            calldata,
-        };
-        self.inner
-            .provider
-            .call(call, pre_confirmed())
+        stark_sessions_rpc::view(&self.inner.provider, to, selector, calldata)
             .await
             .map_err(|e| match e {
                 ProviderError::StarknetError(StarknetError::ContractNotFound) => {

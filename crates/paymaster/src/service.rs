@@ -91,15 +91,12 @@ pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<Value, Paymaster
 }
 
 /// A client of the node whose every request times out after the configured time.
-fn provider(config: &PaymasterConfig) -> Result<JsonRpcClient<HttpTransport>, PaymasterError> {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_millis(config.rpc_timeout_ms.max(1)))
-        .build()
-        .map_err(|e| PaymasterError::Config(format!("http client: {e}")))?;
-    Ok(JsonRpcClient::new(HttpTransport::new_with_client(
+fn provider(config: &PaymasterConfig) -> Result<stark_sessions_rpc::Node, PaymasterError> {
+    stark_sessions_rpc::connect(
         config.rpc_url.clone(),
-        http,
-    )))
+        Duration::from_millis(config.rpc_timeout_ms),
+    )
+    .map_err(|e| PaymasterError::Config(format!("http client: {e}")))
 }
 
 fn load_configured_keys(config: &PaymasterConfig, store: &dyn Store) -> Result<(), PaymasterError> {
@@ -150,7 +147,7 @@ impl Paymaster {
         store: Arc<dyn Store>,
         fail_points: Arc<dyn FailPoints>,
     ) -> Result<Self, PaymasterError> {
-        let provider = Arc::new(provider(&config)?);
+        let provider = provider(&config)?;
         let chain_id = provider.chain_id().await.map_err(|e| {
             PaymasterError::Unknown(format!("node {} unreachable: {e}", config.rpc_url))
         })?;
