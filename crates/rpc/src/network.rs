@@ -3,9 +3,9 @@
 use std::fmt;
 use std::str::FromStr;
 
+use stark_sessions_abi::constants::{CHAIN_ID_SN_MAIN, CHAIN_ID_SN_SEPOLIA};
 use starknet::core::types::Felt;
 use starknet::core::utils::parse_cairo_short_string;
-use starknet::macros::short_string;
 
 /// A network by name: its chain id is checked against the node before anything is signed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,8 +34,8 @@ impl Network {
     /// The chain id a node of this network answers.
     pub fn chain_id(self) -> Felt {
         match self {
-            Network::Devnet | Network::Sepolia => short_string!("SN_SEPOLIA"),
-            Network::Mainnet => short_string!("SN_MAIN"),
+            Network::Devnet | Network::Sepolia => CHAIN_ID_SN_SEPOLIA,
+            Network::Mainnet => CHAIN_ID_SN_MAIN,
         }
     }
 
@@ -109,9 +109,9 @@ mod tests {
 
     #[test]
     fn a_node_on_another_chain_is_refused_by_name() {
-        assert!(Network::Sepolia.check(short_string!("SN_SEPOLIA")).is_ok());
+        assert!(Network::Sepolia.check(CHAIN_ID_SN_SEPOLIA).is_ok());
         let e = Network::Mainnet
-            .check(short_string!("SN_SEPOLIA"))
+            .check(CHAIN_ID_SN_SEPOLIA)
             .expect_err("refused");
         assert_eq!(
             e.to_string(),
