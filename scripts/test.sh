@@ -27,6 +27,9 @@ if cargo tree -p stark-sessions-abi -e normal --locked | grep -qE 'reqwest|hyper
   exit 1
 fi
 
+step "the SDK's examples build (cargo build --examples)"
+cargo build --workspace --examples --locked
+
 step "rustdoc -D warnings"
 RUSTDOCFLAGS="-Dwarnings" cargo doc --workspace --no-deps --locked
 

@@ -11,6 +11,12 @@ use crate::errors::AbiError;
 /// Sierra JSON of the session account, as `starknet-compile` 2.1.0 wrote it.
 pub const SESSION_ACCOUNT_SIERRA_JSON: &str =
     include_str!("../artifacts/session_account.sierra.json");
+/// The compiled (CASM) class hash of the session account, hash version 2, as the Sierra
+/// compiler of Starknet 0.14 (and starknet-devnet 0.10.1) makes it: what a DECLARE commits to.
+/// `scripts/build-contracts.sh` changes the class; a devnet test recomputes this and fails
+/// when it is stale.
+pub const SESSION_ACCOUNT_COMPILED_CLASS_HASH: Felt =
+    Felt::from_hex_unchecked("0x13cb4167223cfd672e378e9444a808cd2724fafbfe9f595b3dc7503d156ebcd");
 /// Sierra JSON of the scoreboard target contract used by tests and the demo.
 pub const SCOREBOARD_SIERRA_JSON: &str = include_str!("../artifacts/scoreboard.sierra.json");
 

@@ -124,6 +124,11 @@ pub const OUTSIDE_EXECUTION_TYPE_HASH: Felt =
 pub const CALL_TYPE_HASH: Felt =
     felt!("0x3635c7f2a7ba93844c0d064e18e487f35ab90f7c39d00f186a781fc3f0c2ca9");
 
+/// STRK's contract address: the fee token of v3 transactions, the same on mainnet, Sepolia
+/// and starknet-devnet.
+pub const STRK_TOKEN: Felt =
+    Felt::from_hex_unchecked("0x04718f5a0fc34cc1af16a1cdee98ffb20c31f5cd61d6ab07201858f4287c938d");
+
 /// Starknet mainnet's chain id.
 pub const CHAIN_ID_SN_MAIN: Felt = short_string!("SN_MAIN");
 /// Starknet Sepolia's chain id.

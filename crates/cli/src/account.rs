@@ -3,9 +3,11 @@
 use anyhow::{Context, Result};
 use serde_json::json;
 use stark_sessions_abi::Felt;
-use stark_sessions_client::SessionClient;
+use stark_sessions_client::{
+    Deployment, Owner, Session, SessionClient, SessionConfig, SessionError, SessionStore,
+};
 use starknet::core::types::{BlockId, BlockTag, FunctionCall};
-use starknet::core::utils::{get_contract_address, get_selector_from_name};
+use starknet::core::utils::get_selector_from_name;
 use starknet::providers::Provider;
 
 use crate::opts::{parse_address, OwnerOpts};
@@ -20,6 +22,53 @@ pub enum AccountCommand {
     /// What the account says of itself: class hash, owner key, revoke-all epoch, and the state
     /// of every session stored here for it.
     Info(InfoArgs),
+    /// Deploy the owner's session account: by its own DEPLOY_ACCOUNT, paid from its
+    /// prefunded address, or with --gasless through the paymaster — registering a session
+    /// stored for the new address (`session create --account <address>`) in the same
+    /// sponsored transaction.
+    Deploy(DeployArgs),
+    /// Declare the session account class on the network, paid by a funded account; nothing
+    /// is sent when it is declared already.
+    Declare(DeclareArgs),
+}
+
+/// Options of `account deploy`.
+#[derive(Debug, clap::Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    owner: OwnerOpts,
+    /// Deployment salt (0x… hex); by default the owner's public key.
+    #[arg(long)]
+    salt: Option<String>,
+    /// Deploy through the paymaster, sponsored: the owner needs no funds.
+    #[arg(long)]
+    gasless: bool,
+    /// With --gasless: the stored session to register (default: the newest unexpired one
+    /// stored for the new address, if any).
+    #[arg(long, value_parser = parse_address, requires = "gasless")]
+    session_key: Option<Felt>,
+    /// With --gasless: deploy only, even when a session is stored for the address.
+    #[arg(long, requires = "gasless", conflicts_with = "session_key")]
+    no_session: bool,
+    #[command(flatten)]
+    ctx: Remote,
+}
+
+/// Options of `account declare`.
+#[derive(Debug, clap::Args)]
+pub struct DeclareArgs {
+    /// The funded account that sends and pays for the DECLARE (any account signing
+    /// `[r, s]` with the key of --owner-key-file).
+    #[arg(long, value_parser = parse_address)]
+    account: Felt,
+    #[command(flatten)]
+    owner: OwnerOpts,
+    /// The compiled class hash to commit to, for a network whose Sierra compiler makes
+    /// other CASM than Starknet 0.14's (default: the committed one).
+    #[arg(long, value_parser = parse_address)]
+    compiled_class_hash: Option<Felt>,
+    #[command(flatten)]
+    ctx: Remote,
 }
 
 /// Options of `account info`.
@@ -44,11 +93,11 @@ pub struct AddressArgs {
     output: OutputOpts,
 }
 
-/// The address of the session account for `public_key` deployed with `salt` (no deployer).
-pub fn counterfactual_address(public_key: Felt, salt: Felt) -> Result<(Felt, Felt)> {
-    let class = stark_sessions_abi::class::session_account().context("the account class")?;
-    let address = get_contract_address(salt, class.class_hash, &[public_key], Felt::ZERO);
-    Ok((address, class.class_hash))
+/// The address of the session account for `public_key` deployed with `salt` (no deployer),
+/// and its class hash.
+fn counterfactual_address(public_key: Felt, salt: Felt) -> Result<(Felt, Felt)> {
+    let d = Deployment::session_account(public_key, salt)?;
+    Ok((d.address, d.class_hash))
 }
 
 /// A view of `account` with no arguments, as one felt.
@@ -111,15 +160,114 @@ async fn info(args: InfoArgs) -> Result<()> {
     Ok(())
 }
 
+/// The salt of `--salt`, by default the owner's public key.
+fn salt_or_key(salt: Option<&str>, public_key: Felt) -> Result<Felt> {
+    match salt {
+        Some(text) => parse_address(text).context("--salt takes 0x… hex"),
+        None => Ok(public_key),
+    }
+}
+
+async fn deploy(args: DeployArgs) -> Result<()> {
+    let key = args.owner.signing_key()?;
+    let public_key = key.verifying_key().scalar();
+    let salt = salt_or_key(args.salt.as_deref(), public_key)?;
+    let (address, _) = counterfactual_address(public_key, salt)?;
+    let client = args.ctx.chain.client().await?;
+    let (deployed, session) = if args.gasless {
+        let session = if args.no_session {
+            None
+        } else {
+            stored_session(&args.ctx.store.open()?, address, args.session_key)?
+        };
+        let owner = Owner::new(address, key);
+        let config = session.as_ref().map(SessionConfig::from);
+        let deployed = client
+            .deploy_account_gasless(&owner, salt, config.as_ref())
+            .await?;
+        (deployed, session.map(|s| s.public_key()))
+    } else {
+        (client.deploy_account(&key, salt).await?, None)
+    };
+    let how = if args.gasless {
+        "gaslessly"
+    } else {
+        "self-funded"
+    };
+    let text = match session {
+        Some(k) => format!(
+            "account {address:#x} deployed {how} with session {k:#x} registered: {:#x}",
+            deployed.transaction_hash
+        ),
+        None => format!(
+            "account {address:#x} deployed {how}: {:#x}",
+            deployed.transaction_hash
+        ),
+    };
+    emit(
+        &args.ctx.output,
+        json!({
+            "address": format!("{address:#x}"),
+            "transaction_hash": format!("{:#x}", deployed.transaction_hash),
+            "gasless": args.gasless,
+            "session_key": session.map(|k| format!("{k:#x}")),
+        }),
+        text,
+    );
+    Ok(())
+}
+
+/// The session to register at deployment: `key`'s, or the newest unexpired one stored for
+/// `address` (none is fine without `key`).
+fn stored_session(
+    store: &SessionStore,
+    address: Felt,
+    key: Option<Felt>,
+) -> Result<Option<Session>> {
+    match key {
+        Some(key) => Ok(Some(store.get_key(address, key)?)),
+        None => match store.get(address) {
+            Ok(session) => Ok(Some(session)),
+            Err(SessionError::UnknownSession { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        },
+    }
+}
+
+async fn declare(args: DeclareArgs) -> Result<()> {
+    let key = args.owner.signing_key()?;
+    let client = args.ctx.chain.client().await?;
+    let declared = client
+        .declare_session_class(args.account, &key, args.compiled_class_hash)
+        .await?;
+    let text = match declared.transaction_hash {
+        Some(hash) => format!(
+            "declared class {:#x} (compiled class hash {:#x}): {hash:#x}",
+            declared.class_hash, declared.compiled_class_hash
+        ),
+        None => format!(
+            "class {:#x} is already declared on this network; nothing sent",
+            declared.class_hash
+        ),
+    };
+    emit(
+        &args.ctx.output,
+        json!({
+            "class_hash": format!("{:#x}", declared.class_hash),
+            "compiled_class_hash": format!("{:#x}", declared.compiled_class_hash),
+            "transaction_hash": declared.transaction_hash.map(|h| format!("{h:#x}")),
+        }),
+        text,
+    );
+    Ok(())
+}
+
 /// Runs an account subcommand.
 pub async fn run(command: AccountCommand) -> Result<()> {
     match command {
         AccountCommand::Address(args) => {
             let public_key = args.owner.signing_key()?.verifying_key().scalar();
-            let salt = match &args.salt {
-                Some(text) => parse_address(text).context("--salt takes 0x… hex")?,
-                None => public_key,
-            };
+            let salt = salt_or_key(args.salt.as_deref(), public_key)?;
             let (address, class_hash) = counterfactual_address(public_key, salt)?;
             emit(
                 &args.output,
@@ -133,6 +281,8 @@ pub async fn run(command: AccountCommand) -> Result<()> {
             );
         }
         AccountCommand::Info(args) => info(args).await?,
+        AccountCommand::Deploy(args) => deploy(args).await?,
+        AccountCommand::Declare(args) => declare(args).await?,
     }
     Ok(())
 }

@@ -14,9 +14,12 @@ use serde_json::json;
 use stark_sessions_abi::{class, Felt};
 use stark_sessions_client::client::ErrorContext;
 use stark_sessions_client::{
-    Owner, PaymasterAuth, PaymasterClient, SessionClient, SessionError, SessionSpec, SpendingLimit,
+    Owner, PaymasterAuth, PaymasterClient, Session, SessionClient, SessionError, SessionHandle,
+    SessionInfo, SessionSpec, SpendingLimit,
 };
-use stark_sessions_devnet::{execution_resources, Devnet, DevnetOptions, STRK_ADDRESS};
+use stark_sessions_devnet::{
+    execution_resources, Devnet, DevnetOptions, SessionAccountHandle, STRK_ADDRESS,
+};
 use stark_sessions_paymaster::{Paymaster, PaymasterServer};
 use starknet::core::types::Call;
 use starknet::core::utils::get_selector_from_name;
@@ -84,6 +87,30 @@ fn expect_refusal(result: Result<Felt, SessionError>, code: &str) -> Result<Sess
     }
 }
 
+/// What the demo set up: the chain, the account, the game, the paymaster and a client.
+struct Stage {
+    devnet: Devnet,
+    account: SessionAccountHandle,
+    game: Felt,
+    _server: PaymasterServer,
+    client: SessionClient,
+    owner: Owner,
+}
+
+/// The delegated calls made with the session.
+struct Played {
+    hashes: Vec<Felt>,
+    gas: Vec<u64>,
+}
+
+/// The three refusals, and the revocation between them.
+struct Refusals {
+    denied: SessionError,
+    overspend: SessionError,
+    revoke: Felt,
+    revoked: SessionError,
+}
+
 /// Runs the demo; fails if any step does not behave as expected.
 pub async fn run(args: DemoArgs) -> Result<()> {
     let started = Instant::now();
@@ -91,6 +118,62 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         quiet: args.json,
         terminal: std::io::IsTerminal::is_terminal(&std::io::stdout()),
     };
+    let stage = set_up(&args, &progress).await?;
+    let user_balance = stage.devnet.strk_balance(stage.account.address).await?;
+    let max_calls = args.calls + 2;
+    let session = stage
+        .client
+        .create_session(&stage.owner, DEMO_PIN, &game_spec(stage.game, max_calls))
+        .await
+        .context("creating and registering the session")?;
+    progress.step(&format!(
+        "one-hour session {:#x} registered gaslessly (max {max_calls} calls, 2 entry points, 1 STRK per transfer)",
+        session.public_key()
+    ));
+    let player = player_client(&stage).await?;
+    let handle = session.unlock(DEMO_PIN)?;
+    let played = play(&stage, &player, &session, &handle, args.calls, &progress).await?;
+    ensure!(
+        stage.devnet.strk_balance(stage.account.address).await? == user_balance,
+        "the user paid gas"
+    );
+    let info = stage
+        .client
+        .get_session_data(stage.account.address, session.public_key())
+        .await?;
+    ensure!(
+        info.is_active && info.remaining_calls == max_calls - args.calls,
+        "the session reports {info:?}"
+    );
+    let refusals = refuse(&stage, &player, &session, &handle).await?;
+    handle.release();
+    let direct = stage
+        .devnet
+        .invoke(&stage.account.account, vec![play_call(stage.game, 1)])
+        .await
+        .context("the owner's direct call")?;
+    let report = Report {
+        stage: &stage,
+        session: &session,
+        max_calls,
+        info: &info,
+        played: &played,
+        refusals: &refusals,
+        owner_direct: *direct.receipt.transaction_hash(),
+        owner_gas: execution_resources(&direct.receipt).l2_gas,
+        wall: started.elapsed(),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report.json())?);
+    } else {
+        report.print();
+    }
+    Ok(())
+}
+
+/// The devnet, a session account for a fresh owner, the game, and the paymaster in process
+/// relaying from three predeployed accounts.
+async fn set_up(args: &DemoArgs, progress: &Progress) -> Result<Stage> {
     let devnet = Devnet::start_embedded(DevnetOptions {
         seed: args.seed,
         ..Default::default()
@@ -102,8 +185,6 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         devnet.url(),
         devnet.chain_id()
     ));
-
-    // The session account for a fresh owner, and the game it will play.
     let owner_key = SigningKey::from_random();
     let account = devnet
         .deploy_session_account(
@@ -122,8 +203,6 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         "session account {:#x} (fresh owner)",
         account.address
     ));
-
-    // The paymaster, in process, relaying from three predeployed accounts.
     let config = crate::devnet::local_paymaster_config(&devnet, 0);
     let listen = config.listen;
     let paymaster = Paymaster::new(config)
@@ -132,7 +211,6 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let api_key = paymaster.create_api_key("demo-backend", 1_000 * STRK, 10_000, None)?;
     let server = PaymasterServer::start(paymaster.clone(), listen).await?;
     progress.step(&format!("paymaster {} (3 relayers)", server.url()));
-
     let client = SessionClient::connect(
         devnet.url().clone(),
         PaymasterClient::new(
@@ -141,12 +219,20 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         ),
     )
     .await?;
-    let owner = Owner::new(account.address, owner_key.clone());
-    let user_balance = devnet.strk_balance(account.address).await?;
+    let owner = Owner::new(account.address, owner_key);
+    Ok(Stage {
+        devnet,
+        account,
+        game,
+        _server: server,
+        client,
+        owner,
+    })
+}
 
-    // A one-hour game session: plays on the game, small STRK transfers, a call budget.
-    let max_calls = args.calls + 2;
-    let spec = SessionSpec {
+/// A one-hour game session: plays on the game, small STRK transfers, a call budget.
+fn game_spec(game: Felt, max_calls: u32) -> SessionSpec {
+    SessionSpec {
         duration: Duration::from_secs(3600),
         max_calls,
         allowed_entrypoints: vec![selector("record_score"), selector("transfer")],
@@ -157,74 +243,84 @@ pub async fn run(args: DemoArgs) -> Result<()> {
             max_per_window: 2 * STRK,
             window_seconds: 3600,
         }],
-    };
-    let session = client
-        .create_session(&owner, DEMO_PIN, &spec)
-        .await
-        .context("creating and registering the session")?;
-    progress.step(&format!(
-        "one-hour session {:#x} registered gaslessly (max {max_calls} calls, 2 entry points, 1 STRK per transfer)",
-        session.public_key()
-    ));
+    }
+}
 
-    // The game client: a short-lived token from the backend, the key unlocked once.
-    let token = client
+/// The game client's view: the same client with a short-lived token from the backend.
+async fn player_client(stage: &Stage) -> Result<SessionClient> {
+    let token = stage
+        .client
         .paymaster()
-        .create_client_session("demo-player", &[account.address], None)
+        .create_client_session("demo-player", &[stage.account.address], None)
         .await?;
-    let player = client
+    Ok(stage
+        .client
         .clone()
-        .with_paymaster(client.paymaster().with_auth(token.auth()));
-    let handle = session.unlock(DEMO_PIN)?;
-    let play = |points: u64| Call {
+        .with_paymaster(stage.client.paymaster().with_auth(token.auth())))
+}
+
+/// `record_score(points)` on the game.
+fn play_call(game: Felt, points: u64) -> Call {
+    Call {
         to: game,
         selector: selector("record_score"),
         calldata: vec![Felt::from(points)],
+    }
+}
+
+/// `calls` delegated plays, each waited for; the game must count every one.
+async fn play(
+    stage: &Stage,
+    player: &SessionClient,
+    session: &Session,
+    handle: &SessionHandle,
+    calls: u32,
+    progress: &Progress,
+) -> Result<Played> {
+    let mut played = Played {
+        hashes: Vec::new(),
+        gas: Vec::new(),
     };
-    let mut hashes = Vec::new();
-    let mut session_gas = Vec::new();
-    for i in 1..=args.calls {
+    for i in 1..=calls {
         let hash = player
-            .execute_and_wait(&session, &handle, &[play(u64::from(i))])
+            .execute_and_wait(session, handle, &[play_call(stage.game, u64::from(i))])
             .await
             .with_context(|| format!("delegated call {i}"))?;
-        let receipt = devnet.receipt(hash).await?;
-        session_gas.push(execution_resources(&receipt.receipt).l2_gas);
-        hashes.push(hash);
+        let receipt = stage.devnet.receipt(hash).await?;
+        played
+            .gas
+            .push(execution_resources(&receipt.receipt).l2_gas);
+        played.hashes.push(hash);
         handle.renew()?;
-        progress.bar(i, args.calls);
+        progress.bar(i, calls);
     }
-    let plays = devnet.call(game, selector("get_plays"), vec![]).await?;
-    ensure!(
-        plays == vec![Felt::from(args.calls)],
-        "the game counted {plays:?} plays, expected {}",
-        args.calls
-    );
-    ensure!(
-        devnet.strk_balance(account.address).await? == user_balance,
-        "the user paid gas"
-    );
-
-    let info = client
-        .get_session_data(account.address, session.public_key())
+    let plays = stage
+        .devnet
+        .call(stage.game, selector("get_plays"), vec![])
         .await?;
     ensure!(
-        info.is_active && info.remaining_calls == max_calls - args.calls,
-        "the session reports {info:?}"
+        plays == vec![Felt::from(calls)],
+        "the game counted {plays:?} plays, expected {calls}"
     );
+    Ok(played)
+}
 
-    // Refusals, each before anything is signed or sent.
+/// A denied selector, an overspend, and — after the owner revokes it — the revoked session:
+/// each refused before anything is signed or sent.
+async fn refuse(
+    stage: &Stage,
+    player: &SessionClient,
+    session: &Session,
+    handle: &SessionHandle,
+) -> Result<Refusals> {
+    let get_plays = Call {
+        to: stage.game,
+        selector: selector("get_plays"),
+        calldata: vec![],
+    };
     let denied = expect_refusal(
         player
-            .execute_transaction_with_session(
-                &session,
-                &handle,
-                &[Call {
-                    to: game,
-                    selector: selector("get_plays"),
-                    calldata: vec![],
-                }],
-            )
+            .execute_transaction_with_session(session, handle, &[get_plays])
             .await,
         "SESSION_ENTRYPOINT_NOT_ALLOWED",
     )?;
@@ -232,131 +328,167 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         to: STRK_ADDRESS,
         selector: selector("transfer"),
         calldata: vec![
-            devnet.accounts()[5].address,
+            stage.devnet.accounts()[5].address,
             Felt::from(5 * STRK),
             Felt::ZERO,
         ],
     };
     let overspend = expect_refusal(
         player
-            .execute_transaction_with_session(&session, &handle, &[transfer])
+            .execute_transaction_with_session(session, handle, &[transfer])
             .await,
         "SPENDING_LIMIT_EXCEEDED",
     )?;
-    let revoke = client
-        .revoke_session_key(&owner, session.public_key())
+    let revoke = stage
+        .client
+        .revoke_session_key(&stage.owner, session.public_key())
         .await?;
-    client
+    stage
+        .client
         .wait_for_transaction(revoke, &ErrorContext::for_key(session.public_key()))
         .await?;
     let revoked = expect_refusal(
         player
-            .execute_transaction_with_session(&session, &handle, &[play(1)])
+            .execute_transaction_with_session(session, handle, &[play_call(stage.game, 1)])
             .await,
         "SESSION_REVOKED",
     )?;
-    handle.release();
-    let after = client
-        .get_session_data(account.address, session.public_key())
+    let after = stage
+        .client
+        .get_session_data(stage.account.address, session.public_key())
         .await?;
     ensure!(!after.is_active, "the revoked session still reports active");
+    Ok(Refusals {
+        denied,
+        overspend,
+        revoke,
+        revoked,
+    })
+}
 
-    // The same play made directly by the owner, for gas.
-    let direct = devnet
-        .invoke(&account.account, vec![play(1)])
-        .await
-        .context("the owner's direct call")?;
-    let owner_gas = execution_resources(&direct.receipt).l2_gas;
-    let mut sorted = session_gas.clone();
-    sorted.sort_unstable();
-    let median_session_gas = sorted[sorted.len() / 2];
-    let wall = started.elapsed();
+/// Everything the demo prints.
+struct Report<'a> {
+    stage: &'a Stage,
+    session: &'a Session,
+    max_calls: u32,
+    info: &'a SessionInfo,
+    played: &'a Played,
+    refusals: &'a Refusals,
+    owner_direct: Felt,
+    owner_gas: u64,
+    wall: Duration,
+}
 
-    if args.json {
-        let report = json!({
+impl Report<'_> {
+    fn median_session_gas(&self) -> u64 {
+        let mut sorted = self.played.gas.clone();
+        sorted.sort_unstable();
+        sorted.get(sorted.len() / 2).copied().unwrap_or_default()
+    }
+
+    fn gas_ratio(&self) -> f64 {
+        self.median_session_gas() as f64 / self.owner_gas.max(1) as f64
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let hex = |f: &Felt| format!("{f:#x}");
+        json!({
             "ok": true,
-            "devnet": devnet.url().as_str(),
-            "chain_id": format!("{:#x}", devnet.chain_id()),
-            "account": format!("{:#x}", account.address),
-            "game": format!("{game:#x}"),
+            "devnet": self.stage.devnet.url().as_str(),
+            "chain_id": hex(&self.stage.devnet.chain_id()),
+            "account": hex(&self.stage.account.address),
+            "game": hex(&self.stage.game),
             "session": {
-                "public_key": format!("{:#x}", session.public_key()),
-                "valid_until": session.valid_until(),
-                "max_calls": max_calls,
+                "public_key": hex(&self.session.public_key()),
+                "valid_until": self.session.valid_until(),
+                "max_calls": self.max_calls,
             },
-            "calls": args.calls,
+            "calls": self.played.hashes.len(),
             "session_data": {
-                "is_active": info.is_active,
-                "valid_until": info.valid_until,
-                "remaining_calls": info.remaining_calls,
-                "allowed_entrypoints": info.allowed_entrypoints.iter().map(|f| format!("{f:#x}")).collect::<Vec<_>>(),
+                "is_active": self.info.is_active,
+                "valid_until": self.info.valid_until,
+                "remaining_calls": self.info.remaining_calls,
+                "allowed_entrypoints": self.info.allowed_entrypoints.iter().map(hex).collect::<Vec<_>>(),
             },
             "refusals": {
-                "denied_selector": denied.code(),
-                "spending_limit": overspend.code(),
-                "revoked": revoked.code(),
+                "denied_selector": self.refusals.denied.code(),
+                "spending_limit": self.refusals.overspend.code(),
+                "revoked": self.refusals.revoked.code(),
             },
             "transactions": {
-                "revoke": format!("{revoke:#x}"),
-                "owner_direct": format!("{:#x}", direct.receipt.transaction_hash()),
-                "session_calls": hashes.iter().map(|h| format!("{h:#x}")).collect::<Vec<_>>(),
+                "revoke": hex(&self.refusals.revoke),
+                "owner_direct": hex(&self.owner_direct),
+                "session_calls": self.played.hashes.iter().map(hex).collect::<Vec<_>>(),
             },
             "l2_gas": {
-                "session_call_median": median_session_gas,
-                "owner_direct": owner_gas,
-                "ratio": median_session_gas as f64 / owner_gas.max(1) as f64,
+                "session_call_median": self.median_session_gas(),
+                "owner_direct": self.owner_gas,
+                "ratio": self.gas_ratio(),
             },
             "user_fee_paid_fri": 0,
-            "wall_seconds": wall.as_secs_f64(),
-        });
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(());
+            "wall_seconds": self.wall.as_secs_f64(),
+        })
     }
 
-    println!();
-    println!("get_session_data after {} calls", args.calls);
-    println!("  ┌─────────────────────┬────────────────────────────────────────────────────────────────────┐");
-    let row = |k: &str, v: String| println!("  │ {k:<19} │ {v:<66} │");
-    row("is_active", info.is_active.to_string());
-    row("valid_until", info.valid_until.to_string());
-    row(
-        "remaining_calls",
-        format!("{} of {max_calls}", info.remaining_calls),
-    );
-    for (i, e) in info.allowed_entrypoints.iter().enumerate() {
-        let name = if *e == selector("record_score") {
-            "record_score"
-        } else if *e == selector("transfer") {
-            "transfer"
-        } else {
-            "?"
-        };
-        let label = if i == 0 { "allowed_entrypoints" } else { "" };
-        let hex = format!("{e:#x}");
-        row(label, format!("{name} ({}…)", &hex[..hex.len().min(18)]));
+    fn print(&self) {
+        self.print_session_data();
+        let r = self.refusals;
+        println!();
+        println!("refused, before anything was signed or sent");
+        println!("  denied selector   {}  {}", r.denied.code(), r.denied);
+        println!(
+            "  spending limit    {}  {}",
+            r.overspend.code(),
+            r.overspend
+        );
+        println!("  after revoke      {}  {}", r.revoked.code(), r.revoked);
+        self.print_summary();
     }
-    println!("  └─────────────────────┴────────────────────────────────────────────────────────────────────┘");
-    println!();
-    println!("refused, before anything was signed or sent");
-    println!("  denied selector   {}  {denied}", denied.code());
-    println!("  spending limit    {}  {overspend}", overspend.code());
-    println!("  after revoke      {}  {revoked}", revoked.code());
-    println!();
-    println!("summary");
-    println!("  account           {:#x}", account.address);
-    println!("  session key       {:#x}", session.public_key());
-    println!(
-        "  session calls     {} (first {:#x}, last {:#x})",
-        hashes.len(),
-        hashes[0],
-        hashes[hashes.len() - 1]
-    );
-    println!("  revoke            {revoke:#x}");
-    println!(
-        "  L2 gas            {median_session_gas} per session call (median, relayed) vs {owner_gas} by the owner directly = {:.2}x",
-        median_session_gas as f64 / owner_gas.max(1) as f64
-    );
-    println!("  user's fee        0 FRI (sponsored by the paymaster)");
-    println!("  wall time         {:.1} s", wall.as_secs_f64());
-    Ok(())
+
+    fn print_session_data(&self) {
+        let info = self.info;
+        println!();
+        println!("get_session_data after {} calls", self.played.hashes.len());
+        println!("  ┌─────────────────────┬────────────────────────────────────────────────────────────────────┐");
+        let row = |k: &str, v: String| println!("  │ {k:<19} │ {v:<66} │");
+        row("is_active", info.is_active.to_string());
+        row("valid_until", info.valid_until.to_string());
+        row(
+            "remaining_calls",
+            format!("{} of {}", info.remaining_calls, self.max_calls),
+        );
+        for (i, e) in info.allowed_entrypoints.iter().enumerate() {
+            let name = ["record_score", "transfer"]
+                .into_iter()
+                .find(|n| selector(n) == *e)
+                .unwrap_or("?");
+            let label = if i == 0 { "allowed_entrypoints" } else { "" };
+            let hex = format!("{e:#x}");
+            row(label, format!("{name} ({}…)", &hex[..hex.len().min(18)]));
+        }
+        println!("  └─────────────────────┴────────────────────────────────────────────────────────────────────┘");
+    }
+
+    fn print_summary(&self) {
+        let hashes = &self.played.hashes;
+        println!();
+        println!("summary");
+        println!("  account           {:#x}", self.stage.account.address);
+        println!("  session key       {:#x}", self.session.public_key());
+        if let (Some(first), Some(last)) = (hashes.first(), hashes.last()) {
+            println!(
+                "  session calls     {} (first {first:#x}, last {last:#x})",
+                hashes.len()
+            );
+        }
+        println!("  revoke            {:#x}", self.refusals.revoke);
+        println!(
+            "  L2 gas            {} per session call (median, relayed) vs {} by the owner directly = {:.2}x",
+            self.median_session_gas(),
+            self.owner_gas,
+            self.gas_ratio()
+        );
+        println!("  user's fee        0 FRI (sponsored by the paymaster)");
+        println!("  wall time         {:.1} s", self.wall.as_secs_f64());
+    }
 }

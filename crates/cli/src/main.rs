@@ -1,6 +1,7 @@
 //! The `stark-sessions` command.
 
 mod account;
+mod config;
 #[cfg(feature = "devnet")]
 mod demo;
 #[cfg(feature = "devnet")]
@@ -38,7 +39,10 @@ enum Command {
     Owner(owner::OwnerCommand),
     /// The owner's session account on any network.
     #[command(subcommand)]
-    Account(account::AccountCommand),
+    Account(Box<account::AccountCommand>),
+    /// Show or set the RPC and paymaster URLs of each network and the default network.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
     /// Run the SNIP-29 paymaster or manage its API keys.
     #[command(subcommand)]
     Paymaster(paymaster::PaymasterCommand),
@@ -61,7 +65,8 @@ async fn main() -> std::process::ExitCode {
         Command::Devnet(args) => devnet::run(args).await,
         Command::Session(command) => session::run(*command).await,
         Command::Owner(command) => owner::run(command),
-        Command::Account(command) => account::run(command).await,
+        Command::Account(command) => account::run(*command).await,
+        Command::Config(command) => config::run(command),
         Command::Paymaster(command) => paymaster::run(command).await,
     };
     match result {

@@ -6,31 +6,30 @@ use anyhow::{bail, Context, Result};
 use stark_sessions_abi::Felt;
 use stark_sessions_client::envelope;
 use stark_sessions_client::{
-    check_new_pin, Owner, PaymasterAuth, PaymasterClient, SessionClient, SessionStore,
-    SpendingLimit,
+    check_new_pin, Network, Owner, PaymasterAuth, PaymasterClient, SessionClient, SessionError,
+    SessionStore, SpendingLimit,
 };
 use starknet::core::types::Call;
 use starknet::core::utils::get_selector_from_name;
 use starknet::signers::SigningKey;
 use zeroize::Zeroizing;
 
+use crate::config::{Config, NetworkUrls};
+
 /// Where the chain and the paymaster are.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ChainOpts {
-    /// JSON-RPC URL of a Starknet node (RPC 0.10).
-    #[arg(
-        long,
-        env = "STARK_SESSIONS_RPC_URL",
-        default_value = "http://127.0.0.1:5050/rpc"
-    )]
-    pub rpc_url: url::Url,
-    /// URL of a SNIP-29 paymaster.
-    #[arg(
-        long,
-        env = "STARK_SESSIONS_PAYMASTER_URL",
-        default_value = "http://127.0.0.1:5051/"
-    )]
-    pub paymaster_url: url::Url,
+    /// The network: devnet, sepolia, mainnet (URLs from `stark-sessions config`, the node's
+    /// chain id checked before anything is signed), or a node's RPC URL. Default: the
+    /// configured network, else devnet.
+    #[arg(long, env = "STARK_SESSIONS_NETWORK")]
+    pub network: Option<String>,
+    /// JSON-RPC URL of a Starknet node (RPC 0.10), over the network's configured one.
+    #[arg(long, env = "STARK_SESSIONS_RPC_URL")]
+    pub rpc_url: Option<url::Url>,
+    /// URL of a SNIP-29 paymaster, over the network's configured one.
+    #[arg(long, env = "STARK_SESSIONS_PAYMASTER_URL")]
+    pub paymaster_url: Option<url::Url>,
     /// Paymaster API key (backends), sent as x-paymaster-api-key.
     #[arg(long, env = "STARK_SESSIONS_PAYMASTER_API_KEY", hide_env_values = true)]
     pub paymaster_api_key: Option<String>,
@@ -44,25 +43,103 @@ pub struct ChainOpts {
     pub paymaster_token: Option<String>,
 }
 
+/// Where a command's node and paymaster are, and the network the node must be on.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The named network (its chain id is checked), or none for a bare URL.
+    pub network: Option<Network>,
+    /// The node.
+    pub rpc_url: url::Url,
+    /// The paymaster, if one is known.
+    pub paymaster_url: Option<url::Url>,
+}
+
 impl ChainOpts {
-    /// A client of the node and the paymaster.
+    /// The node, paymaster and network from the options, the configuration file and the
+    /// devnet's defaults, in that order.
+    pub fn resolve(&self) -> Result<Resolved> {
+        let config = Config::load()?;
+        let chosen = match (&self.network, &self.rpc_url) {
+            (Some(n), _) => Some(n.clone()),
+            // A bare --rpc-url with no network anywhere is its own network: nothing to check.
+            (None, Some(_)) => config.network.clone(),
+            (None, None) => Some(
+                config
+                    .network
+                    .clone()
+                    .unwrap_or_else(|| Network::Devnet.name().to_owned()),
+            ),
+        };
+        let (network, urls) = match chosen {
+            Some(name) if name.contains("://") => {
+                let url = name
+                    .parse()
+                    .with_context(|| format!("--network {name}: not a URL"))?;
+                (
+                    None,
+                    NetworkUrls {
+                        rpc_url: Some(url),
+                        paymaster_url: None,
+                    },
+                )
+            }
+            Some(name) => {
+                let network = name.parse::<Network>().map_err(anyhow::Error::msg)?;
+                (Some(network), config.urls(&name))
+            }
+            None => (None, NetworkUrls::default()),
+        };
+        let rpc_url = self.rpc_url.clone().or(urls.rpc_url).with_context(|| {
+            let name = network.map_or("this network", Network::name);
+            format!(
+                "no RPC URL for {name}: give --rpc-url, or run `stark-sessions config set {name}.rpc_url <url>`"
+            )
+        })?;
+        Ok(Resolved {
+            network,
+            rpc_url,
+            paymaster_url: self.paymaster_url.clone().or(urls.paymaster_url),
+        })
+    }
+
+    /// A client of the node and the paymaster, refusing a node on another chain than the
+    /// chosen network.
     pub async fn client(&self) -> Result<SessionClient> {
+        let resolved = self.resolve()?;
         let auth = match (&self.paymaster_api_key, &self.paymaster_token) {
             (Some(key), _) => PaymasterAuth::api_key(key.clone()),
             (None, Some(token)) => PaymasterAuth::client_session_token(token.clone()),
             (None, None) => PaymasterAuth::None,
         };
-        let paymaster = PaymasterClient::new(self.paymaster_url.clone(), auth);
-        SessionClient::connect(self.rpc_url.clone(), paymaster)
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot reach the node at {}; check --rpc-url or STARK_SESSIONS_RPC_URL",
-                    self.rpc_url
-                )
-            })
+        let paymaster_url = match resolved.paymaster_url {
+            Some(url) => url,
+            // Commands that use no paymaster still run; one that does fails naming this host.
+            None => NO_PAYMASTER.parse().context("placeholder URL")?,
+        };
+        let paymaster = PaymasterClient::new(paymaster_url, auth);
+        let rpc_url = resolved.rpc_url;
+        let unreachable = || {
+            format!(
+                "cannot reach the node at {rpc_url}; check --rpc-url, STARK_SESSIONS_RPC_URL or `stark-sessions config show`"
+            )
+        };
+        match resolved.network {
+            Some(network) => SessionClient::connect_to(network, rpc_url.clone(), paymaster)
+                .await
+                .map_err(|e| match e {
+                    SessionError::WrongChain(_) => anyhow::Error::new(e),
+                    other => anyhow::Error::new(other).context(unreachable()),
+                }),
+            None => SessionClient::connect(rpc_url.clone(), paymaster)
+                .await
+                .with_context(unreachable),
+        }
     }
 }
+
+/// The paymaster URL of a network that has none configured: any request to it fails, naming
+/// the fix in its host.
+const NO_PAYMASTER: &str = "http://no-paymaster-configured--use-paymaster-url.invalid/";
 
 /// The session store.
 #[derive(Debug, Clone, clap::Args)]

@@ -233,185 +233,206 @@ fn session_json(s: &Session) -> Value {
 /// Runs a session subcommand.
 pub async fn run(command: SessionCommand) -> Result<()> {
     match command {
-        SessionCommand::Create(args) => {
-            let store = args.ctx.store.open()?;
-            let client = args.ctx.chain.client().await?;
-            let pin = args.pin.read()?;
-            let key = create_session_key(&pin, Duration::from_secs(args.duration))?;
-            let session = Session {
-                account: args.account,
-                chain_id: client.chain_id(),
-                key,
-                max_calls: args.max_calls,
-                allowed_entrypoints: args.entrypoints,
-                targets: args.targets,
-                spending_limits: args.limits,
-                created_at: stark_sessions_client::keys::unix_now(),
-            };
-            store.save(&session)?;
-            emit(
-                &args.ctx.output,
-                session_json(&session),
-                format!(
-                    "session {:#x} created for {:#x}, valid until {} (stored, not yet registered: run `stark-sessions session register`)",
-                    session.public_key(),
-                    session.account,
-                    session.valid_until()
-                ),
-            );
-            Ok(())
-        }
-        SessionCommand::Register(args) => {
-            let store = args.ctx.store.open()?;
-            let session = args.which.get(&store)?;
-            let owner = args.owner.owner(session.account)?;
-            let client = args.ctx.chain.client().await?;
-            let config = SessionConfig::from(&session);
-            let hash = client.add_session_key_to_contract(&owner, &config).await?;
-            client
-                .wait_for_transaction(hash, &ErrorContext::for_key(session.public_key()))
-                .await?;
-            emit(
-                &args.ctx.output,
-                json!({ "transaction_hash": format!("{hash:#x}"), "session": session_json(&session) }),
-                format!("session {:#x} registered: {hash:#x}", session.public_key()),
-            );
-            Ok(())
-        }
-        SessionCommand::Exec(args) => {
-            let store = args.ctx.store.open()?;
-            let session = args.which.get(&store)?;
-            let client = args.ctx.chain.client().await?;
-            let pin = args.pin.read()?;
-            let handle = session.unlock(&pin)?;
-            let hash = client
-                .execute_and_wait(&session, &handle, &args.calls)
-                .await?;
-            handle.release();
-            emit(
-                &args.ctx.output,
-                json!({ "transaction_hash": format!("{hash:#x}") }),
-                format!("executed: {hash:#x}"),
-            );
-            Ok(())
-        }
-        SessionCommand::Status(args) => {
-            let store = args.ctx.store.open()?;
-            let key = match args.which.session_key {
-                Some(key) => key,
-                None => args.which.get(&store)?.public_key(),
-            };
-            let client = args.ctx.chain.client().await?;
-            let info = client.get_session_data(args.which.account, key).await?;
-            emit(
-                &args.ctx.output,
-                json!({
-                    "session_key": format!("{key:#x}"),
-                    "is_active": info.is_active,
-                    "status": format!("{:?}", info.status).to_lowercase(),
-                    "valid_until": info.valid_until,
-                    "remaining_calls": info.remaining_calls,
-                    "max_calls": info.max_calls,
-                    "allowed_entrypoints": info.allowed_entrypoints.iter().map(|f| format!("{f:#x}")).collect::<Vec<_>>(),
-                }),
-                format!(
-                    "session          {key:#x}\nis_active        {}\nstatus           {:?}\nvalid_until      {}\nremaining_calls  {} of {}\nentrypoints      {}",
-                    info.is_active,
-                    info.status,
-                    info.valid_until,
-                    info.remaining_calls,
-                    info.max_calls,
-                    if info.allowed_entrypoints.is_empty() {
-                        "any (but the account's own)".to_owned()
-                    } else {
-                        info.allowed_entrypoints
-                            .iter()
-                            .map(|f| format!("{f:#x}"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    }
-                ),
-            );
-            Ok(())
-        }
-        SessionCommand::List(args) => {
-            let sessions = args.ctx.store.open()?.list()?;
-            let text = if sessions.is_empty() {
-                "no stored sessions".to_owned()
-            } else {
-                sessions
-                    .iter()
-                    .map(|s| {
-                        format!(
-                            "{:#x}  {:#x}  {}",
-                            s.account,
-                            s.public_key(),
-                            if s.is_expired() {
-                                "expired".to_owned()
-                            } else {
-                                format!("{} s left", s.expires_in_secs())
-                            }
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            };
-            emit(
-                &args.ctx.output,
-                Value::Array(sessions.iter().map(session_json).collect()),
-                text,
-            );
-            Ok(())
-        }
-        SessionCommand::Revoke(args) => {
-            let client = args.ctx.chain.client().await?;
-            let owner = args.owner.owner(args.which.account)?;
-            let (hash, what) = if args.all {
-                (
-                    client.revoke_all_sessions(&owner).await?,
-                    "all sessions".to_owned(),
-                )
-            } else {
-                let key = match args.which.session_key {
-                    Some(key) => key,
-                    None => args.which.get(&args.ctx.store.open()?)?.public_key(),
-                };
-                (
-                    client.revoke_session_key(&owner, key).await?,
-                    format!("session {key:#x}"),
-                )
-            };
-            client
-                .wait_for_transaction(hash, &ErrorContext::default())
-                .await?;
-            emit(
-                &args.ctx.output,
-                json!({ "transaction_hash": format!("{hash:#x}") }),
-                format!("{what} revoked: {hash:#x}"),
-            );
-            Ok(())
-        }
+        SessionCommand::Create(args) => create(args).await,
+        SessionCommand::Register(args) => register(args).await,
+        SessionCommand::Exec(args) => exec(args).await,
+        SessionCommand::Status(args) => status(args).await,
+        SessionCommand::List(args) => list(args).await,
+        SessionCommand::Revoke(args) => revoke(args).await,
         SessionCommand::Import(args) => import_legacy(args).await,
-        SessionCommand::Remove(args) => {
-            let store = args.ctx.store.open()?;
-            let removed = match args.which.session_key {
-                Some(key) => store.remove_session(args.which.account, key)?,
-                None => store.remove(args.which.account)?,
-            };
-            if !removed {
-                anyhow::bail!(
-                    "no stored session for account {:#x}; `stark-sessions session list` shows what is stored",
-                    args.which.account
-                );
-            }
-            emit(
-                &args.ctx.output,
-                json!({ "removed": true }),
-                "removed from the store".to_owned(),
-            );
-            Ok(())
-        }
+        SessionCommand::Remove(args) => remove(args).await,
     }
+}
+
+/// `session create`.
+async fn create(args: CreateArgs) -> Result<()> {
+    let store = args.ctx.store.open()?;
+    let client = args.ctx.chain.client().await?;
+    let pin = args.pin.read()?;
+    let key = create_session_key(&pin, Duration::from_secs(args.duration))?;
+    let session = Session {
+        account: args.account,
+        chain_id: client.chain_id(),
+        key,
+        max_calls: args.max_calls,
+        allowed_entrypoints: args.entrypoints,
+        targets: args.targets,
+        spending_limits: args.limits,
+        created_at: stark_sessions_client::keys::unix_now(),
+    };
+    store.save(&session)?;
+    emit(
+        &args.ctx.output,
+        session_json(&session),
+        format!(
+            "session {:#x} created for {:#x}, valid until {} (stored, not yet registered: run `stark-sessions session register`)",
+            session.public_key(),
+            session.account,
+            session.valid_until()
+        ),
+    );
+    Ok(())
+}
+
+/// `session register`.
+async fn register(args: RegisterArgs) -> Result<()> {
+    let store = args.ctx.store.open()?;
+    let session = args.which.get(&store)?;
+    let owner = args.owner.owner(session.account)?;
+    let client = args.ctx.chain.client().await?;
+    let config = SessionConfig::from(&session);
+    let hash = client.add_session_key_to_contract(&owner, &config).await?;
+    client
+        .wait_for_transaction(hash, &ErrorContext::for_key(session.public_key()))
+        .await?;
+    emit(
+        &args.ctx.output,
+        json!({ "transaction_hash": format!("{hash:#x}"), "session": session_json(&session) }),
+        format!("session {:#x} registered: {hash:#x}", session.public_key()),
+    );
+    Ok(())
+}
+
+/// `session exec`.
+async fn exec(args: ExecArgs) -> Result<()> {
+    let store = args.ctx.store.open()?;
+    let session = args.which.get(&store)?;
+    let client = args.ctx.chain.client().await?;
+    let pin = args.pin.read()?;
+    let handle = session.unlock(&pin)?;
+    let hash = client
+        .execute_and_wait(&session, &handle, &args.calls)
+        .await?;
+    handle.release();
+    emit(
+        &args.ctx.output,
+        json!({ "transaction_hash": format!("{hash:#x}") }),
+        format!("executed: {hash:#x}"),
+    );
+    Ok(())
+}
+
+/// `session status`.
+async fn status(args: StatusArgs) -> Result<()> {
+    let store = args.ctx.store.open()?;
+    let key = match args.which.session_key {
+        Some(key) => key,
+        None => args.which.get(&store)?.public_key(),
+    };
+    let client = args.ctx.chain.client().await?;
+    let info = client.get_session_data(args.which.account, key).await?;
+    emit(
+        &args.ctx.output,
+        json!({
+            "session_key": format!("{key:#x}"),
+            "is_active": info.is_active,
+            "status": format!("{:?}", info.status).to_lowercase(),
+            "valid_until": info.valid_until,
+            "remaining_calls": info.remaining_calls,
+            "max_calls": info.max_calls,
+            "allowed_entrypoints": info.allowed_entrypoints.iter().map(|f| format!("{f:#x}")).collect::<Vec<_>>(),
+        }),
+        format!(
+            "session          {key:#x}\nis_active        {}\nstatus           {:?}\nvalid_until      {}\nremaining_calls  {} of {}\nentrypoints      {}",
+            info.is_active,
+            info.status,
+            info.valid_until,
+            info.remaining_calls,
+            info.max_calls,
+            if info.allowed_entrypoints.is_empty() {
+                "any (but the account's own)".to_owned()
+            } else {
+                info.allowed_entrypoints
+                    .iter()
+                    .map(|f| format!("{f:#x}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        ),
+    );
+    Ok(())
+}
+
+/// `session list`.
+async fn list(args: ListArgs) -> Result<()> {
+    let sessions = args.ctx.store.open()?.list()?;
+    let text = if sessions.is_empty() {
+        "no stored sessions".to_owned()
+    } else {
+        sessions
+            .iter()
+            .map(|s| {
+                format!(
+                    "{:#x}  {:#x}  {}",
+                    s.account,
+                    s.public_key(),
+                    if s.is_expired() {
+                        "expired".to_owned()
+                    } else {
+                        format!("{} s left", s.expires_in_secs())
+                    }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    emit(
+        &args.ctx.output,
+        Value::Array(sessions.iter().map(session_json).collect()),
+        text,
+    );
+    Ok(())
+}
+
+/// `session revoke`.
+async fn revoke(args: RevokeArgs) -> Result<()> {
+    let client = args.ctx.chain.client().await?;
+    let owner = args.owner.owner(args.which.account)?;
+    let (hash, what) = if args.all {
+        (
+            client.revoke_all_sessions(&owner).await?,
+            "all sessions".to_owned(),
+        )
+    } else {
+        let key = match args.which.session_key {
+            Some(key) => key,
+            None => args.which.get(&args.ctx.store.open()?)?.public_key(),
+        };
+        (
+            client.revoke_session_key(&owner, key).await?,
+            format!("session {key:#x}"),
+        )
+    };
+    client
+        .wait_for_transaction(hash, &ErrorContext::default())
+        .await?;
+    emit(
+        &args.ctx.output,
+        json!({ "transaction_hash": format!("{hash:#x}") }),
+        format!("{what} revoked: {hash:#x}"),
+    );
+    Ok(())
+}
+
+/// `session remove`.
+async fn remove(args: RemoveArgs) -> Result<()> {
+    let store = args.ctx.store.open()?;
+    let removed = match args.which.session_key {
+        Some(key) => store.remove_session(args.which.account, key)?,
+        None => store.remove(args.which.account)?,
+    };
+    if !removed {
+        anyhow::bail!(
+            "no stored session for account {:#x}; `stark-sessions session list` shows what is stored",
+            args.which.account
+        );
+    }
+    emit(
+        &args.ctx.output,
+        json!({ "removed": true }),
+        "removed from the store".to_owned(),
+    );
+    Ok(())
 }
 
 /// `session import --legacy`: everything is checked — both PINs, the file, the key it holds,

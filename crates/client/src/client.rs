@@ -25,6 +25,7 @@ use starknet::providers::{JsonRpcClient, Provider, ProviderError};
 use starknet::signers::SigningKey;
 use url::Url;
 
+use crate::deploy::Deployment;
 use crate::error::{SessionDetails, SessionError};
 use crate::handle::SessionHandle;
 use crate::keys::{create_session_key_with, unix_now};
@@ -68,6 +69,11 @@ impl Owner {
     /// The owner of `account`, signing with `key`.
     pub fn new(account: Felt, key: SigningKey) -> Self {
         Owner { account, key }
+    }
+
+    /// The owner's public key (the account's constructor argument).
+    pub fn public_key(&self) -> Felt {
+        self.key.verifying_key().scalar()
     }
 }
 
@@ -283,7 +289,7 @@ impl SessionClient {
         stark_sessions_rpc::view(&self.provider, account, selector, calldata).await
     }
 
-    async fn view(
+    pub(crate) async fn view(
         &self,
         account: Felt,
         selector: Felt,
@@ -406,13 +412,14 @@ impl SessionClient {
         window: SigningWindow,
         sign: F,
         context: &ErrorContext,
+        deployment: Option<&Deployment>,
     ) -> Result<Felt, SessionError>
     where
         F: FnOnce(&Felt) -> Result<Vec<Felt>, SessionError>,
     {
         let built = self
             .paymaster
-            .build_invoke_within(account, calls, Some(window.requested_bounds()))
+            .build_transaction(account, calls, Some(window.requested_bounds()), deployment)
             .await
             .map_err(|e| context.paymaster(e))?;
         let typed_data = built.get("typed_data").ok_or_else(|| {
@@ -425,13 +432,16 @@ impl SessionClient {
             &window,
             &self.trusted_callers,
         )?;
-        self.ensure_fresh_nonce(account, outside.nonce).await?;
+        if deployment.is_none() {
+            // An account about to be deployed has used no nonce.
+            self.ensure_fresh_nonce(account, outside.nonce).await?;
+        }
         // The hash is ours, from our account and chain: nothing the paymaster says is signed.
         let hash = snip12::outside_execution_hash(&outside, account, self.chain_id);
         let signature = sign(&hash)?;
         let executed = submit_with_retries(self.submit_retries, SUBMIT_BACKOFF, || {
             self.paymaster
-                .execute_invoke(account, typed_data, &signature)
+                .execute_transaction(account, typed_data, &signature, deployment)
         })
         .await
         .map_err(|e| match e {
@@ -475,7 +485,20 @@ impl SessionClient {
     ) -> Result<Felt, SessionError> {
         self.ensure_session_account(owner.account).await?;
         let now = self.block_timestamp().await?;
-        let mut model = AccountModel::new(owner.account);
+        self.check_registration(owner.account, config, now)?;
+        let calls = registration_calls(owner.account, config);
+        self.relay_as_owner(owner, &calls, ErrorContext::creation())
+            .await
+    }
+
+    /// Refuses a configuration the account's rules would refuse at block time `now`.
+    pub(crate) fn check_registration(
+        &self,
+        account: Felt,
+        config: &SessionConfig,
+        now: u64,
+    ) -> Result<(), SessionError> {
+        let mut model = AccountModel::new(account);
         let key = config.session_public_key;
         let refused = |e: ContractError| {
             SessionError::CreationFailed(format!("the account would refuse it: {e}"))
@@ -505,15 +528,26 @@ impl SessionClient {
                 )
                 .map_err(refused)?;
         }
-        let calls = registration_calls(owner.account, config);
-        self.relay_as_owner(owner, &calls, ErrorContext::creation())
-            .await
+        Ok(())
     }
 
     async fn relay_as_owner(
         &self,
         owner: &Owner,
         calls: &[Call],
+        context: ErrorContext,
+    ) -> Result<Felt, SessionError> {
+        self.relay_as_owner_deploying(owner, calls, None, context)
+            .await
+    }
+
+    /// Has the owner's outside execution of `calls` relayed — after deploying the account
+    /// when `deployment` is given.
+    pub(crate) async fn relay_as_owner_deploying(
+        &self,
+        owner: &Owner,
+        calls: &[Call],
+        deployment: Option<&Deployment>,
         context: ErrorContext,
     ) -> Result<Felt, SessionError> {
         let now = self.block_timestamp().await?;
@@ -529,8 +563,31 @@ impl SessionClient {
                 Ok(vec![signature.r, signature.s])
             },
             &context,
+            deployment,
         )
         .await
+    }
+
+    /// A new session key for `account` under `pin`, with `spec`'s grants, valid for
+    /// `spec.duration` from the chain's time (the clock the account's rules run on).
+    pub(crate) async fn new_session(
+        &self,
+        account: Felt,
+        pin: &str,
+        spec: &SessionSpec,
+    ) -> Result<Session, SessionError> {
+        let mut key = create_session_key_with(pin, spec.duration, self.envelope)?;
+        key.valid_until = self.block_timestamp().await? + spec.duration.as_secs();
+        Ok(Session {
+            account,
+            chain_id: self.chain_id,
+            key,
+            max_calls: spec.max_calls,
+            allowed_entrypoints: spec.allowed_entrypoints.clone(),
+            targets: spec.targets.clone(),
+            spending_limits: spec.spending_limits.clone(),
+            created_at: unix_now(),
+        })
     }
 
     /// Creates a session key, registers it and waits for the registration to land: the
@@ -542,20 +599,7 @@ impl SessionClient {
         pin: &str,
         spec: &SessionSpec,
     ) -> Result<Session, SessionError> {
-        let mut key = create_session_key_with(pin, spec.duration, self.envelope)?;
-        // The account's rules run on block time; anchor the expiry there.
-        let now = self.block_timestamp().await?;
-        key.valid_until = now + spec.duration.as_secs();
-        let session = Session {
-            account: owner.account,
-            chain_id: self.chain_id,
-            key,
-            max_calls: spec.max_calls,
-            allowed_entrypoints: spec.allowed_entrypoints.clone(),
-            targets: spec.targets.clone(),
-            spending_limits: spec.spending_limits.clone(),
-            created_at: unix_now(),
-        };
+        let session = self.new_session(owner.account, pin, spec).await?;
         let hash = self
             .add_session_key_to_contract(owner, &SessionConfig::from(&session))
             .await?;
@@ -669,6 +713,7 @@ impl SessionClient {
                     Ok(vec![session.public_key(), r, s, registration])
                 },
                 &context,
+                None,
             )
             .await?;
         Ok((hash, context))
@@ -761,7 +806,7 @@ impl ErrorContext {
         }
     }
 
-    fn creation() -> Self {
+    pub(crate) fn creation() -> Self {
         ErrorContext::default()
     }
 
@@ -775,7 +820,7 @@ impl ErrorContext {
     }
 
     /// A paymaster's refusal to execute (SNIP-29 156) carries the revert reason: map it back.
-    fn paymaster(&self, error: SessionError) -> SessionError {
+    pub(crate) fn paymaster(&self, error: SessionError) -> SessionError {
         if let SessionError::Paymaster {
             data: Some(data), ..
         } = &error

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod client;
+pub mod deploy;
 pub mod envelope;
 pub mod error;
 pub mod handle;
@@ -14,6 +15,7 @@ pub use client::{
     verify_typed_data, ErrorContext, Owner, SessionClient, SessionConfig, SessionInfo, SessionSpec,
     SigningWindow, DEFAULT_MAX_EXECUTION_WINDOW,
 };
+pub use deploy::{Declared, Deployed, Deployment};
 pub use envelope::{import_legacy, EnvelopeParams};
 pub use error::{SessionDetails, SessionError};
 pub use handle::{HandleInfo, SessionHandle, DEFAULT_HANDLE_TIMEOUT};

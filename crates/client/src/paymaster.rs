@@ -8,6 +8,7 @@ use stark_sessions_abi::{Call, Felt};
 use url::Url;
 use zeroize::Zeroizing;
 
+use crate::deploy::Deployment;
 use crate::error::SessionError;
 
 /// How the client proves it may use the paymaster.
@@ -87,6 +88,31 @@ pub struct PaymasterClient {
     http: reqwest::Client,
     url: Url,
     auth: PaymasterAuth,
+}
+
+/// The SNIP-29 `transaction` object of an invoke, with its deployment when there is one.
+fn transaction(invoke: Value, deployment: Option<&Deployment>) -> Value {
+    match deployment {
+        None => json!({ "type": "invoke", "invoke": invoke }),
+        Some(d) => {
+            json!({ "type": "deploy_and_invoke", "deployment": d.to_wire(), "invoke": invoke })
+        }
+    }
+}
+
+/// The transaction hash and tracking id of an `executeTransaction` result.
+fn executed(result: &Value) -> Result<Executed, SessionError> {
+    let felt = |name: &str| {
+        result.get(name).and_then(felt_value).ok_or_else(|| {
+            SessionError::PaymasterTransport(format!(
+                "paymaster_executeTransaction: no {name} in the result"
+            ))
+        })
+    };
+    Ok(Executed {
+        transaction_hash: felt("transaction_hash")?,
+        tracking_id: felt("tracking_id")?,
+    })
 }
 
 /// SNIP-29 execution parameters of sponsored mode.
@@ -187,18 +213,27 @@ impl PaymasterClient {
         calls: &[Call],
         time_bounds: Option<(u64, u64)>,
     ) -> Result<Value, SessionError> {
+        self.build_transaction(user, calls, time_bounds, None).await
+    }
+
+    /// `paymaster_buildTransaction` of an invoke — or, with `deployment`, a SNIP-29
+    /// `deploy_and_invoke` that first deploys `user` — within `time_bounds`.
+    pub async fn build_transaction(
+        &self,
+        user: Felt,
+        calls: &[Call],
+        time_bounds: Option<(u64, u64)>,
+        deployment: Option<&Deployment>,
+    ) -> Result<Value, SessionError> {
         let mut parameters = sponsored();
         if let Some((execute_after, execute_before)) = time_bounds {
             parameters["time_bounds"] =
                 json!({ "execute_after": execute_after, "execute_before": execute_before });
         }
+        let invoke = json!({ "user_address": hex(user), "calls": wire_calls(calls) });
         self.call(
             "paymaster_buildTransaction",
-            json!({
-                "transaction": { "type": "invoke", "invoke": {
-                    "user_address": hex(user), "calls": wire_calls(calls) } },
-                "parameters": parameters,
-            }),
+            json!({ "transaction": transaction(invoke, deployment), "parameters": parameters }),
         )
         .await
     }
@@ -210,30 +245,45 @@ impl PaymasterClient {
         typed_data: &Value,
         signature: &[Felt],
     ) -> Result<Executed, SessionError> {
+        self.execute_transaction(user, typed_data, signature, None)
+            .await
+    }
+
+    /// `paymaster_executeTransaction` of signed typed data — with `deployment`, a
+    /// `deploy_and_invoke` that first deploys `user`.
+    pub async fn execute_transaction(
+        &self,
+        user: Felt,
+        typed_data: &Value,
+        signature: &[Felt],
+        deployment: Option<&Deployment>,
+    ) -> Result<Executed, SessionError> {
+        let invoke = json!({
+            "user_address": hex(user),
+            "typed_data": typed_data,
+            "signature": signature.iter().copied().map(hex).collect::<Vec<_>>(),
+        });
+        let result = self
+            .call(
+                "paymaster_executeTransaction",
+                json!({ "transaction": transaction(invoke, deployment), "parameters": sponsored() }),
+            )
+            .await?;
+        executed(&result)
+    }
+
+    /// `paymaster_executeTransaction` of a sponsored deployment alone (SNIP-29 `deploy`).
+    pub async fn execute_deploy(&self, deployment: &Deployment) -> Result<Executed, SessionError> {
         let result = self
             .call(
                 "paymaster_executeTransaction",
                 json!({
-                    "transaction": { "type": "invoke", "invoke": {
-                        "user_address": hex(user),
-                        "typed_data": typed_data,
-                        "signature": signature.iter().copied().map(hex).collect::<Vec<_>>(),
-                    } },
+                    "transaction": { "type": "deploy", "deployment": deployment.to_wire() },
                     "parameters": sponsored(),
                 }),
             )
             .await?;
-        let felt = |name: &str| {
-            result.get(name).and_then(felt_value).ok_or_else(|| {
-                SessionError::PaymasterTransport(format!(
-                    "paymaster_executeTransaction: no {name} in the result"
-                ))
-            })
-        };
-        Ok(Executed {
-            transaction_hash: felt("transaction_hash")?,
-            tracking_id: felt("tracking_id")?,
-        })
+        executed(&result)
     }
 
     /// `paymaster_createClientSession` (needs an API key): a token for one client, optionally

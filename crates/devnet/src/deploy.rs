@@ -45,6 +45,16 @@ fn tx_error(e: impl std::fmt::Display) -> DevnetError {
     DevnetError::Transaction(e.to_string())
 }
 
+/// The hash of the CASM the devnet's compiler makes of `class` (hash version 2, Blake), what
+/// a DECLARE v3 commits to.
+pub fn compiled_class_hash(class: &CompiledClass) -> Result<Felt, DevnetError> {
+    let json: serde_json::Value = serde_json::from_str(class.sierra_json)
+        .map_err(|e| DevnetError::Transaction(format!("class JSON: {e}")))?;
+    let casm = starknet_devnet_types::compile_sierra_contract_json(json)
+        .map_err(|e| DevnetError::Transaction(format!("Sierra to CASM: {e}")))?;
+    Ok(casm.hash(&HashVersion::V2).0)
+}
+
 impl Devnet {
     /// An account at `address` signed by `key`, reading state at the pre-confirmed block so
     /// that nonces follow at once.
@@ -120,11 +130,7 @@ impl Devnet {
         {
             return Ok(class.class_hash);
         }
-        let json: serde_json::Value = serde_json::from_str(class.sierra_json)
-            .map_err(|e| DevnetError::Transaction(format!("class JSON: {e}")))?;
-        let casm = starknet_devnet_types::compile_sierra_contract_json(json)
-            .map_err(|e| DevnetError::Transaction(format!("Sierra to CASM: {e}")))?;
-        let compiled_class_hash = casm.hash(&HashVersion::V2).0;
+        let compiled_class_hash = compiled_class_hash(class)?;
         let declarer = self.predeployed(0)?;
         let result = declarer
             .declare_v3(class.flattened.clone(), compiled_class_hash)
@@ -271,5 +277,22 @@ pub fn execution_resources(
         R::Declare(r) => &r.execution_resources,
         R::Deploy(r) => &r.execution_resources,
         R::DeployAccount(r) => &r.execution_resources,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_committed_compiled_class_hash_is_the_compilers() {
+        let class = stark_sessions_abi::class::session_account().expect("class");
+        let computed = compiled_class_hash(&class).expect("compiles");
+        println!("compiled class hash {computed:#x}");
+        assert_eq!(
+            computed,
+            stark_sessions_abi::class::SESSION_ACCOUNT_COMPILED_CLASS_HASH,
+            "update SESSION_ACCOUNT_COMPILED_CLASS_HASH in crates/abi/src/class.rs"
+        );
     }
 }

@@ -12,8 +12,7 @@ pub use node::{
 use starknet::core::types::Felt;
 
 /// The STRK token predeployed on the devnet (fee token of v3 transactions).
-pub const STRK_ADDRESS: Felt =
-    Felt::from_hex_unchecked("0x04718f5a0fc34cc1af16a1cdee98ffb20c31f5cd61d6ab07201858f4287c938d");
+pub const STRK_ADDRESS: Felt = stark_sessions_abi::constants::STRK_TOKEN;
 /// The ETH token predeployed on the devnet.
 pub const ETH_ADDRESS: Felt =
     Felt::from_hex_unchecked("0x049d36570d4e46f48e99674bd3fcc84644ddd6b96f7c741b1562b82f9e004dc7");

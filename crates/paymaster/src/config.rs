@@ -13,9 +13,7 @@ use crate::error::PaymasterError;
 /// Prefix of the environment overrides.
 pub const ENV_PREFIX: &str = "STARK_SESSIONS_PAYMASTER_";
 
-/// STRK's contract address (the same on every public Starknet network and on devnet).
-pub const STRK_TOKEN: Felt =
-    Felt::from_hex_unchecked("0x04718f5a0fc34cc1af16a1cdee98ffb20c31f5cd61d6ab07201858f4287c938d");
+pub use stark_sessions_abi::constants::STRK_TOKEN;
 
 /// One relayer account.
 #[derive(Clone, Deserialize)]

@@ -1,5 +1,6 @@
-//! `stark-sessions account address`: the counterfactual address, checked against a real
-//! DEPLOY_ACCOUNT on the devnet.
+//! `stark-sessions account …` and `config …`: the counterfactual address checked against a real
+//! DEPLOY_ACCOUNT, gasless onboarding, declaring, and the network profiles with their chain
+//! check.
 
 use stark_sessions_abi::Felt;
 use stark_sessions_devnet::Devnet;
@@ -7,6 +8,7 @@ use stark_sessions_tests::HUNDRED_STRK;
 use starknet::providers::Provider;
 use starknet::signers::SigningKey;
 
+use crate::session::{json_of, refused, Env};
 use crate::stark_sessions;
 
 fn address_of(args: &[&str]) -> serde_json::Value {
@@ -86,4 +88,173 @@ async fn account_address_is_where_a_deploy_account_puts_the_account() {
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert!(stderr.contains("--salt takes 0x"), "{stderr}");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_owner_is_onboarded_gaslessly_and_the_network_is_checked() {
+    let env = Env::new(0xacc0_0b0a).await;
+    let owner = SigningKey::from_random();
+    let key_file = env.store.with_file_name("new-owner.key");
+    std::fs::write(&key_file, format!("{:#x}\n", owner.secret_scalar())).expect("key file");
+    let key_file = key_file.to_string_lossy().to_string();
+    let game = format!("{:#x}", env.fixture.scoreboard);
+    let pin = ["--pin-env", "TEST_PIN"];
+
+    let address = json_of(
+        &env.run(
+            &[
+                "account",
+                "address",
+                "--owner-key-file",
+                &key_file,
+                "--json",
+            ],
+            "",
+        )
+        .await,
+    )["address"]
+        .as_str()
+        .expect("address")
+        .to_owned();
+    let created = json_of(
+        &env.run(
+            &[
+                "session",
+                "create",
+                "--account",
+                &address,
+                "--duration",
+                "3600",
+                "--max-calls",
+                "5",
+                "--allow-entrypoint",
+                "record_score",
+                "--allow-target",
+                &game,
+                "--json",
+                pin[0],
+                pin[1],
+            ],
+            "482193",
+        )
+        .await,
+    );
+    let deployed = json_of(
+        &env.run(
+            &[
+                "account",
+                "deploy",
+                "--owner-key-file",
+                &key_file,
+                "--gasless",
+                "--json",
+            ],
+            "",
+        )
+        .await,
+    );
+    assert_eq!(deployed["address"], address.as_str());
+    assert_eq!(deployed["session_key"], created["public_key"]);
+    let plays = env.fixture.plays().await.expect("plays");
+    let call = format!("{game}:record_score:4");
+    json_of(
+        &env.run(
+            &[
+                "session",
+                "exec",
+                "--account",
+                &address,
+                "--call",
+                &call,
+                pin[0],
+                pin[1],
+                "--json",
+            ],
+            "482193",
+        )
+        .await,
+    );
+    assert_eq!(env.fixture.plays().await.expect("plays"), plays + 1);
+
+    // A node that is not on the chosen network: refused before anything is read or signed.
+    refused(
+        &env.run(
+            &[
+                "account",
+                "info",
+                "--account",
+                &address,
+                "--network",
+                "mainnet",
+            ],
+            "",
+        )
+        .await,
+        "[WRONG_CHAIN] the node is on chain SN_SEPOLIA, not mainnet (SN_MAIN)",
+    );
+    // No URL for a public network: the error says how to configure one.
+    refused(
+        &env.run_configured(
+            &[
+                "account",
+                "info",
+                "--account",
+                &address,
+                "--network",
+                "sepolia",
+            ],
+            "",
+        )
+        .await,
+        "no RPC URL for sepolia",
+    );
+    // URLs from the configuration file.
+    let devnet_url = env.fixture.devnet.url().to_string();
+    let pm_url = env.pm.server.url().to_string();
+    for (key, value) in [
+        ("sepolia.rpc_url", devnet_url.as_str()),
+        ("sepolia.paymaster_url", pm_url.as_str()),
+        ("network", "sepolia"),
+    ] {
+        let out = env.run_configured(&["config", "set", key, value], "").await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let shown = json_of(&env.run_configured(&["config", "show", "--json"], "").await);
+    assert_eq!(shown["network"], "sepolia");
+    assert_eq!(shown["networks"]["sepolia"]["rpc_url"], devnet_url.as_str());
+    let info = json_of(
+        &env.run_configured(&["account", "info", "--account", &address, "--json"], "")
+            .await,
+    );
+    assert_eq!(
+        info["owner_public_key"],
+        format!("{:#x}", owner.verifying_key().scalar())
+    );
+    refused(
+        &env.run_configured(&["config", "set", "network", "goerli"], "")
+            .await,
+        "unknown network \"goerli\"",
+    );
+
+    // The class is declared on this devnet already: a no-op that says so.
+    let declared = json_of(
+        &env.run(
+            &[
+                "account",
+                "declare",
+                "--account",
+                &env.account(),
+                "--owner-key-file",
+                &env.owner_key.to_string_lossy(),
+                "--json",
+            ],
+            "",
+        )
+        .await,
+    );
+    assert_eq!(declared["transaction_hash"], serde_json::Value::Null);
 }

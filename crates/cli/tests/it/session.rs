@@ -13,6 +13,8 @@ pub(crate) struct Env {
     pub(crate) store: PathBuf,
     /// The owner's key in plaintext; its directory is the test's own.
     pub(crate) owner_key: PathBuf,
+    /// The command's configuration file (absent until `config set`).
+    pub(crate) config: PathBuf,
 }
 
 impl Env {
@@ -35,24 +37,42 @@ impl Env {
             pm,
             store: dir.join("sessions"),
             owner_key,
+            config: dir.join("config").join("config.toml"),
         }
     }
 
+    /// Runs the command with the node and paymaster URLs in the environment.
     pub(crate) async fn run(&self, args: &[&str], pin: &str) -> Output {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_stark-sessions"))
-            .args(args)
+        let mut command = self.command(args, pin);
+        command
             .env("STARK_SESSIONS_RPC_URL", self.fixture.devnet.url().as_str())
             .env(
                 "STARK_SESSIONS_PAYMASTER_URL",
                 self.pm.server.url().as_str(),
-            )
+            );
+        command.output().await.expect("the binary runs")
+    }
+
+    /// Runs the command with no URL in the environment: they come from the configuration
+    /// file (or the devnet's defaults).
+    pub(crate) async fn run_configured(&self, args: &[&str], pin: &str) -> Output {
+        let mut command = self.command(args, pin);
+        command.env_remove("STARK_SESSIONS_RPC_URL");
+        command.env_remove("STARK_SESSIONS_PAYMASTER_URL");
+        command.output().await.expect("the binary runs")
+    }
+
+    fn command(&self, args: &[&str], pin: &str) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_stark-sessions"));
+        command
+            .args(args)
             .env("STARK_SESSIONS_PAYMASTER_API_KEY", &self.pm.api_key)
             .env("STARK_SESSIONS_STORE", &self.store)
+            .env("STARK_SESSIONS_CONFIG", &self.config)
             .env("TEST_PIN", pin)
             .env_remove("STARK_SESSIONS_OWNER_KEY")
-            .output()
-            .await
-            .expect("the binary runs")
+            .env_remove("STARK_SESSIONS_NETWORK");
+        command
     }
 
     /// `session exec` of one call with the PIN from the environment.
