@@ -6,7 +6,7 @@ use stark_sessions_abi::Felt;
 use stark_sessions_client::{
     Deployment, Owner, Session, SessionClient, SessionConfig, SessionError, SessionStore,
 };
-use starknet::core::types::{BlockId, BlockTag, FunctionCall};
+use starknet::core::types::{BlockId, BlockTag};
 use starknet::core::utils::get_selector_from_name;
 use starknet::providers::Provider;
 
@@ -102,18 +102,14 @@ fn counterfactual_address(public_key: Felt, salt: Felt) -> Result<(Felt, Felt)> 
 
 /// A view of `account` with no arguments, as one felt.
 async fn view(client: &SessionClient, account: Felt, name: &str) -> Result<Felt> {
-    let out = client
-        .provider()
-        .call(
-            FunctionCall {
-                contract_address: account,
-                entry_point_selector: get_selector_from_name(name)?,
-                calldata: vec![],
-            },
-            BlockId::Tag(BlockTag::Latest),
-        )
-        .await
-        .with_context(|| format!("{name} on {account:#x}"))?;
+    let out = stark_sessions_rpc::view(
+        client.provider(),
+        account,
+        get_selector_from_name(name)?,
+        vec![],
+    )
+    .await
+    .with_context(|| format!("{name} on {account:#x}"))?;
     out.first()
         .copied()
         .with_context(|| format!("{name} answered nothing"))
