@@ -116,29 +116,7 @@ async fn a_new_owner_is_onboarded_gaslessly_and_the_network_is_checked() {
         .as_str()
         .expect("address")
         .to_owned();
-    let created = json_of(
-        &env.run(
-            &[
-                "session",
-                "create",
-                "--account",
-                &address,
-                "--duration",
-                "3600",
-                "--max-calls",
-                "5",
-                "--allow-entrypoint",
-                "record_score",
-                "--allow-target",
-                &game,
-                "--json",
-                pin[0],
-                pin[1],
-            ],
-            "482193",
-        )
-        .await,
-    );
+    let created = env.create_game_session(&address).await;
     let deployed = json_of(
         &env.run(
             &[

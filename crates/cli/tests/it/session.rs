@@ -93,6 +93,36 @@ impl Env {
         .await
     }
 
+    /// `session create` of a one-hour, five-call session on the scoreboard's `record_score`,
+    /// PIN 482193 from the environment: the stored session's JSON.
+    pub(crate) async fn create_game_session(&self, account: &str) -> Value {
+        let game = format!("{:#x}", self.fixture.scoreboard);
+        json_of(
+            &self
+                .run(
+                    &[
+                        "session",
+                        "create",
+                        "--account",
+                        account,
+                        "--duration",
+                        "3600",
+                        "--max-calls",
+                        "5",
+                        "--allow-entrypoint",
+                        "record_score",
+                        "--allow-target",
+                        &game,
+                        "--json",
+                        "--pin-env",
+                        "TEST_PIN",
+                    ],
+                    "482193",
+                )
+                .await,
+        )
+    }
+
     pub(crate) fn account(&self) -> String {
         format!("{:#x}", self.fixture.address())
     }
@@ -124,29 +154,7 @@ async fn session_subcommands_drive_a_session_from_creation_to_removal() {
     let owner_key = env.owner_key.to_string_lossy().to_string();
     let pin = ["--pin-env", "TEST_PIN"];
 
-    let created = json_of(
-        &env.run(
-            &[
-                "session",
-                "create",
-                "--account",
-                &account,
-                "--duration",
-                "3600",
-                "--max-calls",
-                "5",
-                "--allow-entrypoint",
-                "record_score",
-                "--allow-target",
-                &game,
-                "--json",
-                pin[0],
-                pin[1],
-            ],
-            "482193",
-        )
-        .await,
-    );
+    let created = env.create_game_session(&account).await;
     assert_eq!(created["max_calls"], 5);
     let listed = json_of(&env.run(&["session", "list", "--json"], "").await);
     assert_eq!(listed.as_array().map(Vec::len), Some(1));
