@@ -1,7 +1,7 @@
 //! Paymaster configuration: a TOML file, then environment overrides.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize;
 use stark_sessions_abi::Felt;
@@ -9,6 +9,7 @@ use url::Url;
 use zeroize::Zeroizing;
 
 use crate::error::PaymasterError;
+use crate::store::Database;
 
 /// Prefix of the environment overrides.
 pub const ENV_PREFIX: &str = "STARK_SESSIONS_PAYMASTER_";
@@ -79,9 +80,10 @@ pub struct PaymasterConfig {
     pub listen: SocketAddr,
     /// The Starknet node (RPC 0.10).
     pub rpc_url: Url,
-    /// The SQLite database; `None` keeps state in memory.
+    /// Where state is kept: an SQLite file path, or a `postgres://` / `postgresql://` URL of
+    /// a database shared by several instances; `None` keeps state in memory.
     #[serde(default)]
-    pub database: Option<PathBuf>,
+    pub database: Option<Database>,
     /// The relayer accounts.
     pub relayers: Vec<RelayerConfig>,
     /// Account classes served; empty serves any account that declares SNIP-9 v2 by SRC-5 (and
@@ -246,8 +248,8 @@ impl PaymasterConfig {
         if let Some(v) = var("RPC_URL") {
             self.rpc_url = v.parse().map_err(|e| bad("RPC_URL", format!("{e}")))?;
         }
-        if let Some(v) = var("DATABASE") {
-            self.database = Some(PathBuf::from(v));
+        if let Some(v) = var("DATABASE").map(Zeroizing::new) {
+            self.database = Some(v.parse()?);
         }
         if let Some(v) = var("MAX_FEE_PER_TX_FRI") {
             self.max_fee_per_tx_fri = v
@@ -305,6 +307,7 @@ mod tests {
         assert_eq!(config.min_relayer_balance_fri, 100 * 10u128.pow(18));
         assert_eq!(config.api_keys[0].requests_per_minute, 600);
         assert_eq!(config.max_bundle_size, 16);
+        assert_eq!(config.database, Some(Database::Sqlite("pm.sqlite".into())));
         assert!(!format!("{config:?}").contains("deadbeef"));
         config
             .apply_env(|name| match name {
@@ -325,5 +328,34 @@ mod tests {
             .expect_err("malformed");
         assert!(err.to_string().contains("RELAYERS"));
         assert!(PaymasterConfig::from_toml("rpc_url = 3").is_err());
+    }
+
+    #[test]
+    fn a_postgres_url_selects_postgres_and_its_password_stays_out_of_debug_and_errors() {
+        let mut config = PaymasterConfig::from_toml(
+            r#"
+            rpc_url = "http://127.0.0.1:5050/rpc"
+            database = "postgresql://pm:hunter22@db:5432/paymaster"
+            relayers = []
+            "#,
+        )
+        .expect("parses");
+        assert!(matches!(config.database, Some(Database::Postgres(_))));
+        assert!(!format!("{config:?}").contains("hunter22"));
+        config
+            .apply_env(|name| {
+                (name == "STARK_SESSIONS_PAYMASTER_DATABASE")
+                    .then(|| "postgres://pm:hunter22@other/paymaster".to_string())
+            })
+            .expect("env applies");
+        assert!(format!("{config:?}").contains("other"));
+        assert!(!format!("{config:?}").contains("hunter22"));
+        let err = config
+            .apply_env(|name| {
+                (name == "STARK_SESSIONS_PAYMASTER_DATABASE")
+                    .then(|| "postgres://pm:hunter22@[bad/paymaster".to_string())
+            })
+            .expect_err("malformed");
+        assert!(!err.to_string().contains("hunter22"), "{err}");
     }
 }

@@ -24,7 +24,7 @@ use crate::engine::{Engine, FailPoints, NoFailPoints, RecoveryReport};
 use crate::error::PaymasterError;
 use crate::lifecycle::ExecutionState;
 use crate::metrics::Metrics;
-use crate::store::{ApiKeyRecord, ClientTokenRecord, SqliteStore, Store};
+use crate::store::{ApiKeyRecord, ClientTokenRecord, Store};
 
 /// The service. Cloning shares it; its engine stops when the last clone is dropped (or at
 /// [`Paymaster::shutdown`]).
@@ -129,10 +129,7 @@ impl Paymaster {
     /// Connects to the node, opens the configured store, loads the configured API keys,
     /// recovers what a previous run left unfinished and starts the engine.
     pub async fn new(config: PaymasterConfig) -> Result<Self, PaymasterError> {
-        let store: Arc<dyn Store> = match &config.database {
-            Some(path) => Arc::new(SqliteStore::open(path)?),
-            None => Arc::new(SqliteStore::in_memory()?),
-        };
+        let store = crate::store::open(config.database.as_ref())?;
         Self::with_store(config, store).await
     }
 

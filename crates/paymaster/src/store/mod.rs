@@ -1,15 +1,38 @@
 //! The paymaster's durable state — API keys (hashed), client session tokens (hashed), the
 //! executions and relayer transactions of the submission engine, and the budget ledger —
-//! behind [`Store`], with SQLite ([`SqliteStore`]) as the default backend.
+//! behind [`Store`], with SQLite ([`SqliteStore`]) as the default backend and PostgreSQL
+//! ([`PostgresStore`]) for several instances sharing one database. Both apply the versioned
+//! migrations of `store/migrations/` when they open a database, and pass the same test suite
+//! (`store/tests.rs`).
 
+mod codec;
+mod location;
+pub(crate) mod migrations;
+mod postgres;
+pub mod scratch;
 mod sqlite;
+#[cfg(test)]
+mod tests;
 
+pub use location::{Database, PostgresUrl};
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+
+use std::sync::Arc;
 
 use stark_sessions_abi::Felt;
 
 use crate::error::PaymasterError;
 use crate::lifecycle::{ExecutionState, TxState};
+
+/// Opens the store the configuration names; `None` keeps state in memory (SQLite).
+pub fn open(database: Option<&Database>) -> Result<Arc<dyn Store>, PaymasterError> {
+    Ok(match database {
+        None => Arc::new(SqliteStore::in_memory()?),
+        Some(Database::Sqlite(path)) => Arc::new(SqliteStore::open(path)?),
+        Some(Database::Postgres(url)) => Arc::new(PostgresStore::open(url)?),
+    })
+}
 
 /// A backend API key, as stored (the key itself is never stored).
 #[derive(Debug, Clone, PartialEq, Eq)]

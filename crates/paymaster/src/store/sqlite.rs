@@ -8,6 +8,8 @@ use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
 use stark_sessions_abi::Felt;
 
+use super::codec::{corrupt, felts_to_text, hash_from_blob, hex, parse_u128, text_to_felts};
+use super::migrations::{self, Migration};
 use super::{
     ApiKeyRecord, Claim, ClientTokenRecord, ExecutionRecord, FeePayment, LedgerEntry, NewExecution,
     Reservation, Settlement, Store, TxItem, TxRecord,
@@ -24,114 +26,6 @@ impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqliteStore").finish_non_exhaustive()
     }
-}
-
-/// Amounts are u128 and stored as decimal text; `budget_usage` keeps each key's daily total
-/// (reserved and not settled, plus charged) so that a reservation reads one row.
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS api_keys (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    key_hash BLOB NOT NULL UNIQUE,
-    daily_budget_fri TEXT NOT NULL,
-    requests_per_minute INTEGER NOT NULL,
-    allowed_targets TEXT
-);
-CREATE TABLE IF NOT EXISTS client_tokens (
-    id TEXT PRIMARY KEY,
-    api_key_id TEXT NOT NULL,
-    client_id TEXT NOT NULL,
-    secret_hash BLOB NOT NULL,
-    user_addresses TEXT,
-    expires_at INTEGER NOT NULL,
-    revoked INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS executions (
-    id TEXT PRIMARY KEY,
-    user_address TEXT NOT NULL,
-    outside_nonce TEXT NOT NULL,
-    api_key_id TEXT NOT NULL,
-    token_id TEXT,
-    calls TEXT NOT NULL,
-    fee_token TEXT,
-    fee_amount TEXT,
-    state TEXT NOT NULL,
-    latest_hash TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    resubmissions INTEGER NOT NULL DEFAULT 0,
-    alone INTEGER NOT NULL DEFAULT 0,
-    error TEXT,
-    created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL,
-    UNIQUE (user_address, outside_nonce)
-);
-CREATE INDEX IF NOT EXISTS executions_by_state ON executions (state);
-CREATE TABLE IF NOT EXISTS relayer_transactions (
-    hash TEXT PRIMARY KEY,
-    relayer TEXT NOT NULL,
-    nonce TEXT NOT NULL,
-    request TEXT NOT NULL,
-    max_fee TEXT NOT NULL,
-    state TEXT NOT NULL,
-    actual_fee TEXT,
-    reason TEXT,
-    sent_at INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS relayer_transactions_by_state ON relayer_transactions (state);
-CREATE TABLE IF NOT EXISTS transaction_items (
-    tx_hash TEXT NOT NULL,
-    position INTEGER NOT NULL,
-    tracking_id TEXT NOT NULL,
-    attempt INTEGER NOT NULL,
-    PRIMARY KEY (tx_hash, position)
-);
-CREATE TABLE IF NOT EXISTS budget_ledger (
-    tracking_id TEXT NOT NULL,
-    attempt INTEGER NOT NULL,
-    api_key_id TEXT NOT NULL,
-    day INTEGER NOT NULL,
-    reserved_fri TEXT NOT NULL,
-    charged_fri TEXT,
-    tx_hash TEXT,
-    PRIMARY KEY (tracking_id, attempt)
-);
-CREATE INDEX IF NOT EXISTS budget_ledger_by_tx ON budget_ledger (tx_hash);
-CREATE INDEX IF NOT EXISTS budget_ledger_pending ON budget_ledger (charged_fri);
-CREATE TABLE IF NOT EXISTS budget_usage (
-    api_key_id TEXT NOT NULL,
-    day INTEGER NOT NULL,
-    used_fri TEXT NOT NULL,
-    PRIMARY KEY (api_key_id, day)
-);
-";
-
-fn corrupt(what: &str) -> PaymasterError {
-    PaymasterError::Unknown(format!("storage: corrupt {what}"))
-}
-
-fn hex(f: Felt) -> String {
-    format!("{f:#x}")
-}
-
-fn felts_to_text(felts: &[Felt]) -> String {
-    felts.iter().map(|f| hex(*f)).collect::<Vec<_>>().join(",")
-}
-
-fn text_to_felts(text: &str) -> Result<Vec<Felt>, PaymasterError> {
-    if text.is_empty() {
-        return Ok(Vec::new());
-    }
-    text.split(',')
-        .map(|s| Felt::from_hex(s).map_err(|_| corrupt("felt")))
-        .collect()
-}
-
-fn parse_u128(s: &str) -> Result<u128, PaymasterError> {
-    s.parse().map_err(|_| corrupt("amount"))
-}
-
-fn hash_from_blob(blob: Vec<u8>) -> Result<[u8; 32], PaymasterError> {
-    blob.try_into().map_err(|_| corrupt("hash"))
 }
 
 /// A column conversion failure, as rusqlite reports them.
@@ -388,13 +282,13 @@ impl SqliteStore {
         Self::init(Connection::open_in_memory()?)
     }
 
-    fn init(conn: Connection) -> Result<Self, PaymasterError> {
+    fn init(mut conn: Connection) -> Result<Self, PaymasterError> {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // Every step of the life cycle is on disk before the side effect it guards, even
         // across a power loss.
         conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.execute_batch(SCHEMA)?;
+        migrate(&mut conn, &migrations::sqlite())?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
         })
@@ -483,6 +377,27 @@ impl SqliteStore {
         )?;
         Ok(())
     }
+}
+
+/// Applies the missing migrations in one immediate transaction (a second process opening the
+/// same file waits for it).
+fn migrate(conn: &mut Connection, all: &[Migration]) -> Result<(), PaymasterError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute_batch(migrations::VERSIONS_TABLE)?;
+    let applied: Vec<i64> = {
+        let mut stmt = tx.prepare("SELECT version FROM schema_migrations")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    for m in migrations::pending(all, &applied)? {
+        tx.execute_batch(m.sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+            params![m.version, m.name, crate::service::unix_now()],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
 }
 
 #[cfg(unix)]
