@@ -84,8 +84,17 @@ pub struct PaymasterConfig {
     /// a database shared by several instances; `None` keeps state in memory.
     #[serde(default)]
     pub database: Option<Database>,
-    /// The relayer accounts.
+    /// The relayer accounts (instances sharing a database share them, one instance per
+    /// relayer at a time).
     pub relayers: Vec<RelayerConfig>,
+    /// This instance's name among those sharing the database; default `local` with SQLite,
+    /// a random one with PostgreSQL.
+    #[serde(default)]
+    pub instance_id: Option<String>,
+    /// How long a relayer lease lasts unless renewed (every third of it), in milliseconds:
+    /// an instance that stops without a word loses its relayers to the others after this.
+    #[serde(default = "default_lease")]
+    pub relayer_lease_ms: u64,
     /// Account classes served; empty serves any account that declares SNIP-9 v2 by SRC-5 (and
     /// deploys only the stark-sessions account class).
     #[serde(default)]
@@ -149,6 +158,9 @@ pub struct PaymasterConfig {
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8088))
 }
+fn default_lease() -> u64 {
+    30_000
+}
 fn default_fee_cap() -> u128 {
     // 5 STRK.
     5_000_000_000_000_000_000
@@ -200,6 +212,8 @@ impl PaymasterConfig {
             rpc_url,
             database: None,
             relayers,
+            instance_id: None,
+            relayer_lease_ms: default_lease(),
             supported_account_classes: Vec::new(),
             max_fee_per_tx_fri: default_fee_cap(),
             fee_margin_percent: default_margin(),

@@ -40,9 +40,10 @@ use super::codec::{
 };
 use super::location::PostgresUrl;
 use super::migrations::{self, Migration};
+use super::FORGET_INSTANCES_AFTER_MS;
 use super::{
-    ApiKeyRecord, Claim, ClientTokenRecord, ExecutionRecord, FeePayment, LedgerEntry, NewExecution,
-    Reservation, Settlement, Store, TxItem, TxRecord,
+    ApiKeyRecord, Claim, ClientTokenRecord, ExecutionRecord, FeePayment, Lease, LedgerEntry,
+    NewExecution, Reservation, Settlement, Store, TxItem, TxRecord,
 };
 use crate::error::PaymasterError;
 use crate::lifecycle::{ExecutionState, TxState};
@@ -393,8 +394,8 @@ fn with_items(tx: &mut Transaction<'_>, mut records: Vec<TxRecord>) -> Res<Vec<T
 fn insert_execution(tx: &mut Transaction<'_>, new: &NewExecution, now: i64) -> Res<()> {
     tx.execute(
         "INSERT INTO executions (id, user_address, outside_nonce, api_key_id, token_id, calls, \
-         fee_token, fee_amount, state, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::numeric, 'accepted', $9, $9)",
+         fee_token, fee_amount, state, created_at, updated_at, owner) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::numeric, 'accepted', $9, $9, $10)",
         &[
             &hex(new.id),
             &hex(new.user_address),
@@ -405,6 +406,7 @@ fn insert_execution(tx: &mut Transaction<'_>, new: &NewExecution, now: i64) -> R
             &new.fee.map(|f| hex(f.token)),
             &new.fee.map(|f| f.amount.to_string()),
             &now,
+            &new.owner,
         ],
     )?;
     Ok(())
@@ -668,6 +670,34 @@ fn drop_tx(
     Ok(requeued)
 }
 
+fn adopt(
+    tx: &mut Transaction<'_>,
+    owner: &str,
+    now_ms: i64,
+    with_own_past: bool,
+) -> Res<Vec<ExecutionRecord>> {
+    // Row locks: of two instances adopting the same orphans, the second re-tests the owner
+    // after the first committed, finds a live one and skips them.
+    let adopted = tx.query(
+        &format!(
+            "UPDATE executions SET state = 'queued', owner = $1 \
+             WHERE state IN ('accepted', 'queued') AND (owner IS NULL \
+                OR (owner = $1 AND $3) \
+                OR (owner <> $1 AND owner NOT IN \
+                    (SELECT id FROM paymaster_instances WHERE alive_until_ms > $2))) \
+             RETURNING {EXECUTION_COLUMNS}, created_at, seq"
+        ),
+        &[&owner, &now_ms, &with_own_past],
+    )?;
+    let mut adopted: Vec<(i64, i64, ExecutionRecord)> = rows(adopted, |r| {
+        Ok((r.try_get(14)?, r.try_get(15)?, execution_from_row(r)?))
+    })?;
+    adopted.sort_by_key(|(created, seq, _)| (*created, *seq));
+    let ids: Vec<String> = adopted.iter().map(|(_, _, e)| hex(e.id)).collect();
+    release_where(tx, "tracking_id = ANY($1) AND tx_hash IS NULL", &ids)?;
+    Ok(adopted.into_iter().map(|(_, _, e)| e).collect())
+}
+
 impl PostgresStore {
     /// Connects to the database at `url` (which must exist) and brings its schema up to date.
     pub fn open(url: &PostgresUrl) -> Result<Self, PaymasterError> {
@@ -821,16 +851,36 @@ impl Store for PostgresStore {
         })
     }
 
-    fn mark_queued(&self, id: Felt, now: u64) -> Result<(), PaymasterError> {
-        let now = int(now)?;
+    fn mark_queued(&self, id: Felt, owner: &str, now: u64) -> Result<(), PaymasterError> {
+        let (owner, now) = (owner.to_owned(), int(now)?);
         self.transact(move |tx| {
             tx.execute(
-                "UPDATE executions SET state = 'queued', updated_at = $2 \
+                "UPDATE executions SET state = 'queued', owner = $3, updated_at = $2 \
                  WHERE id = $1 AND state = 'accepted'",
-                &[&hex(id), &now],
+                &[&hex(id), &now, &owner],
             )?;
             Ok(())
         })
+    }
+
+    fn own_queued(&self, id: Felt, owner: &str) -> Result<bool, PaymasterError> {
+        let owner = owner.to_owned();
+        self.transact(move |tx| {
+            Ok(tx.execute(
+                "UPDATE executions SET owner = $2 WHERE id = $1 AND state = 'queued'",
+                &[&hex(id), &owner],
+            )? == 1)
+        })
+    }
+
+    fn adopt_waiting(
+        &self,
+        owner: &str,
+        now_ms: u64,
+        with_own_past: bool,
+    ) -> Result<Vec<ExecutionRecord>, PaymasterError> {
+        let (owner, now_ms) = (owner.to_owned(), int(now_ms)?);
+        self.transact(move |tx| adopt(tx, &owner, now_ms, with_own_past))
     }
 
     fn fail_execution(&self, id: Felt, error: &str, now: u64) -> Result<bool, PaymasterError> {
@@ -977,6 +1027,130 @@ impl Store for PostgresStore {
             let mut records = with_items(tx, found)?;
             records.sort_by_key(|r| (r.relayer, r.nonce));
             Ok(records)
+        })
+    }
+
+    fn heartbeat(
+        &self,
+        instance: &str,
+        now_ms: u64,
+        ttl_ms: u64,
+    ) -> Result<Vec<String>, PaymasterError> {
+        let instance = instance.to_owned();
+        let (now, until) = (int(now_ms)?, int(now_ms.saturating_add(ttl_ms))?);
+        let forget = int(now_ms.saturating_sub(FORGET_INSTANCES_AFTER_MS))?;
+        self.transact(move |tx| {
+            tx.execute(
+                "INSERT INTO paymaster_instances (id, alive_until_ms) VALUES ($1, $2) \
+                 ON CONFLICT (id) DO UPDATE SET alive_until_ms = excluded.alive_until_ms",
+                &[&instance, &until],
+            )?;
+            tx.execute(
+                "DELETE FROM paymaster_instances WHERE alive_until_ms < $1",
+                &[&forget],
+            )?;
+            let live = tx.query(
+                "SELECT id FROM paymaster_instances WHERE alive_until_ms > $1 ORDER BY id",
+                &[&now],
+            )?;
+            rows(live, |r| Ok(r.try_get(0)?))
+        })
+    }
+
+    fn end_instance(&self, instance: &str) -> Result<(), PaymasterError> {
+        let instance = instance.to_owned();
+        self.transact(move |tx| {
+            tx.execute(
+                "DELETE FROM paymaster_instances WHERE id = $1",
+                &[&instance],
+            )?;
+            tx.execute("DELETE FROM relayer_leases WHERE holder = $1", &[&instance])?;
+            Ok(())
+        })
+    }
+
+    fn acquire_lease(
+        &self,
+        relayer: Felt,
+        holder: &str,
+        now_ms: u64,
+        ttl_ms: u64,
+    ) -> Result<Lease, PaymasterError> {
+        let holder = holder.to_owned();
+        let (now, until) = (int(now_ms)?, int(now_ms.saturating_add(ttl_ms))?);
+        self.transact(move |tx| {
+            // The upsert locks the row and tests the holder and expiry on its latest version:
+            // of two instances taking an expired lease, the second finds the first's.
+            tx.execute(
+                "INSERT INTO relayer_leases (relayer, holder, expires_at_ms) VALUES ($1, $2, $3) \
+                 ON CONFLICT (relayer) DO UPDATE \
+                 SET holder = excluded.holder, expires_at_ms = excluded.expires_at_ms \
+                 WHERE relayer_leases.holder = excluded.holder \
+                 OR relayer_leases.expires_at_ms <= $4",
+                &[&hex(relayer), &holder, &until, &now],
+            )?;
+            let row = tx.query_one(
+                "SELECT holder, expires_at_ms FROM relayer_leases WHERE relayer = $1",
+                &[&hex(relayer)],
+            )?;
+            Ok(Lease {
+                relayer,
+                holder: row.try_get(0)?,
+                expires_at_ms: uint(&row, 1)?,
+            })
+        })
+    }
+
+    fn release_lease(&self, relayer: Felt, holder: &str) -> Result<(), PaymasterError> {
+        let holder = holder.to_owned();
+        self.transact(move |tx| {
+            tx.execute(
+                "DELETE FROM relayer_leases WHERE relayer = $1 AND holder = $2",
+                &[&hex(relayer), &holder],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn leases(&self) -> Result<Vec<Lease>, PaymasterError> {
+        self.read(|tx| {
+            let found = tx.query(
+                "SELECT relayer, holder, expires_at_ms FROM relayer_leases ORDER BY relayer",
+                &[],
+            )?;
+            rows(found, |r| {
+                Ok(Lease {
+                    relayer: felt(r, 0)?,
+                    holder: r.try_get(1)?,
+                    expires_at_ms: uint(r, 2)?,
+                })
+            })
+        })
+    }
+
+    fn count_request(
+        &self,
+        api_key_id: &str,
+        minute: u64,
+        limit: u32,
+    ) -> Result<bool, PaymasterError> {
+        if limit == 0 {
+            return Ok(false);
+        }
+        let (key, minute, limit) = (api_key_id.to_owned(), int(minute)?, i64::from(limit));
+        self.transact(move |tx| {
+            tx.execute(
+                "DELETE FROM request_counts WHERE api_key_id = $1 AND minute < $2::bigint - 1",
+                &[&key, &minute],
+            )?;
+            // One statement counts and tests: a concurrent request waits for the row and is
+            // tested against the count the first left.
+            Ok(tx.execute(
+                "INSERT INTO request_counts (api_key_id, minute, requests) VALUES ($1, $2, 1) \
+                 ON CONFLICT (api_key_id, minute) DO UPDATE \
+                 SET requests = request_counts.requests + 1 WHERE request_counts.requests < $3",
+                &[&key, &minute, &limit],
+            )? == 1)
         })
     }
 }

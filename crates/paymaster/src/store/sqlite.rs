@@ -10,9 +10,10 @@ use stark_sessions_abi::Felt;
 
 use super::codec::{corrupt, felts_to_text, hash_from_blob, hex, parse_u128, text_to_felts};
 use super::migrations::{self, Migration};
+use super::FORGET_INSTANCES_AFTER_MS;
 use super::{
-    ApiKeyRecord, Claim, ClientTokenRecord, ExecutionRecord, FeePayment, LedgerEntry, NewExecution,
-    Reservation, Settlement, Store, TxItem, TxRecord,
+    ApiKeyRecord, Claim, ClientTokenRecord, ExecutionRecord, FeePayment, Lease, LedgerEntry,
+    NewExecution, Reservation, Settlement, Store, TxItem, TxRecord,
 };
 use crate::error::PaymasterError;
 use crate::lifecycle::{ExecutionState, TxState};
@@ -360,8 +361,8 @@ impl SqliteStore {
     ) -> Result<(), PaymasterError> {
         tx.execute(
             &format!(
-                "INSERT INTO executions ({EXECUTION_COLUMNS}, created_at, updated_at) VALUES \
-                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'accepted', NULL, 0, 0, 0, NULL, ?9, ?9)"
+                "INSERT INTO executions ({EXECUTION_COLUMNS}, created_at, updated_at, owner) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'accepted', NULL, 0, 0, 0, NULL, ?9, ?9, ?10)"
             ),
             params![
                 hex(new.id),
@@ -373,6 +374,7 @@ impl SqliteStore {
                 new.fee.map(|f| hex(f.token)),
                 new.fee.map(|f| f.amount.to_string()),
                 now,
+                new.owner,
             ],
         )?;
         Ok(())
@@ -558,14 +560,61 @@ impl Store for SqliteStore {
         })
     }
 
-    fn mark_queued(&self, id: Felt, now: u64) -> Result<(), PaymasterError> {
+    fn mark_queued(&self, id: Felt, owner: &str, now: u64) -> Result<(), PaymasterError> {
         self.with(|c| {
             c.execute(
-                "UPDATE executions SET state = 'queued', updated_at = ?2 \
+                "UPDATE executions SET state = 'queued', owner = ?3, updated_at = ?2 \
                  WHERE id = ?1 AND state = 'accepted'",
-                params![hex(id), now],
+                params![hex(id), now, owner],
             )?;
             Ok(())
+        })
+    }
+
+    fn own_queued(&self, id: Felt, owner: &str) -> Result<bool, PaymasterError> {
+        self.with(|c| {
+            Ok(c.execute(
+                "UPDATE executions SET owner = ?2 WHERE id = ?1 AND state = 'queued'",
+                params![hex(id), owner],
+            )? == 1)
+        })
+    }
+
+    fn adopt_waiting(
+        &self,
+        owner: &str,
+        now_ms: u64,
+        with_own_past: bool,
+    ) -> Result<Vec<ExecutionRecord>, PaymasterError> {
+        self.atomically(|tx| {
+            let mut adopted: Vec<ExecutionRecord> = {
+                let mut stmt = tx.prepare(&format!(
+                    "SELECT {EXECUTION_COLUMNS} FROM executions \
+                     WHERE state IN ('accepted', 'queued') AND (owner IS NULL \
+                        OR (owner = ?1 AND ?3) \
+                        OR (owner <> ?1 AND owner NOT IN \
+                            (SELECT id FROM paymaster_instances WHERE alive_until_ms > ?2))) \
+                     ORDER BY created_at, rowid"
+                ))?;
+                let rows =
+                    stmt.query_map(params![owner, now_ms, with_own_past], execution_from_row)?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
+            for e in &mut adopted {
+                let id = hex(e.id);
+                tx.execute(
+                    "UPDATE executions SET state = 'queued', owner = ?2 WHERE id = ?1",
+                    params![id, owner],
+                )?;
+                e.state = ExecutionState::Queued;
+                let entries = ledger_where(
+                    tx,
+                    "tracking_id = ?1 AND tx_hash IS NULL",
+                    &[&id as &dyn rusqlite::ToSql],
+                )?;
+                release_entries(tx, &entries)?;
+            }
+            Ok(adopted)
         })
     }
 
@@ -864,6 +913,117 @@ impl Store for SqliteStore {
             }
             records.sort_by_key(|r| (r.relayer, r.nonce));
             Ok(records)
+        })
+    }
+
+    fn heartbeat(
+        &self,
+        instance: &str,
+        now_ms: u64,
+        ttl_ms: u64,
+    ) -> Result<Vec<String>, PaymasterError> {
+        self.atomically(|tx| {
+            tx.execute(
+                "INSERT INTO paymaster_instances (id, alive_until_ms) VALUES (?1, ?2) \
+                 ON CONFLICT (id) DO UPDATE SET alive_until_ms = excluded.alive_until_ms",
+                params![instance, now_ms.saturating_add(ttl_ms)],
+            )?;
+            tx.execute(
+                "DELETE FROM paymaster_instances WHERE alive_until_ms < ?1",
+                params![now_ms.saturating_sub(FORGET_INSTANCES_AFTER_MS)],
+            )?;
+            let mut stmt = tx.prepare(
+                "SELECT id FROM paymaster_instances WHERE alive_until_ms > ?1 ORDER BY id",
+            )?;
+            let rows = stmt.query_map([now_ms], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn end_instance(&self, instance: &str) -> Result<(), PaymasterError> {
+        self.atomically(|tx| {
+            tx.execute("DELETE FROM paymaster_instances WHERE id = ?1", [instance])?;
+            tx.execute("DELETE FROM relayer_leases WHERE holder = ?1", [instance])?;
+            Ok(())
+        })
+    }
+
+    fn acquire_lease(
+        &self,
+        relayer: Felt,
+        holder: &str,
+        now_ms: u64,
+        ttl_ms: u64,
+    ) -> Result<Lease, PaymasterError> {
+        self.atomically(|tx| {
+            let relayer_hex = hex(relayer);
+            tx.execute(
+                "INSERT INTO relayer_leases (relayer, holder, expires_at_ms) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (relayer) DO UPDATE \
+                 SET holder = excluded.holder, expires_at_ms = excluded.expires_at_ms \
+                 WHERE relayer_leases.holder = excluded.holder OR relayer_leases.expires_at_ms <= ?4",
+                params![relayer_hex, holder, now_ms.saturating_add(ttl_ms), now_ms],
+            )?;
+            let (holder, expires_at_ms) = tx.query_row(
+                "SELECT holder, expires_at_ms FROM relayer_leases WHERE relayer = ?1",
+                [relayer_hex],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            Ok(Lease {
+                relayer,
+                holder,
+                expires_at_ms,
+            })
+        })
+    }
+
+    fn release_lease(&self, relayer: Felt, holder: &str) -> Result<(), PaymasterError> {
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM relayer_leases WHERE relayer = ?1 AND holder = ?2",
+                params![hex(relayer), holder],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn leases(&self) -> Result<Vec<Lease>, PaymasterError> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT relayer, holder, expires_at_ms FROM relayer_leases ORDER BY relayer",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(Lease {
+                    relayer: felt_at(r, 0)?,
+                    holder: r.get(1)?,
+                    expires_at_ms: r.get(2)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn count_request(
+        &self,
+        api_key_id: &str,
+        minute: u64,
+        limit: u32,
+    ) -> Result<bool, PaymasterError> {
+        if limit == 0 {
+            return Ok(false);
+        }
+        self.atomically(|tx| {
+            tx.execute(
+                "DELETE FROM request_counts WHERE api_key_id = ?1 AND minute < ?2",
+                params![api_key_id, minute.saturating_sub(1)],
+            )?;
+            let counted = tx.execute(
+                "INSERT INTO request_counts (api_key_id, minute, requests) VALUES (?1, ?2, 1) \
+                 ON CONFLICT (api_key_id, minute) DO UPDATE SET requests = requests + 1 \
+                 WHERE requests < ?3",
+                params![api_key_id, minute, limit],
+            )?;
+            Ok(counted == 1)
         })
     }
 }

@@ -31,6 +31,10 @@ macro_rules! store_suite {
             two_instances_racing_reservations_never_overspend,
             one_execution_claimed_from_two_instances_is_claimed_once,
             one_transaction_settled_or_dropped_from_two_instances_is_booked_once,
+            a_relayer_lease_is_held_by_one_instance_until_it_expires_or_is_released,
+            two_instances_racing_for_an_expired_lease_one_takes_it,
+            waiting_executions_of_a_dead_instance_are_adopted_once,
+            requests_are_counted_per_key_and_minute_across_instances,
         );
     };
     (@tests $fresh:expr; $($name:ident),+ $(,)?) => {
@@ -55,6 +59,7 @@ fn new_execution(id: u64, nonce: u64) -> NewExecution {
         token_id: None,
         calls: vec![Felt::ONE, Felt::TWO],
         fee: None,
+        owner: "a".into(),
     }
 }
 
@@ -107,7 +112,7 @@ fn queued(store: &dyn Store, ids: &[u64], amount: u128) {
                 .expect("claim"),
             Claim::Claimed
         );
-        store.mark_queued(Felt::from(id), 1).expect("queue");
+        store.mark_queued(Felt::from(id), "a", 1).expect("queue");
         assert!(store
             .reserve(&reservation(id, 1, amount, u128::MAX))
             .expect("reserve"));
@@ -498,4 +503,145 @@ pub(super) fn one_transaction_settled_or_dropped_from_two_instances_is_booked_on
     assert_usage_matches_ledger(store);
     assert_eq!(state(store, 3), ExecutionState::Queued);
     assert_eq!(state(store, 1), ExecutionState::Settled);
+}
+
+pub(super) fn a_relayer_lease_is_held_by_one_instance_until_it_expires_or_is_released(
+    f: &dyn Fixture,
+) {
+    let store = f.store();
+    let relayer = Felt::from(0x4e1u32);
+    let lease = store
+        .acquire_lease(relayer, "a", 1_000, 300)
+        .expect("lease");
+    assert_eq!((lease.holder.as_str(), lease.expires_at_ms), ("a", 1_300));
+    // Another instance is refused while it runs; its holder renews it.
+    assert_eq!(
+        store
+            .acquire_lease(relayer, "b", 1_299, 300)
+            .expect("lease")
+            .holder,
+        "a"
+    );
+    let renewed = store
+        .acquire_lease(relayer, "a", 1_200, 300)
+        .expect("lease");
+    assert_eq!(renewed.expires_at_ms, 1_500);
+    // Expired, it is taken over.
+    assert_eq!(
+        store
+            .acquire_lease(relayer, "b", 1_500, 300)
+            .expect("lease")
+            .holder,
+        "b"
+    );
+    assert_eq!(
+        store
+            .acquire_lease(relayer, "a", 1_600, 300)
+            .expect("lease")
+            .holder,
+        "b"
+    );
+    // Released, it is free at once; releasing another's lease does nothing.
+    store.release_lease(relayer, "a").expect("release");
+    assert_eq!(store.leases().expect("leases")[0].holder, "b");
+    store.release_lease(relayer, "b").expect("release");
+    assert!(store.leases().expect("leases").is_empty());
+    assert_eq!(
+        store
+            .acquire_lease(relayer, "a", 1_601, 300)
+            .expect("lease")
+            .holder,
+        "a"
+    );
+    store.end_instance("a").expect("end");
+    assert!(store.leases().expect("leases").is_empty());
+}
+
+pub(super) fn two_instances_racing_for_an_expired_lease_one_takes_it(f: &dyn Fixture) {
+    const RELAYERS: u64 = 10;
+    for r in 0..RELAYERS {
+        f.store()
+            .acquire_lease(Felt::from(r), "dead", 0, 100)
+            .expect("lease");
+    }
+    let taken = race(f, |store, thread, _| {
+        let me = format!("i{thread}");
+        (0..RELAYERS)
+            .filter(|&r| {
+                store
+                    .acquire_lease(Felt::from(r), &me, 1_000, 5_000)
+                    .expect("lease")
+                    .holder
+                    == me
+            })
+            .count()
+    });
+    assert_eq!(taken.iter().sum::<usize>(), RELAYERS as usize, "{taken:?}");
+}
+
+pub(super) fn waiting_executions_of_a_dead_instance_are_adopted_once(f: &dyn Fixture) {
+    let store = f.store();
+    store.heartbeat("a", 1_000, 500).expect("alive");
+    assert_eq!(store.heartbeat("b", 1_000, 500).expect("alive"), ["a", "b"]);
+    queued(store, &[1, 2], 50);
+    assert_eq!(
+        store
+            .claim_execution(&new_execution(3, 3), 1)
+            .expect("claim"),
+        Claim::Claimed
+    );
+    // Held by a live instance: nobody adopts them.
+    assert!(store
+        .adopt_waiting("b", 1_200, false)
+        .expect("adopt")
+        .is_empty());
+    // "a" stops renewing; once it is no longer alive its waiting executions, and the one that
+    // nobody held, go to "b", queued, their unlinked reservations released.
+    assert_eq!(store.heartbeat("b", 1_600, 500).expect("alive"), ["b"]);
+    let adopted: Vec<Felt> = race(f, |store, _, _| {
+        store
+            .adopt_waiting("b", 1_700, false)
+            .expect("adopt")
+            .iter()
+            .map(|e| e.id)
+            .collect::<Vec<_>>()
+    })
+    .into_iter()
+    .flatten()
+    .collect();
+    let mut sorted = adopted.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        [Felt::ONE, Felt::TWO, Felt::THREE],
+        "adopted once each"
+    );
+    assert_eq!(state(store, 3), ExecutionState::Queued);
+    assert_eq!(store.spent_on("k", DAY).expect("spent"), 0);
+    // "b" is alive: nobody else takes them; "b" starting again under its id takes them back.
+    assert!(store
+        .adopt_waiting("z", 1_700, false)
+        .expect("adopt")
+        .is_empty());
+    assert_eq!(
+        store.adopt_waiting("b", 1_700, true).expect("adopt").len(),
+        3
+    );
+}
+
+pub(super) fn requests_are_counted_per_key_and_minute_across_instances(f: &dyn Fixture) {
+    const LIMIT: u32 = 37;
+    let counted = race(f, |store, _, _| {
+        (0..10)
+            .filter(|_| store.count_request("k", 100, LIMIT).expect("count"))
+            .count()
+    });
+    assert_eq!(counted.iter().sum::<usize>(), LIMIT as usize);
+    let store = f.store();
+    assert!(store.count_request("other", 100, 1).expect("count"));
+    assert!(!store.count_request("other", 100, 1).expect("count"));
+    assert!(store.count_request("k", 101, LIMIT).expect("next minute"));
+    assert!(!store
+        .count_request("k", 101, 0)
+        .expect("no requests allowed"));
 }

@@ -1,0 +1,135 @@
+//! Relayer leases: instances sharing one database and one relayer pool use each relayer one at
+//! a time.
+//!
+//! Every third of the lease period the keeper ([`tick`]) records this instance as alive, works
+//! out its share of the pool (the relayers divided among the live instances, rounded up), lets
+//! go of relayers beyond it and takes or renews leases up to it — starting at an offset of its
+//! own so that instances prefer different relayers. A relayer newly taken (from an instance
+//! whose lease expired, or at start) has its unfinished transactions recovered before its
+//! sender may use it. The sender sends only while [`LeaseFlag::is_held`]: until a little before
+//! the stored expiry, so that it stops before another instance may take over. Waiting
+//! executions of instances that are no longer alive are adopted at each tick.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use super::recovery::{self, RecoveryReport};
+use super::Core;
+use crate::error::PaymasterError;
+
+/// Unix milliseconds by the wall clock (instances sharing a database must agree on it within
+/// a small part of the lease period).
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// How often the keeper runs: a third of the lease period.
+pub(crate) fn renew_every(lease_ms: u64) -> Duration {
+    Duration::from_millis((lease_ms / 3).max(1))
+}
+
+/// Whether this instance may send with one relayer, and until when.
+#[derive(Debug, Default)]
+pub(crate) struct LeaseFlag {
+    held_until_ms: AtomicU64,
+    changed: Notify,
+}
+
+impl LeaseFlag {
+    /// The lease is ours now.
+    pub fn is_held(&self) -> bool {
+        now_ms() < self.held_until_ms.load(Ordering::Acquire)
+    }
+
+    /// Waits until the lease is ours.
+    pub async fn wait_held(&self) {
+        while !self.is_held() {
+            let changed = self.changed.notified();
+            // Also wakes when a holding period simply ran out or a tick was missed.
+            let _ = tokio::time::timeout(Duration::from_millis(200), changed).await;
+        }
+    }
+
+    fn hold_until(&self, until_ms: u64) {
+        self.held_until_ms.store(until_ms, Ordering::Release);
+        self.changed.notify_waiters();
+    }
+}
+
+/// What this instance held at the last tick, by relayer index.
+pub(crate) struct Holdings(Vec<bool>);
+
+impl Holdings {
+    pub fn new(relayers: usize) -> Self {
+        Holdings(vec![false; relayers])
+    }
+
+    fn count(&self) -> usize {
+        self.0.iter().filter(|h| **h).count()
+    }
+}
+
+/// One round of the keeper; returns what it recovered and adopted.
+pub(crate) async fn tick(
+    core: &Arc<Core>,
+    holdings: &mut Holdings,
+) -> Result<RecoveryReport, PaymasterError> {
+    let (me, lease_ms) = (core.instance.as_str(), core.config.relayer_lease_ms);
+    let now = now_ms();
+    let live = core.store.heartbeat(me, now, lease_ms)?;
+    let n = core.relayers.len();
+    let share = n.div_ceil(live.len().max(1));
+    let rank = live.iter().position(|i| i == me).unwrap_or(0);
+    // This instance's order of preference.
+    let order: Vec<usize> = (0..n).map(|k| (k + rank * share) % n.max(1)).collect();
+    for &i in order.iter().rev() {
+        if holdings.count() <= share {
+            break;
+        }
+        if holdings.0[i] {
+            // Beyond our share: stop sending with it first, then let it go.
+            core.leases[i].hold_until(0);
+            holdings.0[i] = false;
+            core.store.release_lease(core.relayers[i].address(), me)?;
+        }
+    }
+    let mut report = RecoveryReport::default();
+    for &i in &order {
+        if !holdings.0[i] && holdings.count() >= share {
+            continue;
+        }
+        let relayer = core.relayers[i].address();
+        let lease = core.store.acquire_lease(relayer, me, now, lease_ms)?;
+        if lease.holder != me {
+            core.leases[i].hold_until(0);
+            holdings.0[i] = false;
+            continue;
+        }
+        if !holdings.0[i] {
+            tracing::info!(relayer = %format_args!("{relayer:#x}"), instance = me, "relayer leased");
+            report.add(recovery::recover_relayer(core, relayer).await?);
+            holdings.0[i] = true;
+        }
+        // Stop a quarter period early: another instance takes over only once it expired.
+        core.leases[i].hold_until(lease.expires_at_ms.saturating_sub(lease_ms / 4));
+    }
+    report.requeued += recovery::adopt(core, false)?;
+    Ok(report)
+}
+
+/// Runs the keeper every third of the lease period, for as long as the engine runs.
+pub(crate) async fn keep(core: Arc<Core>, mut holdings: Holdings) {
+    loop {
+        tokio::time::sleep(renew_every(core.config.relayer_lease_ms)).await;
+        match tick(&core, &mut holdings).await {
+            Ok(report) => report.log(),
+            Err(e) => tracing::warn!(error = %e, "could not renew relayer leases"),
+        }
+    }
+}
