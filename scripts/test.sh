@@ -85,9 +85,12 @@ step "tests"
 cargo test --workspace --locked -- --show-output
 
 step "the PostgreSQL tests ran"
+# The store suite on PostgreSQL and the two-instance test must be among them.
 ran=$(sort -u "$STARK_SESSIONS_TEST_POSTGRES_MARKER" | wc -l)
-if [ "$ran" -eq 0 ]; then
-  echo "no PostgreSQL test ran (STARK_SESSIONS_TEST_POSTGRES was set)" >&2
-  exit 1
-fi
+for suite in store::postgres:: instances::; do
+  if ! grep -q "^$suite" "$STARK_SESSIONS_TEST_POSTGRES_MARKER"; then
+    echo "no $suite test ran against PostgreSQL ($ran PostgreSQL tests ran)" >&2
+    exit 1
+  fi
+done
 echo "$ran PostgreSQL tests ran"

@@ -133,3 +133,96 @@ pub(crate) async fn keep(core: Arc<Core>, mut holdings: Holdings) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use stark_sessions_abi::Felt;
+    use starknet::providers::jsonrpc::HttpTransport;
+    use starknet::providers::JsonRpcClient;
+
+    use super::*;
+    use crate::config::{PaymasterConfig, RelayerConfig};
+    use crate::engine::{Engine, NoFailPoints};
+    use crate::store::{SqliteStore, Store};
+
+    const LEASE_MS: u64 = 300;
+
+    /// An engine named `name` over the database at `path`, with three relayers and a node
+    /// nobody listens to (a tick without unfinished transactions never asks it).
+    fn engine(path: &Path, name: &str) -> Engine {
+        let url: url::Url = "http://127.0.0.1:9/rpc".parse().expect("url");
+        let relayers = (1..=3u8)
+            .map(|i| RelayerConfig {
+                address: Felt::from(0x100 + u32::from(i)),
+                private_key: Felt::from(i),
+            })
+            .collect();
+        let mut config = PaymasterConfig::new(url.clone(), relayers);
+        config.instance_id = Some(name.into());
+        config.relayer_lease_ms = LEASE_MS;
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(path).expect("store"));
+        let provider = Arc::new(JsonRpcClient::new(HttpTransport::new(url)));
+        let metrics = Arc::default();
+        Engine::new(
+            config,
+            provider,
+            Felt::ONE,
+            store,
+            metrics,
+            Arc::new(NoFailPoints),
+        )
+    }
+
+    fn held(engine: &Engine) -> Vec<bool> {
+        engine.core.leases.iter().map(|l| l.is_held()).collect()
+    }
+
+    #[tokio::test]
+    async fn the_pool_is_shared_among_live_instances_and_taken_over_when_one_stops() {
+        let dir = std::env::temp_dir().join(format!("pm-leases-{:016x}", rand::random::<u64>()));
+        let path = dir.join("db.sqlite");
+        let (a, b) = (engine(&path, "a"), engine(&path, "b"));
+        let (mut held_a, mut held_b) = (Holdings::new(3), Holdings::new(3));
+        assert_eq!(
+            held(&a),
+            [false; 3],
+            "nothing is sent before a lease is held"
+        );
+
+        tick(&a.core, &mut held_a).await.expect("tick");
+        assert_eq!(held(&a), [true; 3], "alone, a takes the whole pool");
+        tick(&b.core, &mut held_b).await.expect("tick");
+        assert_eq!(held(&b), [false; 3], "b waits for a to give up its extra");
+        tick(&a.core, &mut held_a).await.expect("tick");
+        tick(&b.core, &mut held_b).await.expect("tick");
+        let (ha, hb) = (held(&a), held(&b));
+        assert_eq!(ha.iter().filter(|h| **h).count(), 2, "{ha:?}");
+        assert!(ha.iter().zip(&hb).all(|(x, y)| x != y), "{ha:?} {hb:?}");
+
+        // a stops renewing; once its leases ran out, b takes them.
+        tokio::time::sleep(Duration::from_millis(LEASE_MS + 50)).await;
+        assert_eq!(
+            held(&a),
+            [false; 3],
+            "a stops sending before its leases expire"
+        );
+        tick(&b.core, &mut held_b).await.expect("tick");
+        assert_eq!(held(&b), [true; 3]);
+        let holders: Vec<String> = b
+            .core
+            .store
+            .leases()
+            .expect("leases")
+            .into_iter()
+            .map(|l| l.holder)
+            .collect();
+        assert_eq!(holders, ["b", "b", "b"]);
+
+        // Closed, b hands everything over at once.
+        b.close().expect("close");
+        assert!(b.core.store.leases().expect("leases").is_empty());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
