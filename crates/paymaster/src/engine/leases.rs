@@ -63,15 +63,24 @@ impl LeaseFlag {
 }
 
 /// What this instance held at the last tick, by relayer index.
-pub(crate) struct Holdings(Vec<bool>);
+pub(crate) struct Holdings {
+    /// Leased and recovered: its sender may use it.
+    held: Vec<bool>,
+    /// Beyond this instance's share: its sender stopped; the lease goes at the next tick
+    /// (a send under way meanwhile finishes under the lease).
+    releasing: Vec<bool>,
+}
 
 impl Holdings {
     pub fn new(relayers: usize) -> Self {
-        Holdings(vec![false; relayers])
+        Holdings {
+            held: vec![false; relayers],
+            releasing: vec![false; relayers],
+        }
     }
 
     fn count(&self) -> usize {
-        self.0.iter().filter(|h| **h).count()
+        self.held.iter().filter(|h| **h).count()
     }
 }
 
@@ -83,6 +92,11 @@ pub(crate) async fn tick(
     let (me, lease_ms) = (core.instance.as_str(), core.config.relayer_lease_ms);
     let now = now_ms();
     let live = core.store.heartbeat(me, now, lease_ms)?;
+    for (i, releasing) in holdings.releasing.iter_mut().enumerate() {
+        if std::mem::take(releasing) {
+            core.store.release_lease(core.relayers[i].address(), me)?;
+        }
+    }
     let n = core.relayers.len();
     let share = n.div_ceil(live.len().max(1));
     let rank = live.iter().position(|i| i == me).unwrap_or(0);
@@ -92,32 +106,41 @@ pub(crate) async fn tick(
         if holdings.count() <= share {
             break;
         }
-        if holdings.0[i] {
-            // Beyond our share: stop sending with it first, then let it go.
+        if holdings.held[i] {
+            // Beyond our share: stop sending with it now, let it go at the next tick.
             core.leases[i].hold_until(0);
-            holdings.0[i] = false;
-            core.store.release_lease(core.relayers[i].address(), me)?;
+            holdings.held[i] = false;
+            holdings.releasing[i] = true;
         }
     }
-    let mut report = RecoveryReport::default();
+    let mut taken = Vec::new();
     for &i in &order {
-        if !holdings.0[i] && holdings.count() >= share {
+        let wanted = holdings.count() + taken.len() < share;
+        if holdings.releasing[i] || !(holdings.held[i] || wanted) {
             continue;
         }
         let relayer = core.relayers[i].address();
         let lease = core.store.acquire_lease(relayer, me, now, lease_ms)?;
+        // Stop a quarter period early: another instance takes over only once it expired.
+        let until = lease.expires_at_ms.saturating_sub(lease_ms / 4);
         if lease.holder != me {
             core.leases[i].hold_until(0);
-            holdings.0[i] = false;
-            continue;
+            holdings.held[i] = false;
+        } else if holdings.held[i] {
+            core.leases[i].hold_until(until);
+        } else {
+            taken.push((i, until));
         }
-        if !holdings.0[i] {
-            tracing::info!(relayer = %format_args!("{relayer:#x}"), instance = me, "relayer leased");
-            report.add(recovery::recover_relayer(core, relayer).await?);
-            holdings.0[i] = true;
-        }
-        // Stop a quarter period early: another instance takes over only once it expired.
-        core.leases[i].hold_until(lease.expires_at_ms.saturating_sub(lease_ms / 4));
+    }
+    // Every lease is renewed before the (possibly slow) recovery of those newly taken; each is
+    // used only once recovered.
+    let mut report = RecoveryReport::default();
+    for (i, until) in taken {
+        let relayer = core.relayers[i].address();
+        tracing::info!(relayer = %format_args!("{relayer:#x}"), instance = me, "relayer leased");
+        report.add(recovery::recover_relayer(core, relayer).await?);
+        holdings.held[i] = true;
+        core.leases[i].hold_until(until);
     }
     report.requeued += recovery::adopt(core, false)?;
     Ok(report)
@@ -195,6 +218,12 @@ mod tests {
         assert_eq!(held(&a), [true; 3], "alone, a takes the whole pool");
         tick(&b.core, &mut held_b).await.expect("tick");
         assert_eq!(held(&b), [false; 3], "b waits for a to give up its extra");
+        tick(&a.core, &mut held_a).await.expect("tick");
+        assert_eq!(
+            held(&a).iter().filter(|h| **h).count(),
+            2,
+            "a stops using its extra"
+        );
         tick(&a.core, &mut held_a).await.expect("tick");
         tick(&b.core, &mut held_b).await.expect("tick");
         let (ha, hb) = (held(&a), held(&b));

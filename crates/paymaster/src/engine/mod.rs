@@ -52,6 +52,9 @@ use queue::{Job, Queue};
 
 type HashResult = Result<Felt, PaymasterError>;
 
+/// How often a request for an execution claimed before asks the store whether it was sent.
+const POLL_STORE: Duration = Duration::from_millis(250);
+
 /// Requests waiting for their execution's transaction hash.
 #[derive(Default)]
 struct Waiters {
@@ -261,20 +264,53 @@ impl Engine {
     }
 
     /// Waits (at most `timeout`) for the hash of the transaction that carries the existing
-    /// execution `id` to reach the node.
+    /// execution `id` to reach the node. The store is asked again every [`POLL_STORE`]:
+    /// another instance sharing the database may be the one that sends it.
     pub async fn wait_for_hash(&self, id: Felt, timeout: Duration) -> HashResult {
-        let answer = self.core.waiters.subscribe(id);
-        // It may have been sent (or refused) before we subscribed.
-        if let Some(record) = self.core.store.execution(id)? {
-            match (record.state, record.latest_hash) {
-                (ExecutionState::Failed, _) => {
-                    return Err(PaymasterError::Unknown(record.error.unwrap_or_default()))
-                }
-                (ExecutionState::Accepted | ExecutionState::Queued, _) | (_, None) => {}
-                (_, Some(hash)) => return Ok(hash),
+        let mut answer = self.core.waiters.subscribe(id);
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(result) = self.stored_hash(id)? {
+                return result;
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Err(Self::not_yet(id));
+            }
+            match tokio::time::timeout(left.min(POLL_STORE), &mut answer).await {
+                Ok(Ok(result)) => return result,
+                Ok(Err(_)) => return Err(Self::stopping(id)),
+                Err(_) => {}
             }
         }
-        Self::answer(id, answer, timeout).await
+    }
+
+    /// What the store says of an existing execution: its hash once sent, its refusal; `None`
+    /// while it waits.
+    fn stored_hash(&self, id: Felt) -> Result<Option<HashResult>, PaymasterError> {
+        let Some(record) = self.core.store.execution(id)? else {
+            return Ok(None);
+        };
+        Ok(match (record.state, record.latest_hash) {
+            (ExecutionState::Failed, _) => Some(Err(PaymasterError::Unknown(
+                record.error.unwrap_or_default(),
+            ))),
+            (ExecutionState::Accepted | ExecutionState::Queued, _) | (_, None) => None,
+            (_, Some(hash)) => Some(Ok(hash)),
+        })
+    }
+
+    fn stopping(id: Felt) -> PaymasterError {
+        PaymasterError::Unknown(format!(
+            "the paymaster is stopping; tracking id {id:#x} will be sent after it restarts"
+        ))
+    }
+
+    fn not_yet(id: Felt) -> PaymasterError {
+        PaymasterError::Unknown(format!(
+            "tracking id {id:#x} is queued but the node has not taken it yet; \
+             send the same request again to get its transaction hash"
+        ))
     }
 
     async fn answer(
@@ -284,13 +320,8 @@ impl Engine {
     ) -> HashResult {
         match tokio::time::timeout(timeout, answer).await {
             Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(PaymasterError::Unknown(format!(
-                "the paymaster is stopping; tracking id {id:#x} will be sent after it restarts"
-            ))),
-            Err(_) => Err(PaymasterError::Unknown(format!(
-                "tracking id {id:#x} is queued but the node has not taken it yet; \
-                 send the same request again to get its transaction hash"
-            ))),
+            Ok(Err(_)) => Err(Self::stopping(id)),
+            Err(_) => Err(Self::not_yet(id)),
         }
     }
 

@@ -20,6 +20,11 @@
 //!   that: an amount is released or charged by the one transaction that changed its entry.
 //! - **life cycle**: a transaction's or execution's state moves by conditional `UPDATE`
 //!   (`WHERE state IN (…)`): one settler books a transaction, one dropper queues its items.
+//! - **instances**: a relayer lease is one upsert whose `WHERE` (same holder, or expired) is
+//!   tested on the locked row, so of two instances taking an expired lease one gets it; the
+//!   waiting executions of a stopped instance are adopted by one `UPDATE` whose owner test is
+//!   re-run on each locked row, so each goes to one instance; a request is counted by one
+//!   upsert that tests the minute's count against the key's limit.
 //!
 //! Rows are locked in one order — relayer transaction, executions, ledger entries, usage rows
 //! (sorted) — which keeps deadlocks rare. A deadlock, a serialization failure, or a unique
