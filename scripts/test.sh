@@ -33,7 +33,8 @@ start_postgres() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
     pg_bin=$(pg_bindir)
   fi
-  pg_dir=$(mktemp -d "${TMPDIR:-/tmp}/stark-sessions-pg.XXXXXX")
+  # In /tmp, not $TMPDIR: the server's user must reach it.
+  pg_dir=$(mktemp -d /tmp/stark-sessions-pg.XXXXXX)
   trap stop_postgres EXIT
   trap 'exit 130' INT TERM
   [ "$(id -u)" != 0 ] || chown postgres: "$pg_dir"

@@ -246,7 +246,7 @@ impl PaymasterConfig {
         Ok(config)
     }
 
-    /// Applies `STARK_SESSIONS_PAYMASTER_{LISTEN,RPC_URL,DATABASE,RELAYERS,MAX_FEE_PER_TX_FRI,MAX_BUNDLE_SIZE}`
+    /// Applies `STARK_SESSIONS_PAYMASTER_{LISTEN,RPC_URL,DATABASE,INSTANCE_ID,RELAYERS,MAX_FEE_PER_TX_FRI,MAX_BUNDLE_SIZE}`
     /// from `get`. `RELAYERS` is `address:private_key[,address:private_key…]` and replaces
     /// the file's relayers (keys are best kept out of files).
     pub fn apply_env(
@@ -264,6 +264,9 @@ impl PaymasterConfig {
         }
         if let Some(v) = var("DATABASE").map(Zeroizing::new) {
             self.database = Some(v.parse()?);
+        }
+        if let Some(v) = var("INSTANCE_ID") {
+            self.instance_id = Some(v);
         }
         if let Some(v) = var("MAX_FEE_PER_TX_FRI") {
             self.max_fee_per_tx_fri = v
@@ -328,11 +331,13 @@ mod tests {
                 "STARK_SESSIONS_PAYMASTER_LISTEN" => Some("127.0.0.1:0".into()),
                 "STARK_SESSIONS_PAYMASTER_RELAYERS" => Some("0x2:0x3,0x4:0x5".into()),
                 "STARK_SESSIONS_PAYMASTER_MAX_BUNDLE_SIZE" => Some("4".into()),
+                "STARK_SESSIONS_PAYMASTER_INSTANCE_ID" => Some("eu-1".into()),
                 _ => None,
             })
             .expect("env applies");
         assert_eq!(config.listen.port(), 0);
         assert_eq!(config.max_bundle_size, 4);
+        assert_eq!(config.instance_id.as_deref(), Some("eu-1"));
         assert_eq!(config.relayers.len(), 2);
         assert_eq!(config.relayers[1].private_key, Felt::from(5u8));
         let err = config

@@ -353,3 +353,20 @@ fn instance_name(config: &PaymasterConfig) -> String {
         _ => "local".into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instances_are_local_with_sqlite_and_distinct_with_postgres() {
+        let url: url::Url = "http://127.0.0.1:9/rpc".parse().expect("url");
+        let mut config = PaymasterConfig::new(url, Vec::new());
+        assert_eq!(instance_name(&config), "local");
+        config.database = Some("postgres://pm@db/pm".parse().expect("url"));
+        let (a, b) = (instance_name(&config), instance_name(&config));
+        assert!(a.starts_with("pm-") && a != b, "{a} {b}");
+        config.instance_id = Some("eu-1".into());
+        assert_eq!(instance_name(&config), "eu-1");
+    }
+}
