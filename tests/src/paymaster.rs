@@ -14,8 +14,8 @@ use stark_sessions_paymaster::engine::FailPointFuture;
 use stark_sessions_paymaster::lifecycle::EXECUTION_STATES;
 use stark_sessions_paymaster::store::ExecutionRecord;
 use stark_sessions_paymaster::{
-    Action, ExecutionState, FailPoints, Paymaster, PaymasterConfig, PaymasterServer, RelayerConfig,
-    SqliteStore, Step, Store, TxState,
+    Action, Database, ExecutionState, FailPoints, Paymaster, PaymasterConfig, PaymasterServer,
+    RelayerConfig, Step, Store, TxState,
 };
 use starknet::core::types::Call;
 use starknet::signers::SigningKey;
@@ -129,7 +129,7 @@ impl PaymasterHarness {
             .collect();
         let mut config = PaymasterConfig::new(fixture.devnet.url().clone(), relayers);
         config.listen = "127.0.0.1:0".parse().expect("literal address");
-        config.database = database;
+        config.database = database.map(Database::Sqlite);
         config
     }
 
@@ -296,10 +296,7 @@ impl PaymasterHarness {
         budget_fri: u128,
     ) -> Result<Self> {
         let listen = config.listen;
-        let store: Arc<dyn Store> = match &config.database {
-            Some(path) => Arc::new(SqliteStore::open(path)?),
-            None => Arc::new(SqliteStore::in_memory()?),
-        };
+        let store = stark_sessions_paymaster::store::open(config.database.as_ref())?;
         let paymaster = Paymaster::with_fail_points(config, store, fail_points).await?;
         let api_key = paymaster
             .create_api_key("backend", budget_fri, 100_000, None)?

@@ -59,12 +59,14 @@ pub async fn run(command: PaymasterCommand) -> Result<()> {
                 eprintln!("warning: no `database` configured; state is kept in memory only");
             }
             let relayers = paymaster.relayers().len();
-            let server = PaymasterServer::start(paymaster, config.listen).await?;
+            let server = PaymasterServer::start(paymaster.clone(), config.listen).await?;
             println!("paymaster   {} ({relayers} relayers)", server.url());
             tokio::signal::ctrl_c()
                 .await
                 .context("waiting for Ctrl-C")?;
             server.stop().await;
+            // Other instances on the same database take over its relayers at once.
+            paymaster.close().context("handing over relayer leases")?;
             Ok(())
         }
         PaymasterCommand::CreateKey(args) => {

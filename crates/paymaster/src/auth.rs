@@ -1,13 +1,9 @@
-//! Backend API keys, client session tokens and per-key rate limits.
+//! Backend API keys and client session tokens (per-key rate limits are counted in the store).
 //!
 //! API keys are 32 random bytes; only their SHA-256 is stored, and a key is found by its hash
 //! (a fast hash suffices for uniformly random secrets). A client session token is
 //! `sscs_<id>_<secret>`: the id finds the record, and the SHA-256 of the secret is compared in
 //! constant time.
-
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -159,39 +155,6 @@ pub fn authenticate(
     }
 }
 
-/// Sliding one-minute request windows per API key (in memory: a restart forgives the last
-/// minute, which is the point of a rate limit anyway).
-#[derive(Debug, Default)]
-pub struct RateLimiter {
-    windows: Mutex<HashMap<String, VecDeque<Instant>>>,
-}
-
-impl RateLimiter {
-    /// Counts a request of `key_id`, refusing it if `limit` requests were already made in the
-    /// last minute.
-    pub fn check(&self, key_id: &str, limit: u32) -> Result<(), PaymasterError> {
-        let now = Instant::now();
-        let mut windows = self
-            .windows
-            .lock()
-            .map_err(|_| PaymasterError::Unknown("rate limiter poisoned".into()))?;
-        let window = windows.entry(key_id.to_owned()).or_default();
-        while window
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60))
-        {
-            window.pop_front();
-        }
-        if window.len() >= limit as usize {
-            return Err(PaymasterError::RateLimited(format!(
-                "{limit} requests per minute for this key"
-            )));
-        }
-        window.push_back(now);
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,15 +225,6 @@ mod tests {
         forged.push(if live.ends_with('0') { '1' } else { '0' });
         let err = authenticate(&store, Some(&Credential::Bearer(forged.into())), 0);
         assert_eq!(err.map(|_| ()).expect_err("forged").code(), 170);
-    }
-
-    #[test]
-    fn rate_limit_counts_per_key() {
-        let limiter = RateLimiter::default();
-        limiter.check("a", 2).expect("first");
-        limiter.check("a", 2).expect("second");
-        assert_eq!(limiter.check("a", 2).expect_err("third").code(), 175);
-        limiter.check("b", 2).expect("other key");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Paymaster configuration: a TOML file, then environment overrides.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize;
 use stark_sessions_abi::Felt;
@@ -9,6 +9,7 @@ use url::Url;
 use zeroize::Zeroizing;
 
 use crate::error::PaymasterError;
+use crate::store::Database;
 
 /// Prefix of the environment overrides.
 pub const ENV_PREFIX: &str = "STARK_SESSIONS_PAYMASTER_";
@@ -77,11 +78,21 @@ pub struct PaymasterConfig {
     pub listen: SocketAddr,
     /// The Starknet node (RPC 0.10).
     pub rpc_url: Url,
-    /// The SQLite database; `None` keeps state in memory.
+    /// Where state is kept: an SQLite file path, or a `postgres://` / `postgresql://` URL of
+    /// a database shared by several instances; `None` keeps state in memory.
     #[serde(default)]
-    pub database: Option<PathBuf>,
-    /// The relayer accounts.
+    pub database: Option<Database>,
+    /// The relayer accounts (instances sharing a database share them, one instance per
+    /// relayer at a time).
     pub relayers: Vec<RelayerConfig>,
+    /// This instance's name among those sharing the database; default `local` with SQLite,
+    /// a random one with PostgreSQL.
+    #[serde(default)]
+    pub instance_id: Option<String>,
+    /// How long a relayer lease lasts unless renewed (every third of it), in milliseconds:
+    /// an instance that stops without a word loses its relayers to the others after this.
+    #[serde(default = "default_lease")]
+    pub relayer_lease_ms: u64,
     /// Account classes served; empty serves any account that declares SNIP-9 v2 by SRC-5 (and
     /// deploys only the stark-sessions account class).
     #[serde(default)]
@@ -145,6 +156,9 @@ pub struct PaymasterConfig {
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8088))
 }
+fn default_lease() -> u64 {
+    30_000
+}
 fn default_fee_cap() -> u128 {
     // 5 STRK.
     5_000_000_000_000_000_000
@@ -196,6 +210,8 @@ impl PaymasterConfig {
             rpc_url,
             database: None,
             relayers,
+            instance_id: None,
+            relayer_lease_ms: default_lease(),
             supported_account_classes: Vec::new(),
             max_fee_per_tx_fri: default_fee_cap(),
             fee_margin_percent: default_margin(),
@@ -228,7 +244,7 @@ impl PaymasterConfig {
         Ok(config)
     }
 
-    /// Applies `STARK_SESSIONS_PAYMASTER_{LISTEN,RPC_URL,DATABASE,RELAYERS,MAX_FEE_PER_TX_FRI,MAX_BUNDLE_SIZE}`
+    /// Applies `STARK_SESSIONS_PAYMASTER_{LISTEN,RPC_URL,DATABASE,INSTANCE_ID,RELAYERS,MAX_FEE_PER_TX_FRI,MAX_BUNDLE_SIZE}`
     /// from `get`. `RELAYERS` is `address:private_key[,address:private_key…]` and replaces
     /// the file's relayers (keys are best kept out of files).
     pub fn apply_env(
@@ -244,8 +260,11 @@ impl PaymasterConfig {
         if let Some(v) = var("RPC_URL") {
             self.rpc_url = v.parse().map_err(|e| bad("RPC_URL", format!("{e}")))?;
         }
-        if let Some(v) = var("DATABASE") {
-            self.database = Some(PathBuf::from(v));
+        if let Some(v) = var("DATABASE").map(Zeroizing::new) {
+            self.database = Some(v.parse()?);
+        }
+        if let Some(v) = var("INSTANCE_ID") {
+            self.instance_id = Some(v);
         }
         if let Some(v) = var("MAX_FEE_PER_TX_FRI") {
             self.max_fee_per_tx_fri = v
@@ -303,17 +322,20 @@ mod tests {
         assert_eq!(config.min_relayer_balance_fri, 100 * 10u128.pow(18));
         assert_eq!(config.api_keys[0].requests_per_minute, 600);
         assert_eq!(config.max_bundle_size, 16);
+        assert_eq!(config.database, Some(Database::Sqlite("pm.sqlite".into())));
         assert!(!format!("{config:?}").contains("deadbeef"));
         config
             .apply_env(|name| match name {
                 "STARK_SESSIONS_PAYMASTER_LISTEN" => Some("127.0.0.1:0".into()),
                 "STARK_SESSIONS_PAYMASTER_RELAYERS" => Some("0x2:0x3,0x4:0x5".into()),
                 "STARK_SESSIONS_PAYMASTER_MAX_BUNDLE_SIZE" => Some("4".into()),
+                "STARK_SESSIONS_PAYMASTER_INSTANCE_ID" => Some("eu-1".into()),
                 _ => None,
             })
             .expect("env applies");
         assert_eq!(config.listen.port(), 0);
         assert_eq!(config.max_bundle_size, 4);
+        assert_eq!(config.instance_id.as_deref(), Some("eu-1"));
         assert_eq!(config.relayers.len(), 2);
         assert_eq!(config.relayers[1].private_key, Felt::from(5u8));
         let err = config
@@ -323,5 +345,34 @@ mod tests {
             .expect_err("malformed");
         assert!(err.to_string().contains("RELAYERS"));
         assert!(PaymasterConfig::from_toml("rpc_url = 3").is_err());
+    }
+
+    #[test]
+    fn a_postgres_url_selects_postgres_and_its_password_stays_out_of_debug_and_errors() {
+        let mut config = PaymasterConfig::from_toml(
+            r#"
+            rpc_url = "http://127.0.0.1:5050/rpc"
+            database = "postgresql://pm:hunter22@db:5432/paymaster"
+            relayers = []
+            "#,
+        )
+        .expect("parses");
+        assert!(matches!(config.database, Some(Database::Postgres(_))));
+        assert!(!format!("{config:?}").contains("hunter22"));
+        config
+            .apply_env(|name| {
+                (name == "STARK_SESSIONS_PAYMASTER_DATABASE")
+                    .then(|| "postgres://pm:hunter22@other/paymaster".to_string())
+            })
+            .expect("env applies");
+        assert!(format!("{config:?}").contains("other"));
+        assert!(!format!("{config:?}").contains("hunter22"));
+        let err = config
+            .apply_env(|name| {
+                (name == "STARK_SESSIONS_PAYMASTER_DATABASE")
+                    .then(|| "postgres://pm:hunter22@[bad/paymaster".to_string())
+            })
+            .expect_err("malformed");
+        assert!(!err.to_string().contains("hunter22"), "{err}");
     }
 }

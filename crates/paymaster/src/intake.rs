@@ -87,6 +87,7 @@ impl Paymaster {
             token_id: principal.token.as_ref().map(|t| t.id.clone()),
             calls: checked.calls.to_felts(),
             fee: checked.fee,
+            owner: self.instance().to_owned(),
         };
         let timeout = std::time::Duration::from_secs(self.inner.config.execute_timeout_secs);
         let engine = &self.inner.engine;

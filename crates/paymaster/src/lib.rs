@@ -27,4 +27,4 @@ pub use error::PaymasterError;
 pub use http::{PaymasterServer, API_KEY_HEADER};
 pub use lifecycle::{ExecutionState, TxState};
 pub use service::Paymaster;
-pub use store::{SqliteStore, Store};
+pub use store::{Database, PostgresStore, SqliteStore, Store};

@@ -17,14 +17,14 @@ use zeroize::Zeroizing;
 use crate::api::{
     u256_hex, ClientSessionCreated, CreateClientSession, FeeMode, TokenData, TrackingStatus,
 };
-use crate::auth::{self, Credential, Principal, RateLimiter};
+use crate::auth::{self, Credential, Principal};
 use crate::chain::ChainCache;
 use crate::config::{GasTokenConfig, PaymasterConfig};
 use crate::engine::{Engine, FailPoints, NoFailPoints, RecoveryReport};
 use crate::error::PaymasterError;
 use crate::lifecycle::ExecutionState;
 use crate::metrics::Metrics;
-use crate::store::{ApiKeyRecord, ClientTokenRecord, SqliteStore, Store};
+use crate::store::{ApiKeyRecord, ClientTokenRecord, Store};
 
 /// The service. Cloning shares it; its engine stops when the last clone is dropped (or at
 /// [`Paymaster::shutdown`]).
@@ -39,7 +39,6 @@ pub(crate) struct Inner {
     pub(crate) chain_id: Felt,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) engine: Engine,
-    pub(crate) limiter: RateLimiter,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) default_account_class: Felt,
     pub(crate) cache: ChainCache,
@@ -126,10 +125,7 @@ impl Paymaster {
     /// Connects to the node, opens the configured store, loads the configured API keys,
     /// recovers what a previous run left unfinished and starts the engine.
     pub async fn new(config: PaymasterConfig) -> Result<Self, PaymasterError> {
-        let store: Arc<dyn Store> = match &config.database {
-            Some(path) => Arc::new(SqliteStore::open(path)?),
-            None => Arc::new(SqliteStore::in_memory()?),
-        };
+        let store = crate::store::open(config.database.as_ref())?;
         Self::with_store(config, store).await
     }
 
@@ -172,7 +168,6 @@ impl Paymaster {
                 chain_id,
                 store,
                 engine,
-                limiter: RateLimiter::default(),
                 metrics,
                 default_account_class,
                 cache: ChainCache::default(),
@@ -227,6 +222,18 @@ impl Paymaster {
         self.inner.recovered
     }
 
+    /// This instance's name among those sharing the database.
+    pub fn instance(&self) -> &str {
+        self.inner.engine.instance()
+    }
+
+    /// Stops the engine and hands this instance's relayers and waiting executions to the
+    /// other instances sharing the database at once (without it they wait for the leases to
+    /// expire).
+    pub fn close(&self) -> Result<(), PaymasterError> {
+        self.inner.engine.close()
+    }
+
     /// Stops the engine at once, as a crash would (what is stored stays; a new instance on
     /// the same database recovers it). Requests waiting for a transaction get an error.
     pub fn shutdown(&self) {
@@ -253,12 +260,17 @@ impl Paymaster {
         Ok(key)
     }
 
-    /// Resolves credentials and counts the request against the key's rate limit.
+    /// Resolves credentials and counts the request against the key's rate limit (in the
+    /// database: every instance sharing it counts against the same limit, by UTC minute).
     pub fn authorize(&self, credential: Option<&Credential>) -> Result<Principal, PaymasterError> {
-        let principal = auth::authenticate(self.inner.store.as_ref(), credential, unix_now())?;
-        self.inner
-            .limiter
-            .check(&principal.api_key.id, principal.api_key.requests_per_minute)?;
+        let store = self.inner.store.as_ref();
+        let principal = auth::authenticate(store, credential, unix_now())?;
+        let limit = principal.api_key.requests_per_minute;
+        if !store.count_request(&principal.api_key.id, unix_now() / 60, limit)? {
+            return Err(PaymasterError::RateLimited(format!(
+                "{limit} requests per minute for this key"
+            )));
+        }
         Ok(principal)
     }
 

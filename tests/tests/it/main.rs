@@ -9,6 +9,7 @@ mod devnet;
 mod differential;
 mod faults;
 mod gas;
+mod instances;
 mod onboarding;
 mod outside;
 mod paymaster;

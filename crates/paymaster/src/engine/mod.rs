@@ -10,13 +10,17 @@
 //!   fee through [`crate::settlement`]), sends the same bytes again while the node has lost
 //!   them and their nonce is free, and queues the executions of a transaction that can no
 //!   longer be included;
-//! - **recovery** (`engine/recovery.rs`): at start, walks every state that is not final.
+//! - **leases** (`engine/leases.rs`): instances sharing a database use each relayer one at a
+//!   time, under a lease they renew; a relayer taken over is recovered first;
+//! - **recovery** (`engine/recovery.rs`): walks every state that is not final — at start, and
+//!   for what an instance that stopped left behind.
 //!
 //! Its life cycle is [`crate::lifecycle`]; fail points ([`failpoint`]) let tests stop it at
 //! each step.
 
 mod delivery;
 pub mod failpoint;
+mod leases;
 mod proposer;
 pub(crate) mod queue;
 mod recovery;
@@ -41,10 +45,15 @@ use crate::error::PaymasterError;
 use crate::lifecycle::ExecutionState;
 use crate::metrics::Metrics;
 use crate::relayer::Relayer;
+use crate::store::Database;
 use crate::store::Store;
+use leases::{Holdings, LeaseFlag};
 use queue::{Job, Queue};
 
 type HashResult = Result<Felt, PaymasterError>;
+
+/// How often a request for an execution claimed before asks the store whether it was sent.
+const POLL_STORE: Duration = Duration::from_millis(250);
 
 /// Requests waiting for their execution's transaction hash.
 #[derive(Default)]
@@ -91,6 +100,10 @@ pub(crate) struct Core {
     pub relayers: Vec<Arc<Relayer>>,
     pub metrics: Arc<Metrics>,
     pub hooks: Arc<dyn FailPoints>,
+    /// This instance's name among those sharing the database.
+    pub instance: String,
+    /// Whether this instance holds each relayer's lease (by index in `relayers`).
+    leases: Vec<Arc<LeaseFlag>>,
     queue: Queue,
     waiters: Waiters,
     tasks: Mutex<JoinSet<()>>,
@@ -111,13 +124,15 @@ impl Core {
         tasks.spawn(task);
     }
 
-    /// Queues stored executions again (after a dropped transaction or a reverted bundle).
+    /// Queues stored executions again (after a dropped transaction or a reverted bundle),
+    /// held by this instance from now on.
     pub fn requeue(&self, ids: &[Felt]) -> Result<(), PaymasterError> {
         for id in ids {
+            if !self.store.own_queued(*id, &self.instance)? {
+                continue;
+            }
             if let Some(record) = self.store.execution(*id)? {
-                if record.state == ExecutionState::Queued {
-                    self.queue.push(Job::from_record(&record)?);
-                }
+                self.queue.push(Job::from_record(&record)?);
             }
         }
         Ok(())
@@ -158,19 +173,22 @@ impl Engine {
         metrics: Arc<Metrics>,
         hooks: Arc<dyn FailPoints>,
     ) -> Self {
-        let relayers = config
+        let relayers: Vec<_> = config
             .relayers
             .iter()
             .map(|r| Arc::new(Relayer::new(provider.clone(), chain_id, r)))
             .collect();
+        let instance = instance_name(&config);
         Engine {
             core: Arc::new(Core {
+                leases: relayers.iter().map(|_| Arc::default()).collect(),
                 config,
                 provider,
                 store,
                 relayers,
                 metrics,
                 hooks,
+                instance,
                 queue: Queue::default(),
                 waiters: Waiters::default(),
                 tasks: Mutex::new(JoinSet::new()),
@@ -188,14 +206,43 @@ impl Engine {
         self.core.queue.len()
     }
 
-    /// Recovers what a previous run left unfinished, then starts one sender per relayer.
+    /// This instance's name among those sharing the database.
+    pub fn instance(&self) -> &str {
+        &self.core.instance
+    }
+
+    /// Adopts the waiting executions a previous run (or a stopped instance) left, takes this
+    /// instance's share of the relayer leases — recovering those relayers' unfinished
+    /// transactions first — then starts the lease keeper and one sender per relayer (each
+    /// sends only while its lease is held).
     pub async fn start(&self) -> Result<RecoveryReport, PaymasterError> {
-        let report = recovery::recover(&self.core).await?;
-        for relayer in &self.core.relayers {
-            let sender = sender::Sender::new(self.core.clone(), relayer.clone());
-            self.core.spawn(sender.run());
+        let core = &self.core;
+        // Alive before adopting: no other instance adopts what this one takes.
+        core.store.heartbeat(
+            &core.instance,
+            leases::now_ms(),
+            core.config.relayer_lease_ms,
+        )?;
+        let mut report = RecoveryReport {
+            requeued: recovery::adopt(core, true)?,
+            ..RecoveryReport::default()
+        };
+        let mut holdings = Holdings::new(core.relayers.len());
+        report.add(leases::tick(core, &mut holdings).await?);
+        report.log();
+        core.spawn(leases::keep(core.clone(), holdings));
+        for (relayer, lease) in core.relayers.iter().zip(&core.leases) {
+            let sender = sender::Sender::new(core.clone(), relayer.clone(), lease.clone());
+            core.spawn(sender.run());
         }
         Ok(report)
+    }
+
+    /// Stops as [`Engine::shutdown`], then gives up this instance's leases and liveness, so
+    /// that other instances take over its relayers and waiting executions at once.
+    pub fn close(&self) -> Result<(), PaymasterError> {
+        self.shutdown();
+        self.core.store.end_instance(&self.core.instance)
     }
 
     /// Queues an `accepted` execution (stored `queued` first) and waits (at most `timeout`)
@@ -206,7 +253,7 @@ impl Engine {
         let answer = self.core.waiters.subscribe(id);
         self.core
             .store
-            .mark_queued(id, crate::service::unix_now())?;
+            .mark_queued(id, &self.core.instance, crate::service::unix_now())?;
         let record = self
             .core
             .store
@@ -217,20 +264,53 @@ impl Engine {
     }
 
     /// Waits (at most `timeout`) for the hash of the transaction that carries the existing
-    /// execution `id` to reach the node.
+    /// execution `id` to reach the node. The store is asked again every [`POLL_STORE`]:
+    /// another instance sharing the database may be the one that sends it.
     pub async fn wait_for_hash(&self, id: Felt, timeout: Duration) -> HashResult {
-        let answer = self.core.waiters.subscribe(id);
-        // It may have been sent (or refused) before we subscribed.
-        if let Some(record) = self.core.store.execution(id)? {
-            match (record.state, record.latest_hash) {
-                (ExecutionState::Failed, _) => {
-                    return Err(PaymasterError::Unknown(record.error.unwrap_or_default()))
-                }
-                (ExecutionState::Accepted | ExecutionState::Queued, _) | (_, None) => {}
-                (_, Some(hash)) => return Ok(hash),
+        let mut answer = self.core.waiters.subscribe(id);
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(result) = self.stored_hash(id)? {
+                return result;
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Err(Self::not_yet(id));
+            }
+            match tokio::time::timeout(left.min(POLL_STORE), &mut answer).await {
+                Ok(Ok(result)) => return result,
+                Ok(Err(_)) => return Err(Self::stopping(id)),
+                Err(_) => {}
             }
         }
-        Self::answer(id, answer, timeout).await
+    }
+
+    /// What the store says of an existing execution: its hash once sent, its refusal; `None`
+    /// while it waits.
+    fn stored_hash(&self, id: Felt) -> Result<Option<HashResult>, PaymasterError> {
+        let Some(record) = self.core.store.execution(id)? else {
+            return Ok(None);
+        };
+        Ok(match (record.state, record.latest_hash) {
+            (ExecutionState::Failed, _) => Some(Err(PaymasterError::Unknown(
+                record.error.unwrap_or_default(),
+            ))),
+            (ExecutionState::Accepted | ExecutionState::Queued, _) | (_, None) => None,
+            (_, Some(hash)) => Some(Ok(hash)),
+        })
+    }
+
+    fn stopping(id: Felt) -> PaymasterError {
+        PaymasterError::Unknown(format!(
+            "the paymaster is stopping; tracking id {id:#x} will be sent after it restarts"
+        ))
+    }
+
+    fn not_yet(id: Felt) -> PaymasterError {
+        PaymasterError::Unknown(format!(
+            "tracking id {id:#x} is queued but the node has not taken it yet; \
+             send the same request again to get its transaction hash"
+        ))
     }
 
     async fn answer(
@@ -240,13 +320,8 @@ impl Engine {
     ) -> HashResult {
         match tokio::time::timeout(timeout, answer).await {
             Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(PaymasterError::Unknown(format!(
-                "the paymaster is stopping; tracking id {id:#x} will be sent after it restarts"
-            ))),
-            Err(_) => Err(PaymasterError::Unknown(format!(
-                "tracking id {id:#x} is queued but the node has not taken it yet; \
-                 send the same request again to get its transaction hash"
-            ))),
+            Ok(Err(_)) => Err(Self::stopping(id)),
+            Err(_) => Err(Self::not_yet(id)),
         }
     }
 
@@ -261,5 +336,37 @@ impl Engine {
 impl Drop for Engine {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+/// The configured instance name, else: `local` for SQLite or memory (one instance; started
+/// again, it takes back what it held at once), a random one for PostgreSQL (started again, it
+/// takes over once its former self's leases expired).
+fn instance_name(config: &PaymasterConfig) -> String {
+    if let Some(name) = &config.instance_id {
+        return name.clone();
+    }
+    match config.database {
+        Some(Database::Postgres(_)) => {
+            format!("pm-{}-{:08x}", std::process::id(), rand::random::<u32>())
+        }
+        _ => "local".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instances_are_local_with_sqlite_and_distinct_with_postgres() {
+        let url: url::Url = "http://127.0.0.1:9/rpc".parse().expect("url");
+        let mut config = PaymasterConfig::new(url, Vec::new());
+        assert_eq!(instance_name(&config), "local");
+        config.database = Some("postgres://pm@db/pm".parse().expect("url"));
+        let (a, b) = (instance_name(&config), instance_name(&config));
+        assert!(a.starts_with("pm-") && a != b, "{a} {b}");
+        config.instance_id = Some("eu-1".into());
+        assert_eq!(instance_name(&config), "eu-1");
     }
 }

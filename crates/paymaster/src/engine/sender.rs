@@ -12,6 +12,7 @@ use starknet::core::types::BroadcastedInvokeTransaction;
 
 use super::delivery::{deliver, Delivery};
 use super::failpoint::{pass, Step};
+use super::leases::LeaseFlag;
 use super::proposer::{flatten, propose, Proposal, ProposeError};
 use super::queue::Job;
 use super::{tracker, Core};
@@ -49,6 +50,8 @@ struct Signed {
 pub(crate) struct Sender {
     core: Arc<Core>,
     relayer: Arc<Relayer>,
+    /// Whether this instance may send with the relayer now.
+    lease: Arc<LeaseFlag>,
     /// The relayer's next nonce; `None`: ask the node.
     nonce: Option<Felt>,
 }
@@ -58,19 +61,29 @@ fn ids(jobs: &[Job]) -> Vec<Felt> {
 }
 
 impl Sender {
-    pub fn new(core: Arc<Core>, relayer: Arc<Relayer>) -> Self {
+    pub fn new(core: Arc<Core>, relayer: Arc<Relayer>, lease: Arc<LeaseFlag>) -> Self {
         Sender {
             core,
             relayer,
+            lease,
             nonce: None,
         }
     }
 
-    /// Sends what the queue holds, forever.
+    /// Sends what the queue holds, forever, while the relayer's lease is held.
     pub async fn run(mut self) {
         let max = self.core.config.max_bundle_size.max(1);
         loop {
+            if !self.lease.is_held() {
+                // Another instance may have used the relayer meanwhile: ask for its nonce.
+                self.nonce = None;
+                self.lease.wait_held().await;
+            }
             let jobs = self.core.queue.take(max).await;
+            if !self.lease.is_held() {
+                self.core.queue.push_front(jobs);
+                continue;
+            }
             self.process(jobs).await;
         }
     }
@@ -344,6 +357,9 @@ impl Sender {
             Ok(s) => s,
             Err(e) => return Round::Later(jobs, e),
         };
+        if !self.lease.is_held() {
+            return Round::Later(jobs, PaymasterError::Unknown("relayer lease lost".into()));
+        }
         // The hash is stored before the transaction leaves the process.
         if let Err(e) = self.core.store.record_signed(&signed.record) {
             return self.keep_queued(jobs, e);

@@ -1,15 +1,38 @@
 //! The paymaster's durable state — API keys (hashed), client session tokens (hashed), the
 //! executions and relayer transactions of the submission engine, and the budget ledger —
-//! behind [`Store`], with SQLite ([`SqliteStore`]) as the default backend.
+//! behind [`Store`], with SQLite ([`SqliteStore`]) as the default backend and PostgreSQL
+//! ([`PostgresStore`]) for several instances sharing one database. Both apply the versioned
+//! migrations of `store/migrations/` when they open a database, and pass the same test suite
+//! (`store/tests.rs`).
 
+mod codec;
+mod location;
+pub(crate) mod migrations;
+mod postgres;
+pub mod scratch;
 mod sqlite;
+#[cfg(test)]
+mod tests;
 
+pub use location::{Database, PostgresUrl};
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+
+use std::sync::Arc;
 
 use stark_sessions_abi::Felt;
 
 use crate::error::PaymasterError;
 use crate::lifecycle::{ExecutionState, TxState};
+
+/// Opens the store the configuration names; `None` keeps state in memory (SQLite).
+pub fn open(database: Option<&Database>) -> Result<Arc<dyn Store>, PaymasterError> {
+    Ok(match database {
+        None => Arc::new(SqliteStore::in_memory()?),
+        Some(Database::Sqlite(path)) => Arc::new(SqliteStore::open(path)?),
+        Some(Database::Postgres(url)) => Arc::new(PostgresStore::open(url)?),
+    })
+}
 
 /// A backend API key, as stored (the key itself is never stored).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +97,8 @@ pub struct NewExecution {
     pub calls: Vec<Felt>,
     /// Default mode's fee transfer, if any.
     pub fee: Option<FeePayment>,
+    /// The instance claiming it (it goes to that instance's queue).
+    pub owner: String,
 }
 
 /// An execution, as stored.
@@ -196,6 +221,20 @@ pub struct Settlement {
     pub requeued: Vec<Felt>,
 }
 
+/// Instances not alive for this long are forgotten (what they held was adopted long before).
+const FORGET_INSTANCES_AFTER_MS: u64 = 24 * 3600 * 1000;
+
+/// A relayer's lease: the instance that may send with the relayer, until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The relayer.
+    pub relayer: Felt,
+    /// The instance holding it.
+    pub holder: String,
+    /// Unix milliseconds when it ends unless renewed.
+    pub expires_at_ms: u64,
+}
+
 /// Durable paymaster state.
 ///
 /// Every method is atomic. Together they keep the engine's invariants, whatever runs
@@ -216,7 +255,7 @@ pub trait Store: Send + Sync {
     /// Revokes a token created by `api_key_id`; false if there is no such token.
     fn revoke_client_token(&self, id: &str, api_key_id: &str) -> Result<bool, PaymasterError>;
 
-    /// Claims `(user_address, outside_nonce)` in state `accepted`. An execution refused before
+    /// Claims `(user_address, outside_nonce)` in state `accepted`, held by `new.owner`. An execution refused before
     /// (`failed`) may be claimed again, under the new tracking id.
     fn claim_execution(&self, new: &NewExecution, now: u64) -> Result<Claim, PaymasterError>;
     /// The execution with this tracking id.
@@ -226,8 +265,22 @@ pub trait Store: Send + Sync {
         &self,
         states: &[ExecutionState],
     ) -> Result<Vec<ExecutionRecord>, PaymasterError>;
-    /// `accepted` → `queued`.
-    fn mark_queued(&self, id: Felt, now: u64) -> Result<(), PaymasterError>;
+    /// `accepted` → `queued`, held by the instance `owner` (whose queue it is in).
+    fn mark_queued(&self, id: Felt, owner: &str, now: u64) -> Result<(), PaymasterError>;
+    /// A `queued` execution is now held by `owner` (it queued it again); false if it is not
+    /// `queued`.
+    fn own_queued(&self, id: Felt, owner: &str) -> Result<bool, PaymasterError>;
+    /// Takes over the waiting (`accepted` or `queued`) executions that no live instance holds —
+    /// held by none, by an instance whose liveness ran out by `now_ms`, or, with
+    /// `with_own_past`, by `owner` itself (a process starting again under its id) — for
+    /// `owner`: they become `queued`, held by it, their reservations that no transaction uses
+    /// released. Returns them, oldest first.
+    fn adopt_waiting(
+        &self,
+        owner: &str,
+        now_ms: u64,
+        with_own_past: bool,
+    ) -> Result<Vec<ExecutionRecord>, PaymasterError>;
     /// `accepted` or `queued` → `failed`, releasing its reservations that no transaction uses.
     /// False if it was in another state.
     fn fail_execution(&self, id: Felt, error: &str, now: u64) -> Result<bool, PaymasterError>;
@@ -284,4 +337,38 @@ pub trait Store: Send + Sync {
     fn transaction(&self, hash: Felt) -> Result<Option<TxRecord>, PaymasterError>;
     /// Transactions in any of `states`, by relayer and nonce.
     fn transactions_in(&self, states: &[TxState]) -> Result<Vec<TxRecord>, PaymasterError>;
+
+    /// Records that `instance` is alive until `now_ms + ttl_ms`; returns the instances alive at
+    /// `now_ms` (itself included), sorted.
+    fn heartbeat(
+        &self,
+        instance: &str,
+        now_ms: u64,
+        ttl_ms: u64,
+    ) -> Result<Vec<String>, PaymasterError>;
+    /// Forgets `instance` (a clean shutdown): its liveness and its leases end now.
+    fn end_instance(&self, instance: &str) -> Result<(), PaymasterError>;
+    /// Takes or renews `relayer`'s lease for `holder` until `now_ms + ttl_ms`, unless another
+    /// holder's lease is still running at `now_ms`. Returns the lease as it stands: held by
+    /// `holder` or by the other.
+    fn acquire_lease(
+        &self,
+        relayer: Felt,
+        holder: &str,
+        now_ms: u64,
+        ttl_ms: u64,
+    ) -> Result<Lease, PaymasterError>;
+    /// Ends `holder`'s lease of `relayer` (nothing if another holds it).
+    fn release_lease(&self, relayer: Felt, holder: &str) -> Result<(), PaymasterError>;
+    /// Every lease, by relayer.
+    fn leases(&self) -> Result<Vec<Lease>, PaymasterError>;
+
+    /// Counts a request of `api_key_id` in the UTC minute `minute` (Unix seconds / 60) unless
+    /// `limit` were counted already; false when refused.
+    fn count_request(
+        &self,
+        api_key_id: &str,
+        minute: u64,
+        limit: u32,
+    ) -> Result<bool, PaymasterError>;
 }

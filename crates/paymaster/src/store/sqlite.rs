@@ -8,9 +8,12 @@ use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
 use stark_sessions_abi::Felt;
 
+use super::codec::{corrupt, felts_to_text, hash_from_blob, hex, parse_u128, text_to_felts};
+use super::migrations::{self, Migration};
+use super::FORGET_INSTANCES_AFTER_MS;
 use super::{
-    ApiKeyRecord, Claim, ClientTokenRecord, ExecutionRecord, FeePayment, LedgerEntry, NewExecution,
-    Reservation, Settlement, Store, TxItem, TxRecord,
+    ApiKeyRecord, Claim, ClientTokenRecord, ExecutionRecord, FeePayment, Lease, LedgerEntry,
+    NewExecution, Reservation, Settlement, Store, TxItem, TxRecord,
 };
 use crate::error::PaymasterError;
 use crate::lifecycle::{ExecutionState, TxState};
@@ -24,114 +27,6 @@ impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqliteStore").finish_non_exhaustive()
     }
-}
-
-/// Amounts are u128 and stored as decimal text; `budget_usage` keeps each key's daily total
-/// (reserved and not settled, plus charged) so that a reservation reads one row.
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS api_keys (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    key_hash BLOB NOT NULL UNIQUE,
-    daily_budget_fri TEXT NOT NULL,
-    requests_per_minute INTEGER NOT NULL,
-    allowed_targets TEXT
-);
-CREATE TABLE IF NOT EXISTS client_tokens (
-    id TEXT PRIMARY KEY,
-    api_key_id TEXT NOT NULL,
-    client_id TEXT NOT NULL,
-    secret_hash BLOB NOT NULL,
-    user_addresses TEXT,
-    expires_at INTEGER NOT NULL,
-    revoked INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS executions (
-    id TEXT PRIMARY KEY,
-    user_address TEXT NOT NULL,
-    outside_nonce TEXT NOT NULL,
-    api_key_id TEXT NOT NULL,
-    token_id TEXT,
-    calls TEXT NOT NULL,
-    fee_token TEXT,
-    fee_amount TEXT,
-    state TEXT NOT NULL,
-    latest_hash TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    resubmissions INTEGER NOT NULL DEFAULT 0,
-    alone INTEGER NOT NULL DEFAULT 0,
-    error TEXT,
-    created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL,
-    UNIQUE (user_address, outside_nonce)
-);
-CREATE INDEX IF NOT EXISTS executions_by_state ON executions (state);
-CREATE TABLE IF NOT EXISTS relayer_transactions (
-    hash TEXT PRIMARY KEY,
-    relayer TEXT NOT NULL,
-    nonce TEXT NOT NULL,
-    request TEXT NOT NULL,
-    max_fee TEXT NOT NULL,
-    state TEXT NOT NULL,
-    actual_fee TEXT,
-    reason TEXT,
-    sent_at INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS relayer_transactions_by_state ON relayer_transactions (state);
-CREATE TABLE IF NOT EXISTS transaction_items (
-    tx_hash TEXT NOT NULL,
-    position INTEGER NOT NULL,
-    tracking_id TEXT NOT NULL,
-    attempt INTEGER NOT NULL,
-    PRIMARY KEY (tx_hash, position)
-);
-CREATE TABLE IF NOT EXISTS budget_ledger (
-    tracking_id TEXT NOT NULL,
-    attempt INTEGER NOT NULL,
-    api_key_id TEXT NOT NULL,
-    day INTEGER NOT NULL,
-    reserved_fri TEXT NOT NULL,
-    charged_fri TEXT,
-    tx_hash TEXT,
-    PRIMARY KEY (tracking_id, attempt)
-);
-CREATE INDEX IF NOT EXISTS budget_ledger_by_tx ON budget_ledger (tx_hash);
-CREATE INDEX IF NOT EXISTS budget_ledger_pending ON budget_ledger (charged_fri);
-CREATE TABLE IF NOT EXISTS budget_usage (
-    api_key_id TEXT NOT NULL,
-    day INTEGER NOT NULL,
-    used_fri TEXT NOT NULL,
-    PRIMARY KEY (api_key_id, day)
-);
-";
-
-fn corrupt(what: &str) -> PaymasterError {
-    PaymasterError::Unknown(format!("storage: corrupt {what}"))
-}
-
-fn hex(f: Felt) -> String {
-    format!("{f:#x}")
-}
-
-fn felts_to_text(felts: &[Felt]) -> String {
-    felts.iter().map(|f| hex(*f)).collect::<Vec<_>>().join(",")
-}
-
-fn text_to_felts(text: &str) -> Result<Vec<Felt>, PaymasterError> {
-    if text.is_empty() {
-        return Ok(Vec::new());
-    }
-    text.split(',')
-        .map(|s| Felt::from_hex(s).map_err(|_| corrupt("felt")))
-        .collect()
-}
-
-fn parse_u128(s: &str) -> Result<u128, PaymasterError> {
-    s.parse().map_err(|_| corrupt("amount"))
-}
-
-fn hash_from_blob(blob: Vec<u8>) -> Result<[u8; 32], PaymasterError> {
-    blob.try_into().map_err(|_| corrupt("hash"))
 }
 
 /// A column conversion failure, as rusqlite reports them.
@@ -388,13 +283,13 @@ impl SqliteStore {
         Self::init(Connection::open_in_memory()?)
     }
 
-    fn init(conn: Connection) -> Result<Self, PaymasterError> {
+    fn init(mut conn: Connection) -> Result<Self, PaymasterError> {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // Every step of the life cycle is on disk before the side effect it guards, even
         // across a power loss.
         conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.execute_batch(SCHEMA)?;
+        migrate(&mut conn, &migrations::sqlite())?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
         })
@@ -466,8 +361,8 @@ impl SqliteStore {
     ) -> Result<(), PaymasterError> {
         tx.execute(
             &format!(
-                "INSERT INTO executions ({EXECUTION_COLUMNS}, created_at, updated_at) VALUES \
-                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'accepted', NULL, 0, 0, 0, NULL, ?9, ?9)"
+                "INSERT INTO executions ({EXECUTION_COLUMNS}, created_at, updated_at, owner) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'accepted', NULL, 0, 0, 0, NULL, ?9, ?9, ?10)"
             ),
             params![
                 hex(new.id),
@@ -479,10 +374,32 @@ impl SqliteStore {
                 new.fee.map(|f| hex(f.token)),
                 new.fee.map(|f| f.amount.to_string()),
                 now,
+                new.owner,
             ],
         )?;
         Ok(())
     }
+}
+
+/// Applies the missing migrations in one immediate transaction (a second process opening the
+/// same file waits for it).
+fn migrate(conn: &mut Connection, all: &[Migration]) -> Result<(), PaymasterError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute_batch(migrations::VERSIONS_TABLE)?;
+    let applied: Vec<i64> = {
+        let mut stmt = tx.prepare("SELECT version FROM schema_migrations")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    for m in migrations::pending(all, &applied)? {
+        tx.execute_batch(m.sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+            params![m.version, m.name, crate::service::unix_now()],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
 }
 
 #[cfg(unix)]
@@ -643,14 +560,61 @@ impl Store for SqliteStore {
         })
     }
 
-    fn mark_queued(&self, id: Felt, now: u64) -> Result<(), PaymasterError> {
+    fn mark_queued(&self, id: Felt, owner: &str, now: u64) -> Result<(), PaymasterError> {
         self.with(|c| {
             c.execute(
-                "UPDATE executions SET state = 'queued', updated_at = ?2 \
+                "UPDATE executions SET state = 'queued', owner = ?3, updated_at = ?2 \
                  WHERE id = ?1 AND state = 'accepted'",
-                params![hex(id), now],
+                params![hex(id), now, owner],
             )?;
             Ok(())
+        })
+    }
+
+    fn own_queued(&self, id: Felt, owner: &str) -> Result<bool, PaymasterError> {
+        self.with(|c| {
+            Ok(c.execute(
+                "UPDATE executions SET owner = ?2 WHERE id = ?1 AND state = 'queued'",
+                params![hex(id), owner],
+            )? == 1)
+        })
+    }
+
+    fn adopt_waiting(
+        &self,
+        owner: &str,
+        now_ms: u64,
+        with_own_past: bool,
+    ) -> Result<Vec<ExecutionRecord>, PaymasterError> {
+        self.atomically(|tx| {
+            let mut adopted: Vec<ExecutionRecord> = {
+                let mut stmt = tx.prepare(&format!(
+                    "SELECT {EXECUTION_COLUMNS} FROM executions \
+                     WHERE state IN ('accepted', 'queued') AND (owner IS NULL \
+                        OR (owner = ?1 AND ?3) \
+                        OR (owner <> ?1 AND owner NOT IN \
+                            (SELECT id FROM paymaster_instances WHERE alive_until_ms > ?2))) \
+                     ORDER BY created_at, rowid"
+                ))?;
+                let rows =
+                    stmt.query_map(params![owner, now_ms, with_own_past], execution_from_row)?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
+            for e in &mut adopted {
+                let id = hex(e.id);
+                tx.execute(
+                    "UPDATE executions SET state = 'queued', owner = ?2 WHERE id = ?1",
+                    params![id, owner],
+                )?;
+                e.state = ExecutionState::Queued;
+                let entries = ledger_where(
+                    tx,
+                    "tracking_id = ?1 AND tx_hash IS NULL",
+                    &[&id as &dyn rusqlite::ToSql],
+                )?;
+                release_entries(tx, &entries)?;
+            }
+            Ok(adopted)
         })
     }
 
@@ -949,6 +913,117 @@ impl Store for SqliteStore {
             }
             records.sort_by_key(|r| (r.relayer, r.nonce));
             Ok(records)
+        })
+    }
+
+    fn heartbeat(
+        &self,
+        instance: &str,
+        now_ms: u64,
+        ttl_ms: u64,
+    ) -> Result<Vec<String>, PaymasterError> {
+        self.atomically(|tx| {
+            tx.execute(
+                "INSERT INTO paymaster_instances (id, alive_until_ms) VALUES (?1, ?2) \
+                 ON CONFLICT (id) DO UPDATE SET alive_until_ms = excluded.alive_until_ms",
+                params![instance, now_ms.saturating_add(ttl_ms)],
+            )?;
+            tx.execute(
+                "DELETE FROM paymaster_instances WHERE alive_until_ms < ?1",
+                params![now_ms.saturating_sub(FORGET_INSTANCES_AFTER_MS)],
+            )?;
+            let mut stmt = tx.prepare(
+                "SELECT id FROM paymaster_instances WHERE alive_until_ms > ?1 ORDER BY id",
+            )?;
+            let rows = stmt.query_map([now_ms], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn end_instance(&self, instance: &str) -> Result<(), PaymasterError> {
+        self.atomically(|tx| {
+            tx.execute("DELETE FROM paymaster_instances WHERE id = ?1", [instance])?;
+            tx.execute("DELETE FROM relayer_leases WHERE holder = ?1", [instance])?;
+            Ok(())
+        })
+    }
+
+    fn acquire_lease(
+        &self,
+        relayer: Felt,
+        holder: &str,
+        now_ms: u64,
+        ttl_ms: u64,
+    ) -> Result<Lease, PaymasterError> {
+        self.atomically(|tx| {
+            let relayer_hex = hex(relayer);
+            tx.execute(
+                "INSERT INTO relayer_leases (relayer, holder, expires_at_ms) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (relayer) DO UPDATE \
+                 SET holder = excluded.holder, expires_at_ms = excluded.expires_at_ms \
+                 WHERE relayer_leases.holder = excluded.holder OR relayer_leases.expires_at_ms <= ?4",
+                params![relayer_hex, holder, now_ms.saturating_add(ttl_ms), now_ms],
+            )?;
+            let (holder, expires_at_ms) = tx.query_row(
+                "SELECT holder, expires_at_ms FROM relayer_leases WHERE relayer = ?1",
+                [relayer_hex],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            Ok(Lease {
+                relayer,
+                holder,
+                expires_at_ms,
+            })
+        })
+    }
+
+    fn release_lease(&self, relayer: Felt, holder: &str) -> Result<(), PaymasterError> {
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM relayer_leases WHERE relayer = ?1 AND holder = ?2",
+                params![hex(relayer), holder],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn leases(&self) -> Result<Vec<Lease>, PaymasterError> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT relayer, holder, expires_at_ms FROM relayer_leases ORDER BY relayer",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(Lease {
+                    relayer: felt_at(r, 0)?,
+                    holder: r.get(1)?,
+                    expires_at_ms: r.get(2)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn count_request(
+        &self,
+        api_key_id: &str,
+        minute: u64,
+        limit: u32,
+    ) -> Result<bool, PaymasterError> {
+        if limit == 0 {
+            return Ok(false);
+        }
+        self.atomically(|tx| {
+            tx.execute(
+                "DELETE FROM request_counts WHERE api_key_id = ?1 AND minute < ?2",
+                params![api_key_id, minute.saturating_sub(1)],
+            )?;
+            let counted = tx.execute(
+                "INSERT INTO request_counts (api_key_id, minute, requests) VALUES (?1, ?2, 1) \
+                 ON CONFLICT (api_key_id, minute) DO UPDATE SET requests = requests + 1 \
+                 WHERE requests < ?3",
+                params![api_key_id, minute, limit],
+            )?;
+            Ok(counted == 1)
         })
     }
 }

@@ -1,0 +1,647 @@
+//! The store test suite, run on every backend: each function takes a [`Fixture`] (a fresh,
+//! empty database) and [`store_suite!`] makes one `#[test]` per function for a backend.
+
+use std::sync::{Arc, Barrier};
+
+use super::*;
+use crate::lifecycle::{ExecutionState, TxState};
+
+const DAY: u64 = 20_000;
+
+/// A fresh, empty database of one backend.
+pub(super) trait Fixture {
+    /// Its store.
+    fn store(&self) -> &dyn Store;
+    /// Another handle on the same database, as a second instance (or a restart) would open.
+    fn reopen(&self) -> Box<dyn Store>;
+}
+
+/// One `#[test]` per suite function, each on a fresh fixture from `$fresh()`
+/// (`Option<impl Fixture>`; `None` skips the test, the fixture having said why).
+macro_rules! store_suite {
+    ($fresh:expr) => {
+        store_suite!(@tests $fresh;
+            one_outside_execution_is_claimed_once_and_a_refused_one_may_be_claimed_again,
+            reservations_never_exceed_the_budget_and_settle_to_the_actual_fee,
+            a_signed_transaction_links_reservations_and_is_booked_once,
+            a_reverted_bundle_is_charged_and_its_items_queued_alone,
+            a_dropped_transaction_is_requeued_once_and_released,
+            records_survive_reopening_the_database,
+            keys_and_tokens_are_stored_replaced_and_revoked,
+            two_instances_racing_reservations_never_overspend,
+            one_execution_claimed_from_two_instances_is_claimed_once,
+            one_transaction_settled_or_dropped_from_two_instances_is_booked_once,
+            a_relayer_lease_is_held_by_one_instance_until_it_expires_or_is_released,
+            two_instances_racing_for_an_expired_lease_one_takes_it,
+            waiting_executions_of_a_dead_instance_are_adopted_once,
+            requests_are_counted_per_key_and_minute_across_instances,
+        );
+    };
+    (@tests $fresh:expr; $($name:ident),+ $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                if let Some(fixture) = $fresh() {
+                    $crate::store::tests::$name(&fixture);
+                }
+            }
+        )+
+    };
+}
+pub(super) use store_suite;
+
+fn new_execution(id: u64, nonce: u64) -> NewExecution {
+    NewExecution {
+        id: Felt::from(id),
+        user_address: Felt::from(0xacc0u32),
+        outside_nonce: Felt::from(nonce),
+        api_key_id: "k".into(),
+        token_id: None,
+        calls: vec![Felt::ONE, Felt::TWO],
+        fee: None,
+        owner: "a".into(),
+    }
+}
+
+fn reservation(id: u64, attempt: u32, amount: u128, budget: u128) -> Reservation {
+    Reservation {
+        tracking_id: Felt::from(id),
+        attempt,
+        api_key_id: "k".into(),
+        day: DAY,
+        amount,
+        budget,
+    }
+}
+
+fn tx(hash: u64, nonce: u64, items: &[(u64, u32)]) -> TxRecord {
+    TxRecord {
+        hash: Felt::from(hash),
+        relayer: Felt::from(0x4e1u32),
+        nonce: Felt::from(nonce),
+        request: "{}".into(),
+        items: items
+            .iter()
+            .map(|&(id, attempt)| TxItem {
+                tracking_id: Felt::from(id),
+                attempt,
+            })
+            .collect(),
+        max_fee: 100,
+        state: TxState::Signed,
+        actual_fee: None,
+        reason: None,
+        sent_at: 0,
+    }
+}
+
+fn state(store: &dyn Store, id: u64) -> ExecutionState {
+    store
+        .execution(Felt::from(id))
+        .expect("read")
+        .expect("exists")
+        .state
+}
+
+/// Claims, queues and reserves `amount` for each id (attempt 1).
+fn queued(store: &dyn Store, ids: &[u64], amount: u128) {
+    for &id in ids {
+        assert_eq!(
+            store
+                .claim_execution(&new_execution(id, id), 1)
+                .expect("claim"),
+            Claim::Claimed
+        );
+        store.mark_queued(Felt::from(id), "a", 1).expect("queue");
+        assert!(store
+            .reserve(&reservation(id, 1, amount, u128::MAX))
+            .expect("reserve"));
+    }
+}
+
+pub(super) fn one_outside_execution_is_claimed_once_and_a_refused_one_may_be_claimed_again(
+    f: &dyn Fixture,
+) {
+    let store = f.store();
+    assert_eq!(
+        store
+            .claim_execution(&new_execution(1, 7), 1)
+            .expect("claim"),
+        Claim::Claimed
+    );
+    match store
+        .claim_execution(&new_execution(2, 7), 1)
+        .expect("claim")
+    {
+        Claim::Existing(existing) => assert_eq!(existing.id, Felt::ONE),
+        Claim::Claimed => panic!("claimed twice"),
+    }
+    assert!(store.fail_execution(Felt::ONE, "refused", 2).expect("fail"));
+    assert_eq!(
+        store
+            .claim_execution(&new_execution(3, 7), 3)
+            .expect("claim"),
+        Claim::Claimed
+    );
+    assert!(store.execution(Felt::ONE).expect("read").is_none());
+    assert_eq!(state(store, 3), ExecutionState::Accepted);
+}
+
+pub(super) fn reservations_never_exceed_the_budget_and_settle_to_the_actual_fee(f: &dyn Fixture) {
+    let store = f.store();
+    assert!(store.reserve(&reservation(1, 1, 60, 100)).expect("r"));
+    assert!(!store.reserve(&reservation(2, 1, 60, 100)).expect("r"));
+    // Re-sizing one's own reservation does not count it twice.
+    assert!(store.reserve(&reservation(1, 1, 90, 100)).expect("r"));
+    assert_eq!(store.spent_on("k", DAY).expect("spent"), 90);
+    assert!(store.reserve(&reservation(1, 1, 40, 100)).expect("r"));
+    assert!(store.reserve(&reservation(2, 1, 60, 100)).expect("r"));
+    assert_eq!(store.spent_on("k", DAY).expect("spent"), 100);
+    store.release_unlinked(&[Felt::TWO]).expect("release");
+    assert_eq!(store.spent_on("k", DAY).expect("spent"), 40);
+    assert_eq!(store.ledger(true).expect("pending").len(), 1);
+}
+
+pub(super) fn a_signed_transaction_links_reservations_and_is_booked_once(f: &dyn Fixture) {
+    let store = f.store();
+    queued(store, &[1, 2], 50);
+    store
+        .record_signed(&tx(0xa, 0, &[(1, 1), (2, 1)]))
+        .expect("signed");
+    assert_eq!(state(store, 1), ExecutionState::Signed);
+    // An execution in a live transaction cannot be signed into another.
+    assert!(store.record_signed(&tx(0xb, 1, &[(1, 1)])).is_err());
+    assert!(store
+        .transaction(Felt::from(0xbu8))
+        .expect("read")
+        .is_none());
+
+    store.mark_sent(Felt::from(0xau8), 5).expect("sent");
+    assert_eq!(state(store, 2), ExecutionState::Sent);
+    store
+        .record_outcome(Felt::from(0xau8), true, 30, None)
+        .expect("outcome");
+    assert_eq!(state(store, 1), ExecutionState::Included);
+    let charges = [(Felt::ONE, 20), (Felt::TWO, 10)];
+    let first = store
+        .settle_transaction(Felt::from(0xau8), &charges, false)
+        .expect("settle");
+    assert!(first.booked && first.requeued.is_empty());
+    let again = store
+        .settle_transaction(Felt::from(0xau8), &charges, false)
+        .expect("settle");
+    assert!(!again.booked, "booked twice");
+    assert_eq!(store.spent_on("k", DAY).expect("spent"), 30);
+    assert!(store.ledger(true).expect("pending").is_empty());
+    assert_eq!(state(store, 1), ExecutionState::Settled);
+    let tx = store
+        .transaction(Felt::from(0xau8))
+        .expect("read")
+        .expect("tx");
+    assert_eq!(
+        (tx.state, tx.actual_fee, tx.items.len()),
+        (TxState::Settled, Some(30), 2)
+    );
+}
+
+pub(super) fn a_reverted_bundle_is_charged_and_its_items_queued_alone(f: &dyn Fixture) {
+    let store = f.store();
+    queued(store, &[1, 2], 50);
+    store
+        .record_signed(&tx(0xa, 0, &[(1, 1), (2, 1)]))
+        .expect("signed");
+    store
+        .record_outcome(Felt::from(0xau8), false, 40, Some("boom"))
+        .expect("outcome");
+    let settled = store
+        .settle_transaction(Felt::from(0xau8), &[(Felt::ONE, 20), (Felt::TWO, 20)], true)
+        .expect("settle");
+    assert_eq!(settled.requeued, vec![Felt::ONE, Felt::TWO]);
+    let record = store.execution(Felt::ONE).expect("read").expect("exists");
+    assert_eq!(
+        (record.state, record.alone, record.attempts),
+        (ExecutionState::Queued, true, 1)
+    );
+    assert_eq!(store.spent_on("k", DAY).expect("spent"), 40);
+}
+
+pub(super) fn a_dropped_transaction_is_requeued_once_and_released(f: &dyn Fixture) {
+    let store = f.store();
+    queued(store, &[1], 50);
+    store.record_signed(&tx(0xa, 0, &[(1, 1)])).expect("signed");
+    store.mark_sent(Felt::from(0xau8), 5).expect("sent");
+    let requeued = store
+        .drop_transaction(Felt::from(0xau8), "nonce used", true, 3)
+        .expect("drop");
+    assert_eq!(requeued, vec![Felt::ONE]);
+    assert!(
+        store
+            .drop_transaction(Felt::from(0xau8), "nonce used", true, 3)
+            .expect("drop")
+            .is_empty(),
+        "dropped twice"
+    );
+    assert_eq!(store.spent_on("k", DAY).expect("spent"), 0);
+    let record = store.execution(Felt::ONE).expect("read").expect("exists");
+    assert_eq!(
+        (record.state, record.resubmissions),
+        (ExecutionState::Queued, 1)
+    );
+    // Beyond the limit it is dropped for good.
+    assert!(store
+        .reserve(&reservation(1, 2, 50, u128::MAX))
+        .expect("reserve"));
+    store.record_signed(&tx(0xb, 1, &[(1, 2)])).expect("signed");
+    assert!(store
+        .drop_transaction(Felt::from(0xbu8), "nonce used", true, 1)
+        .expect("drop")
+        .is_empty());
+    assert_eq!(state(store, 1), ExecutionState::Dropped);
+    assert!(store.ledger(true).expect("pending").is_empty());
+}
+
+pub(super) fn records_survive_reopening_the_database(f: &dyn Fixture) {
+    queued(f.store(), &[1], 50);
+    f.store()
+        .record_signed(&tx(0xa, 4, &[(1, 1)]))
+        .expect("signed");
+    let store = f.reopen();
+    let live = store.transactions_in(&[TxState::Signed]).expect("read");
+    assert_eq!(live.len(), 1);
+    assert_eq!(
+        (live[0].nonce, live[0].items[0].tracking_id),
+        (Felt::from(4u8), Felt::ONE)
+    );
+    assert_eq!(
+        store
+            .executions_in(&[ExecutionState::Signed])
+            .expect("read")[0]
+            .latest_hash,
+        Some(Felt::from(0xau8))
+    );
+}
+
+pub(super) fn keys_and_tokens_are_stored_replaced_and_revoked(f: &dyn Fixture) {
+    let store = f.store();
+    let mut key = ApiKeyRecord {
+        id: "game".into(),
+        name: "Game".into(),
+        key_hash: [7; 32],
+        daily_budget_fri: u128::MAX,
+        requests_per_minute: 60,
+        allowed_targets: Some(vec![Felt::ONE, Felt::from(0xabcu32)]),
+    };
+    store.put_api_key(&key).expect("put");
+    assert_eq!(store.api_key("game").expect("read"), Some(key.clone()));
+    key.key_hash = [8; 32];
+    key.allowed_targets = None;
+    store.put_api_key(&key).expect("replace");
+    assert_eq!(store.api_key_by_hash(&[8; 32]).expect("read"), Some(key));
+    assert_eq!(store.api_key_by_hash(&[7; 32]).expect("read"), None);
+
+    let token = ClientTokenRecord {
+        id: "t1".into(),
+        api_key_id: "game".into(),
+        client_id: "web".into(),
+        secret_hash: [9; 32],
+        user_addresses: Some(vec![Felt::TWO]),
+        expires_at: 1_900_000_000,
+        revoked: false,
+    };
+    store.put_client_token(&token).expect("put");
+    assert_eq!(store.client_token("t1").expect("read"), Some(token));
+    assert!(!store.revoke_client_token("t1", "other").expect("revoke"));
+    assert!(store.revoke_client_token("t1", "game").expect("revoke"));
+    assert!(
+        store
+            .client_token("t1")
+            .expect("read")
+            .expect("exists")
+            .revoked
+    );
+    assert!(!store.revoke_client_token("t2", "game").expect("revoke"));
+}
+
+/// Threads per store handle in the races below.
+const RACERS: u64 = 4;
+
+/// Runs `work(handle, thread index, barrier)` on `RACERS` threads for each of two handles on
+/// one database; the barrier holds every racer.
+fn race<T: Send + 'static>(
+    f: &dyn Fixture,
+    work: impl Fn(&dyn Store, u64, &Barrier) -> T + Send + Sync + 'static,
+) -> Vec<T> {
+    let handles: [Arc<dyn Store>; 2] = [Arc::from(f.reopen()), Arc::from(f.reopen())];
+    let work = Arc::new(work);
+    let barrier = Arc::new(Barrier::new((2 * RACERS) as usize));
+    let threads: Vec<_> = (0..2 * RACERS)
+        .map(|i| {
+            let store = handles[(i % 2) as usize].clone();
+            let (work, barrier) = (work.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                work(store.as_ref(), i, &barrier)
+            })
+        })
+        .collect();
+    threads
+        .into_iter()
+        .map(|t| t.join().expect("racer panicked"))
+        .collect()
+}
+
+/// The day's usage equals what its ledger entries weigh (charged, else reserved).
+fn assert_usage_matches_ledger(store: &dyn Store) {
+    let weight: u128 = store
+        .ledger(false)
+        .expect("ledger")
+        .iter()
+        .filter(|e| e.api_key_id == "k" && e.day == DAY)
+        .map(|e| e.charged_fri.unwrap_or(e.reserved_fri))
+        .sum();
+    assert_eq!(store.spent_on("k", DAY).expect("spent"), weight);
+}
+
+pub(super) fn two_instances_racing_reservations_never_overspend(f: &dyn Fixture) {
+    const BUDGET: u128 = 1_000;
+    const AMOUNT: u128 = 7;
+    const TRIES: u64 = 40;
+    let held = race(f, |store, thread, _| {
+        // What this racer holds, by tracking id.
+        let mut held = std::collections::HashMap::new();
+        let mut refused = 0;
+        for n in 0..TRIES {
+            let id = thread * 1_000 + n;
+            // Every fifth try first re-sizes the previous reservation; every third gives one
+            // back.
+            if n % 5 == 4
+                && store
+                    .reserve(&reservation(id - 1, 1, 2 * AMOUNT, BUDGET))
+                    .expect("r")
+            {
+                held.insert(id - 1, 2 * AMOUNT);
+            }
+            if store
+                .reserve(&reservation(id, 1, AMOUNT, BUDGET))
+                .expect("reserve")
+            {
+                held.insert(id, AMOUNT);
+            } else {
+                refused += 1;
+            }
+            if n % 3 == 2 {
+                store.release_unlinked(&[Felt::from(id)]).expect("release");
+                held.remove(&id);
+            }
+            assert!(
+                store.spent_on("k", DAY).expect("spent") <= BUDGET,
+                "overspent"
+            );
+        }
+        (held.values().sum::<u128>(), refused)
+    });
+    let store = f.store();
+    let spent = store.spent_on("k", DAY).expect("spent");
+    assert!(spent <= BUDGET, "overspent: {spent}");
+    assert_eq!(
+        spent,
+        held.iter().map(|h| h.0).sum::<u128>(),
+        "every grant counted once"
+    );
+    assert_usage_matches_ledger(store);
+    // The budget was contended: the races were real.
+    assert!(
+        held.iter().map(|h| h.1).sum::<u32>() > 0,
+        "nothing was refused"
+    );
+}
+
+pub(super) fn one_execution_claimed_from_two_instances_is_claimed_once(f: &dyn Fixture) {
+    const NONCES: u64 = 20;
+    // Every racer claims each nonce (with an id of its own) at once; then each winner fails
+    // its claim and everyone claims the nonce again. One winner per nonce and round.
+    let wins = race(f, |store, thread, barrier| {
+        let mut won = Vec::new();
+        for nonce in 0..NONCES {
+            for round in 0..2u64 {
+                let id = (thread + 1) * 10_000 + round * 1_000 + nonce;
+                barrier.wait();
+                let claim = store
+                    .claim_execution(&new_execution(id, nonce), 1)
+                    .expect("claim");
+                if claim == Claim::Claimed {
+                    won.push((nonce, round));
+                }
+                barrier.wait();
+                if claim == Claim::Claimed && round == 0 {
+                    assert!(store
+                        .fail_execution(Felt::from(id), "refused", 2)
+                        .expect("fail"));
+                }
+            }
+        }
+        won
+    });
+    let mut wins: Vec<(u64, u64)> = wins.into_iter().flatten().collect();
+    wins.sort_unstable();
+    let expected: Vec<(u64, u64)> = (0..NONCES).flat_map(|n| [(n, 0), (n, 1)]).collect();
+    assert_eq!(wins, expected);
+    let live = f
+        .store()
+        .executions_in(&[ExecutionState::Accepted])
+        .expect("read");
+    assert_eq!(live.len() as u64, NONCES, "one live execution per nonce");
+}
+
+pub(super) fn one_transaction_settled_or_dropped_from_two_instances_is_booked_once(
+    f: &dyn Fixture,
+) {
+    let store = f.store();
+    let ids: Vec<u64> = (1..=8).collect();
+    queued(store, &ids, 50);
+    for (n, pair) in ids.chunks(2).enumerate() {
+        let n = n as u64;
+        let items: Vec<(u64, u32)> = pair.iter().map(|&id| (id, 1)).collect();
+        store
+            .record_signed(&tx(0x100 + n, n, &items))
+            .expect("signed");
+        store.mark_sent(Felt::from(0x100 + n), 5).expect("sent");
+        if n % 2 == 0 {
+            store
+                .record_outcome(Felt::from(0x100 + n), true, 30, None)
+                .expect("outcome");
+        }
+    }
+    // Included transactions are settled by everyone at once; sent ones dropped alike.
+    let outcomes = race(f, |store, _, _| {
+        let mut booked = 0;
+        let mut requeued = 0;
+        for n in 0..4u64 {
+            let hash = Felt::from(0x100 + n);
+            if n % 2 == 0 {
+                let charges = [(Felt::from(2 * n + 1), 10), (Felt::from(2 * n + 2), 20)];
+                booked += usize::from(
+                    store
+                        .settle_transaction(hash, &charges, false)
+                        .expect("settle")
+                        .booked,
+                );
+            } else {
+                requeued += store
+                    .drop_transaction(hash, "gone", true, 3)
+                    .expect("drop")
+                    .len();
+            }
+        }
+        (booked, requeued)
+    });
+    let booked: usize = outcomes.iter().map(|o| o.0).sum();
+    let requeued: usize = outcomes.iter().map(|o| o.1).sum();
+    assert_eq!((booked, requeued), (2, 4));
+    // Two transactions charged 30 each; the dropped ones' reservations released.
+    assert_eq!(store.spent_on("k", DAY).expect("spent"), 60);
+    assert_usage_matches_ledger(store);
+    assert_eq!(state(store, 3), ExecutionState::Queued);
+    assert_eq!(state(store, 1), ExecutionState::Settled);
+}
+
+pub(super) fn a_relayer_lease_is_held_by_one_instance_until_it_expires_or_is_released(
+    f: &dyn Fixture,
+) {
+    let store = f.store();
+    let relayer = Felt::from(0x4e1u32);
+    let lease = store
+        .acquire_lease(relayer, "a", 1_000, 300)
+        .expect("lease");
+    assert_eq!((lease.holder.as_str(), lease.expires_at_ms), ("a", 1_300));
+    // Another instance is refused while it runs; its holder renews it.
+    assert_eq!(
+        store
+            .acquire_lease(relayer, "b", 1_299, 300)
+            .expect("lease")
+            .holder,
+        "a"
+    );
+    let renewed = store
+        .acquire_lease(relayer, "a", 1_200, 300)
+        .expect("lease");
+    assert_eq!(renewed.expires_at_ms, 1_500);
+    // Expired, it is taken over.
+    assert_eq!(
+        store
+            .acquire_lease(relayer, "b", 1_500, 300)
+            .expect("lease")
+            .holder,
+        "b"
+    );
+    assert_eq!(
+        store
+            .acquire_lease(relayer, "a", 1_600, 300)
+            .expect("lease")
+            .holder,
+        "b"
+    );
+    // Released, it is free at once; releasing another's lease does nothing.
+    store.release_lease(relayer, "a").expect("release");
+    assert_eq!(store.leases().expect("leases")[0].holder, "b");
+    store.release_lease(relayer, "b").expect("release");
+    assert!(store.leases().expect("leases").is_empty());
+    assert_eq!(
+        store
+            .acquire_lease(relayer, "a", 1_601, 300)
+            .expect("lease")
+            .holder,
+        "a"
+    );
+    store.end_instance("a").expect("end");
+    assert!(store.leases().expect("leases").is_empty());
+}
+
+pub(super) fn two_instances_racing_for_an_expired_lease_one_takes_it(f: &dyn Fixture) {
+    const RELAYERS: u64 = 10;
+    for r in 0..RELAYERS {
+        f.store()
+            .acquire_lease(Felt::from(r), "dead", 0, 100)
+            .expect("lease");
+    }
+    let taken = race(f, |store, thread, _| {
+        let me = format!("i{thread}");
+        (0..RELAYERS)
+            .filter(|&r| {
+                store
+                    .acquire_lease(Felt::from(r), &me, 1_000, 5_000)
+                    .expect("lease")
+                    .holder
+                    == me
+            })
+            .count()
+    });
+    assert_eq!(taken.iter().sum::<usize>(), RELAYERS as usize, "{taken:?}");
+}
+
+pub(super) fn waiting_executions_of_a_dead_instance_are_adopted_once(f: &dyn Fixture) {
+    let store = f.store();
+    store.heartbeat("a", 1_000, 500).expect("alive");
+    assert_eq!(store.heartbeat("b", 1_000, 500).expect("alive"), ["a", "b"]);
+    queued(store, &[1, 2], 50);
+    assert_eq!(
+        store
+            .claim_execution(&new_execution(3, 3), 1)
+            .expect("claim"),
+        Claim::Claimed
+    );
+    // Held by a live instance: nobody adopts them.
+    assert!(store
+        .adopt_waiting("b", 1_200, false)
+        .expect("adopt")
+        .is_empty());
+    // "a" stops renewing; once it is no longer alive its waiting executions, and the one that
+    // nobody held, go to "b", queued, their unlinked reservations released.
+    assert_eq!(store.heartbeat("b", 1_600, 500).expect("alive"), ["b"]);
+    let adopted: Vec<Felt> = race(f, |store, _, _| {
+        store
+            .adopt_waiting("b", 1_700, false)
+            .expect("adopt")
+            .iter()
+            .map(|e| e.id)
+            .collect::<Vec<_>>()
+    })
+    .into_iter()
+    .flatten()
+    .collect();
+    let mut sorted = adopted.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        [Felt::ONE, Felt::TWO, Felt::THREE],
+        "adopted once each"
+    );
+    assert_eq!(state(store, 3), ExecutionState::Queued);
+    assert_eq!(store.spent_on("k", DAY).expect("spent"), 0);
+    // "b" is alive: nobody else takes them; "b" starting again under its id takes them back.
+    assert!(store
+        .adopt_waiting("z", 1_700, false)
+        .expect("adopt")
+        .is_empty());
+    assert_eq!(
+        store.adopt_waiting("b", 1_700, true).expect("adopt").len(),
+        3
+    );
+}
+
+pub(super) fn requests_are_counted_per_key_and_minute_across_instances(f: &dyn Fixture) {
+    const LIMIT: u32 = 37;
+    let counted = race(f, |store, _, _| {
+        (0..10)
+            .filter(|_| store.count_request("k", 100, LIMIT).expect("count"))
+            .count()
+    });
+    assert_eq!(counted.iter().sum::<usize>(), LIMIT as usize);
+    let store = f.store();
+    assert!(store.count_request("other", 100, 1).expect("count"));
+    assert!(!store.count_request("other", 100, 1).expect("count"));
+    assert!(store.count_request("k", 101, LIMIT).expect("next minute"));
+    assert!(!store
+        .count_request("k", 101, 0)
+        .expect("no requests allowed"));
+}
