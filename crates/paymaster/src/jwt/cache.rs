@@ -24,6 +24,9 @@ use super::{
     JwksSource, JWKS_FETCH_TIMEOUT, JWKS_TTL_SECS, MAX_JWKS_BYTES, MIN_REFRESH_INTERVAL_SECS,
 };
 
+/// Redirects followed when fetching a JWKS URL.
+const MAX_REDIRECTS: usize = 3;
+
 /// The cached keys of one [`JwksSource`].
 #[derive(Debug)]
 pub(super) struct KeyCache {
@@ -52,6 +55,7 @@ impl KeyCache {
         let http = reqwest::Client::builder()
             .timeout(JWKS_FETCH_TIMEOUT)
             .connect_timeout(JWKS_FETCH_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::custom(https_redirects_only))
             .build()
             .map_err(|e| JwtError::Config(format!("http client: {}", error_chain(&e))))?;
         Ok(KeyCache {
@@ -191,6 +195,17 @@ async fn read_file(path: PathBuf) -> Result<Vec<u8>, String> {
         return Err(format!("the document is over {MAX_JWKS_BYTES} bytes"));
     }
     Ok(document)
+}
+
+/// Follows a few redirects, to `https` only: a redirect must not move the keys to clear text.
+fn https_redirects_only(attempt: reqwest::redirect::Attempt<'_>) -> reqwest::redirect::Action {
+    if attempt.previous().len() > MAX_REDIRECTS {
+        attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
+    } else if attempt.url().scheme() != "https" {
+        attempt.error("redirected to a URL that is not https")
+    } else {
+        attempt.follow()
+    }
 }
 
 /// Seconds from `then` to `now`. A `now` slightly behind `then` (concurrent requests that read

@@ -66,17 +66,22 @@ pub const MAX_SUBJECT_BYTES: usize = 255;
 pub enum JwksSource {
     /// A JWKS document on disk, read again on every refresh.
     File(PathBuf),
-    /// A JWKS URL: `https`, or `http` to a loopback address only.
+    /// A JWKS URL: `https`, or `http` to a loopback address only. Up to three redirects are
+    /// followed, to `https` URLs only.
     Url(Url),
 }
 
 impl std::fmt::Display for JwksSource {
-    /// The file path, or the URL without its query and fragment.
+    /// The file path, or the URL without credentials, query and fragment (which may hold
+    /// secrets).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             JwksSource::File(path) => write!(f, "{}", path.display()),
             JwksSource::Url(url) => {
                 let mut shown = url.clone();
+                // Both fail only for URLs that cannot have credentials, which then have none.
+                let _ = shown.set_username("");
+                let _ = shown.set_password(None);
                 shown.set_query(None);
                 shown.set_fragment(None);
                 write!(f, "{shown}")

@@ -187,6 +187,7 @@ impl JwksServer {
         });
         let app = Router::new()
             .route("/.well-known/jwks.json", get(serve_jwks))
+            .route("/moved", get(redirect_to_jwks))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -232,6 +233,20 @@ async fn serve_jwks(State(shared): State<Arc<Served>>) -> Response {
     }
     let document = shared.document.lock().expect("document lock").clone();
     Json(document).into_response()
+}
+
+/// A redirect to the same server's JWKS, over http.
+async fn redirect_to_jwks(headers: axum::http::HeaderMap) -> Response {
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .unwrap_or_default();
+    let location = format!("http://{host}/.well-known/jwks.json");
+    (
+        StatusCode::FOUND,
+        [(axum::http::header::LOCATION, location)],
+    )
+        .into_response()
 }
 
 fn jwks_url(address: SocketAddr) -> Url {
@@ -766,7 +781,28 @@ async fn unusable_jwks_documents_are_clear_errors() {
     assert!(message.contains("HTTP status 503"), "{message}");
 }
 
+#[tokio::test]
+async fn a_redirect_away_from_https_is_not_followed() {
+    let key = TestKey::ec("ec-1");
+    let server = JwksServer::start(jwks(&[&key])).await;
+    let moved = server.url.join("/moved").expect("URL");
+    let verifier = JwtVerifier::new(policy(JwksSource::Url(moved))).expect("policy");
+    let error = refused(&verifier, &key.token(&claims()), NOW).await;
+    assert!(matches!(error, JwtError::JwksUnavailable(_)), "{error}");
+    assert!(error.to_string().contains("not https"), "{error}");
+    assert_eq!(server.fetches(), 0, "the JWKS itself was never requested");
+}
+
 // Policy and error mapping.
+
+#[test]
+fn a_jwks_url_is_shown_without_credentials_or_query() {
+    let url = Url::parse("https://user:secret@idp.example/jwks.json?key=abc#x").expect("URL");
+    assert_eq!(
+        JwksSource::Url(url).to_string(),
+        "https://idp.example/jwks.json"
+    );
+}
 
 #[test]
 fn policy_reads_from_toml_with_a_url_or_a_file() {
