@@ -1,4 +1,4 @@
-//! One policy's JWKS, cached.
+//! One policy's JWKS, cached: when to fetch it again, and what to use meanwhile.
 //!
 //! The set is loaded on first use and fetched again when it is older than
 //! [`JWKS_TTL_SECS`] or when a token names a `kid` it does not hold; but whatever asks, at most
@@ -6,36 +6,31 @@
 //! set in use (it is tried again once the interval has passed); with nothing cached, it is a
 //! [`JwtError::JwksUnavailable`] naming the source and the reason.
 //!
+//! A fetch runs in a task of its own, so a caller that gives up (a client that hung up) does
+//! not cancel it: its outcome is recorded either way, and the callers waiting for it use it.
+//!
 //! Time is the caller's `now` (Unix seconds). Concurrent requests may arrive a few seconds out
 //! of order, which counts as no time passed; a clock that jumped back further than the minimum
 //! interval counts as "long ago": it allows one fetch, which then becomes the new reference.
 
-use std::io::Read;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use jsonwebtoken::DecodingKey;
-use url::Url;
 
 use super::error::JwtError;
+use super::fetch::JwksFetcher;
 use super::jwks::KeySet;
 use super::token::Alg;
-use super::{
-    JwksSource, JWKS_FETCH_TIMEOUT, JWKS_TTL_SECS, MAX_JWKS_BYTES, MIN_REFRESH_INTERVAL_SECS,
-};
-
-/// Redirects followed when fetching a JWKS URL.
-const MAX_REDIRECTS: usize = 3;
+use super::{JwksSource, JWKS_TTL_SECS, MIN_REFRESH_INTERVAL_SECS};
 
 /// The cached keys of one [`JwksSource`].
 #[derive(Debug)]
 pub(super) struct KeyCache {
-    source: JwksSource,
-    http: reqwest::Client,
-    state: Mutex<State>,
+    fetcher: JwksFetcher,
+    state: Arc<Mutex<State>>,
     /// Held for the length of a fetch: concurrent verifications wait for that fetch and use
     /// its result instead of starting their own.
-    fetching: tokio::sync::Mutex<()>,
+    fetching: Arc<tokio::sync::Mutex<()>>,
 }
 
 #[derive(Debug, Default)]
@@ -52,17 +47,10 @@ struct State {
 impl KeyCache {
     /// An empty cache for `source`.
     pub(super) fn new(source: JwksSource) -> Result<Self, JwtError> {
-        let http = reqwest::Client::builder()
-            .timeout(JWKS_FETCH_TIMEOUT)
-            .connect_timeout(JWKS_FETCH_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::custom(https_redirects_only))
-            .build()
-            .map_err(|e| JwtError::Config(format!("http client: {}", error_chain(&e))))?;
         Ok(KeyCache {
-            source,
-            http,
-            state: Mutex::default(),
-            fetching: tokio::sync::Mutex::new(()),
+            fetcher: JwksFetcher::new(source)?,
+            state: Arc::default(),
+            fetching: Arc::default(),
         })
     }
 
@@ -84,7 +72,7 @@ impl KeyCache {
     /// The set to use at `now`: the cached one, refreshed first if absent or past its TTL.
     async fn current(&self, now: u64) -> Result<Arc<KeySet>, JwtError> {
         let cached = {
-            let state = self.state();
+            let state = lock(&self.state);
             state
                 .keys
                 .clone()
@@ -99,113 +87,67 @@ impl KeyCache {
     /// Fetches the set if no fetch was attempted in the last interval, and returns the set to
     /// use: the new one, else the cached one.
     async fn refresh(&self, now: u64) -> Result<Arc<KeySet>, JwtError> {
-        let _fetching = self.fetching.lock().await;
-        {
-            let mut state = self.state();
-            if let Some(at) = state.last_attempt {
-                if elapsed(at, now) < MIN_REFRESH_INTERVAL_SECS {
-                    return self.usable(&state);
-                }
-            }
+        let fetching = self.fetching.clone().lock_owned().await;
+        if !self.start_attempt(now) {
+            return usable(&lock(&self.state));
+        }
+        let (fetcher, state) = (self.fetcher.clone(), self.state.clone());
+        let task = tokio::spawn(async move {
+            let fetched = fetcher.fetch().await;
+            record(&mut lock(&state), fetcher.source(), fetched, now);
+            drop(fetching);
+        });
+        // The task records its outcome itself; a panic in it leaves the state as it was.
+        let _ = task.await;
+        usable(&lock(&self.state))
+    }
+
+    /// Whether a fetch may start at `now`; if so, it is counted as started.
+    fn start_attempt(&self, now: u64) -> bool {
+        let mut state = lock(&self.state);
+        let recent = state
+            .last_attempt
+            .is_some_and(|at| elapsed(at, now) < MIN_REFRESH_INTERVAL_SECS);
+        if !recent {
             state.last_attempt = Some(now);
         }
-        let fetched = self.fetch().await;
-        let mut state = self.state();
-        match fetched {
-            Ok(keys) => {
-                tracing::info!(source = %self.source, keys = keys.len(), "JWKS loaded");
-                state.keys = Some(Arc::new(keys));
-                state.fetched_at = now;
-                state.last_error = None;
-            }
-            Err(reason) => {
-                let reason = format!("{}: {reason}", self.source);
-                tracing::warn!(cached = state.keys.is_some(), "JWKS fetch failed: {reason}");
-                state.last_error = Some(reason);
-            }
-        }
-        self.usable(&state)
-    }
-
-    /// The cached set, or why there is none.
-    fn usable(&self, state: &State) -> Result<Arc<KeySet>, JwtError> {
-        state.keys.clone().ok_or_else(|| {
-            let reason = state.last_error.as_deref().unwrap_or("not loaded yet");
-            JwtError::JwksUnavailable(format!(
-                "{reason} (retried at most every {MIN_REFRESH_INTERVAL_SECS} s)"
-            ))
-        })
-    }
-
-    /// Reads and parses the JWKS document once.
-    async fn fetch(&self) -> Result<KeySet, String> {
-        let document = match &self.source {
-            JwksSource::File(path) => read_file(path.clone()).await?,
-            JwksSource::Url(url) => self.download(url).await?,
-        };
-        KeySet::parse(&document)
-    }
-
-    /// GETs `url`, refusing a body over [`MAX_JWKS_BYTES`].
-    async fn download(&self, url: &Url) -> Result<Vec<u8>, String> {
-        let failed = |e: reqwest::Error| error_chain(&e.without_url());
-        let mut response = self
-            .http
-            .get(url.clone())
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(failed)?;
-        if !response.status().is_success() {
-            return Err(format!("HTTP status {}", response.status()));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(failed)? {
-            body.extend_from_slice(&chunk);
-            if body.len() > MAX_JWKS_BYTES {
-                return Err(format!("the document is over {MAX_JWKS_BYTES} bytes"));
-            }
-        }
-        Ok(body)
-    }
-
-    fn state(&self) -> MutexGuard<'_, State> {
-        // Every update of the state is a few plain assignments: a panic elsewhere while the
-        // lock was held cannot leave it inconsistent.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        !recent
     }
 }
 
-/// Reads a JWKS file off the async runtime, refusing one over [`MAX_JWKS_BYTES`].
-async fn read_file(path: PathBuf) -> Result<Vec<u8>, String> {
-    let read = tokio::task::spawn_blocking(move || {
-        let mut document = Vec::new();
-        std::fs::File::open(&path)?
-            .take(MAX_JWKS_BYTES as u64 + 1)
-            .read_to_end(&mut document)?;
-        Ok::<_, std::io::Error>(document)
-    });
-    let document = read
-        .await
-        .map_err(|e| format!("reading task failed: {e}"))?
-        .map_err(|e| e.to_string())?;
-    if document.len() > MAX_JWKS_BYTES {
-        return Err(format!("the document is over {MAX_JWKS_BYTES} bytes"));
+/// Stores the outcome of the fetch started at `now`: a new set, or why it failed.
+fn record(state: &mut State, source: &JwksSource, fetched: Result<KeySet, String>, now: u64) {
+    match fetched {
+        Ok(keys) => {
+            tracing::info!(%source, keys = keys.len(), "JWKS loaded");
+            state.keys = Some(Arc::new(keys));
+            state.fetched_at = now;
+            state.last_error = None;
+        }
+        Err(reason) => {
+            let reason = format!("{source}: {reason}");
+            tracing::warn!(cached = state.keys.is_some(), "JWKS fetch failed: {reason}");
+            state.last_error = Some(reason);
+        }
     }
-    Ok(document)
 }
 
-/// Follows a few redirects, to `https` only: a redirect must not move the keys to clear text.
-fn https_redirects_only(attempt: reqwest::redirect::Attempt<'_>) -> reqwest::redirect::Action {
-    if attempt.previous().len() > MAX_REDIRECTS {
-        attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
-    } else if attempt.url().scheme() != "https" {
-        attempt.error("redirected to a URL that is not https")
-    } else {
-        attempt.follow()
-    }
+/// The cached set, or why there is none.
+fn usable(state: &State) -> Result<Arc<KeySet>, JwtError> {
+    state.keys.clone().ok_or_else(|| {
+        let reason = state.last_error.as_deref().unwrap_or("not loaded yet");
+        JwtError::JwksUnavailable(format!(
+            "{reason} (retried at most every {MIN_REFRESH_INTERVAL_SECS} s)"
+        ))
+    })
+}
+
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    // Every update of the state is a few plain assignments: a panic elsewhere while the lock
+    // was held cannot leave it inconsistent.
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Seconds from `then` to `now`. A `now` slightly behind `then` (concurrent requests that read
@@ -217,18 +159,6 @@ fn elapsed(then: u64, now: u64) -> u64 {
         None if then - now <= MIN_REFRESH_INTERVAL_SECS => 0,
         None => u64::MAX,
     }
-}
-
-/// An error and its causes, `: `-separated (reqwest's own message alone says little).
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        cause = inner.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@
 
 mod cache;
 mod error;
+mod fetch;
 mod jwks;
 mod token;
 

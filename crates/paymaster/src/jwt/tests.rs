@@ -3,8 +3,9 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
@@ -176,6 +177,7 @@ struct Served {
     document: Mutex<Value>,
     fetches: AtomicUsize,
     failing: AtomicBool,
+    delay_ms: AtomicU64,
 }
 
 impl JwksServer {
@@ -184,6 +186,7 @@ impl JwksServer {
             document: Mutex::new(document),
             fetches: AtomicUsize::new(0),
             failing: AtomicBool::new(false),
+            delay_ms: AtomicU64::new(0),
         });
         let app = Router::new()
             .route("/.well-known/jwks.json", get(serve_jwks))
@@ -211,6 +214,11 @@ impl JwksServer {
         self.shared.failing.store(failing, Ordering::SeqCst);
     }
 
+    fn delay(&self, delay: Duration) {
+        let millis = u64::try_from(delay.as_millis()).expect("a short delay");
+        self.shared.delay_ms.store(millis, Ordering::SeqCst);
+    }
+
     fn fetches(&self) -> usize {
         self.shared.fetches.load(Ordering::SeqCst)
     }
@@ -228,6 +236,8 @@ impl Drop for JwksServer {
 
 async fn serve_jwks(State(shared): State<Arc<Served>>) -> Response {
     shared.fetches.fetch_add(1, Ordering::SeqCst);
+    let delay = shared.delay_ms.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(delay)).await;
     if shared.failing.load(Ordering::SeqCst) {
         return (StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
     }
@@ -728,6 +738,22 @@ async fn a_failed_refresh_keeps_using_the_cached_keys() {
     let retry = stale + MIN_REFRESH_INTERVAL_SECS;
     verifier.verify(&token, retry).await.expect("refreshed");
     assert_eq!(server.fetches(), 3);
+}
+
+#[tokio::test]
+async fn a_fetch_outlives_a_caller_that_gave_up() {
+    let key = TestKey::ec("ec-1");
+    let server = JwksServer::start(jwks(&[&key])).await;
+    server.delay(Duration::from_millis(300));
+    let verifier = server.verifier();
+    let token = key.token(&claims());
+    let gave_up =
+        tokio::time::timeout(Duration::from_millis(20), verifier.verify(&token, NOW)).await;
+    assert!(gave_up.is_err(), "the caller gave up during the fetch");
+    // The next request, within the minimum interval, waits for that fetch and uses its keys.
+    let verified = verifier.verify(&token, NOW + 1).await;
+    assert_eq!(verified.expect("keys of the first fetch").subject, SUBJECT);
+    assert_eq!(server.fetches(), 1);
 }
 
 #[tokio::test]
