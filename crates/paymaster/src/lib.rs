@@ -12,6 +12,7 @@ pub mod engine;
 pub mod error;
 pub mod http;
 mod intake;
+pub mod jwt;
 pub mod lifecycle;
 pub mod metrics;
 mod nonces;
