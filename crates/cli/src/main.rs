@@ -48,16 +48,28 @@ enum Command {
     Paymaster(paymaster::PaymasterCommand),
 }
 
+/// Names the log format: `json` for one JSON object per line (log shippers), else text.
+const LOG_FORMAT_ENV: &str = "STARK_SESSIONS_LOG_FORMAT";
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `warn`), as text or JSON lines. Nothing
+/// logged carries a key, token, PIN or password: credentials are redacted by type.
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var(LOG_FORMAT_ENV).is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logs();
     let result = match cli.command {
         #[cfg(feature = "devnet")]
         Command::Demo(args) => demo::run(args).await,

@@ -15,7 +15,7 @@ use crate::error::PaymasterError;
 use crate::store::{ApiKeyRecord, ClientTokenRecord, Store};
 
 const API_KEY_PREFIX: &str = "sspk_";
-const TOKEN_PREFIX: &str = "sscs_";
+pub(crate) const TOKEN_PREFIX: &str = "sscs_";
 
 /// Default lifetime of a client session token: 15 minutes.
 pub const DEFAULT_TOKEN_TTL_SECS: u64 = 15 * 60;

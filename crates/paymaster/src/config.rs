@@ -151,6 +151,9 @@ pub struct PaymasterConfig {
     /// API keys known from the configuration (added to the database at start).
     #[serde(default)]
     pub api_keys: Vec<ApiKeyConfig>,
+    /// Identity providers whose JWTs may create client session tokens, each for one API key.
+    #[serde(default)]
+    pub identity_providers: Vec<crate::identity::IdentityProviderConfig>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -227,6 +230,7 @@ impl PaymasterConfig {
             gas_tokens: default_gas_tokens(),
             min_relayer_balance_fri: default_min_balance(),
             api_keys: Vec::new(),
+            identity_providers: Vec::new(),
         }
     }
 

@@ -1,7 +1,6 @@
 //! The HTTP/JSON-RPC surface: `POST /` for the methods, `GET /health`, `GET /metrics`.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -43,16 +42,16 @@ pub async fn handle_body(
     credential: Option<Credential>,
     body: &[u8],
 ) -> Value {
-    paymaster.metrics().requests.fetch_add(1, Ordering::Relaxed);
     let request: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => {
+            paymaster.metrics().request("-");
             return failure(
                 paymaster,
                 Value::Null,
                 "-",
                 PaymasterError::Parse(e.to_string()),
-            )
+            );
         }
     };
     let id = request.get("id").cloned().unwrap_or(Value::Null);
@@ -62,6 +61,7 @@ pub async fn handle_body(
     ) {
         (Some("2.0"), Some(m)) => m.to_owned(),
         _ => {
+            paymaster.metrics().request("-");
             return failure(
                 paymaster,
                 id,
@@ -69,9 +69,10 @@ pub async fn handle_body(
                 PaymasterError::InvalidRequest(
                     "expected {\"jsonrpc\":\"2.0\",\"method\":…}".into(),
                 ),
-            )
+            );
         }
     };
+    paymaster.metrics().request(&method);
     match dispatch(
         paymaster,
         credential.as_ref(),
@@ -89,7 +90,7 @@ pub async fn handle_body(
 }
 
 fn failure(paymaster: &Paymaster, id: Value, method: &str, e: PaymasterError) -> Value {
-    paymaster.metrics().failures.fetch_add(1, Ordering::Relaxed);
+    paymaster.metrics().failure(method, e.code());
     tracing::info!(method, code = e.code(), error = %e, "refused");
     json!({ "jsonrpc": "2.0", "id": id, "error": e.to_json() })
 }
@@ -127,6 +128,14 @@ async fn dispatch(
             paymaster.tracking_id_to_latest_hash(&principal, id).await
         }
         "paymaster_createClientSession" => {
+            if let Some(Credential::Bearer(bearer)) = credential {
+                if crate::identity::looks_like_jwt(bearer) {
+                    let created = paymaster
+                        .create_client_session_with_jwt(bearer, params)
+                        .await?;
+                    return to_json(&created);
+                }
+            }
             let principal = paymaster.authorize(credential)?;
             let request = serde_json::from_value(Value::Object(params))
                 .map_err(|e| PaymasterError::InvalidParams(e.to_string()))?;
@@ -146,22 +155,20 @@ async fn rpc(State(paymaster): State<Paymaster>, headers: HeaderMap, body: Bytes
 }
 
 async fn health(State(paymaster): State<Paymaster>) -> impl IntoResponse {
-    let available = paymaster.is_available().await;
-    let status = if available {
+    let health = paymaster.health().await;
+    let status = if health.ok() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (
-        status,
-        Json(
-            json!({ "status": if available { "ok" } else { "unavailable" }, "chain_id": format!("{:#x}", paymaster.chain_id()) }),
-        ),
-    )
+    (status, Json(health.to_json(paymaster.chain_id())))
 }
 
-async fn metrics(State(paymaster): State<Paymaster>) -> String {
-    paymaster.metrics_text()
+async fn metrics(State(paymaster): State<Paymaster>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        paymaster.metrics_text().await,
+    )
 }
 
 /// The HTTP router.

@@ -44,6 +44,7 @@ pub(crate) struct Inner {
     pub(crate) cache: ChainCache,
     pub(crate) recovered: RecoveryReport,
     pub(crate) nonces: crate::nonces::NonceIssuer,
+    pub(crate) identity: crate::identity::IdentityProviders,
 }
 
 impl std::fmt::Debug for Paymaster {
@@ -161,6 +162,7 @@ impl Paymaster {
             fail_points,
         );
         let recovered = engine.start().await?;
+        let identity = crate::identity::IdentityProviders::new(&config.identity_providers)?;
         Ok(Paymaster {
             inner: Arc::new(Inner {
                 config,
@@ -173,6 +175,7 @@ impl Paymaster {
                 cache: ChainCache::default(),
                 recovered,
                 nonces: crate::nonces::NonceIssuer::default(),
+                identity,
             }),
         })
     }
@@ -195,21 +198,6 @@ impl Paymaster {
     /// The counters.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
-    }
-
-    /// The counters and gauges, in the Prometheus text form.
-    pub fn metrics_text(&self) -> String {
-        let pending = self
-            .inner
-            .store
-            .ledger(true)
-            .map(|l| l.len() as u64)
-            .unwrap_or_default();
-        let queued = self.inner.engine.queue_len() as u64;
-        self.inner.metrics.render(&[
-            ("paymaster_pending_reservations", pending),
-            ("paymaster_queued_executions", queued),
-        ])
     }
 
     /// The store.
@@ -265,13 +253,23 @@ impl Paymaster {
     pub fn authorize(&self, credential: Option<&Credential>) -> Result<Principal, PaymasterError> {
         let store = self.inner.store.as_ref();
         let principal = auth::authenticate(store, credential, unix_now())?;
+        self.count_request(&principal)?;
+        Ok(principal)
+    }
+
+    /// Counts a request against its API key's rate limit (in the store, across instances).
+    pub(crate) fn count_request(&self, principal: &Principal) -> Result<(), PaymasterError> {
         let limit = principal.api_key.requests_per_minute;
-        if !store.count_request(&principal.api_key.id, unix_now() / 60, limit)? {
+        if !self
+            .inner
+            .store
+            .count_request(&principal.api_key.id, unix_now() / 60, limit)?
+        {
             return Err(PaymasterError::RateLimited(format!(
                 "{limit} requests per minute for this key"
             )));
         }
-        Ok(principal)
+        Ok(())
     }
 
     /// `paymaster_isAvailable`: the node answers and a relayer holds enough STRK.

@@ -1063,7 +1063,7 @@ async fn accounts_are_deployed_and_deployed_with_calls_gaslessly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_metrics_answer_over_http() {
-    let (_fixture, pm) = setup(0x0a1c).await;
+    let (fixture, pm) = setup(0x0a1c).await;
     let base = pm.server.url().clone();
     let health: Value = reqwest::get(base.join("health").expect("url"))
         .await
@@ -1072,19 +1072,84 @@ async fn health_and_metrics_answer_over_http() {
         .await
         .expect("json");
     assert_eq!(health["status"], "ok");
+    assert_eq!(health["node"], true);
+    assert_eq!(health["database"], true);
+    assert_eq!(health["relayers_funded"], 3, "{health}");
     pm.client
         .call("paymaster_nope", json!({}), &Auth::None)
         .await
         .expect("http")
         .expect_err("unknown");
-    let metrics = reqwest::get(base.join("metrics").expect("url"))
+    let session = session_for(&fixture, 87, 10).await;
+    let sent = pm
+        .sponsor(&fixture, &session, &[fixture.play(1)], &pm.key())
         .await
         .expect("http")
-        .text()
+        .expect("sponsored");
+    assert!(succeeded(&fixture, felt(&sent["transaction_hash"]).expect("hash")).await);
+
+    let response = reqwest::get(base.join("metrics").expect("url"))
         .await
-        .expect("text");
-    assert!(metrics.contains("paymaster_requests_total 1"), "{metrics}");
-    assert!(metrics.contains("paymaster_failures_total 1"), "{metrics}");
+        .expect("http");
+    assert!(response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain")));
+    let text = response.text().await.expect("text");
+    let samples = parse_prometheus(&text);
+    let value = |name: &str| {
+        *samples
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} missing from:\n{text}"))
+    };
+    assert_eq!(
+        value("paymaster_request_failures_total{code=\"-32601\",method=\"other\"}"),
+        1.0
+    );
+    assert_eq!(
+        value("paymaster_requests_by_method_total{method=\"paymaster_executeTransaction\"}"),
+        1.0
+    );
+    assert_eq!(value("paymaster_executions_sent_total"), 1.0);
+    assert_eq!(value("paymaster_transaction_executions_count"), 1.0);
+    assert_eq!(value("paymaster_queued_executions"), 0.0);
+    assert_eq!(value("paymaster_node_up"), 1.0);
+    assert_eq!(value("paymaster_database_up"), 1.0);
+    let relayer_gauges = samples
+        .keys()
+        .filter(|k| k.starts_with("paymaster_relayer_balance_fri{"))
+        .count();
+    assert_eq!(relayer_gauges, 3, "one balance per relayer");
+    assert!(
+        samples
+            .iter()
+            .filter(|(k, _)| k.starts_with("paymaster_relayer_nonce{"))
+            .any(|(_, v)| *v >= 1.0),
+        "a relayer that sent has a nonce"
+    );
+    assert!(value("paymaster_fees_paid_fri_total") >= 0.0);
+    assert!(
+        !text.contains("paymaster_nope"),
+        "client-chosen names are not labels"
+    );
+}
+
+/// The samples of a Prometheus text exposition: `name{labels}` → value; every line that is
+/// not a comment must parse.
+fn parse_prometheus(text: &str) -> std::collections::HashMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|line| {
+            let (series, value) = line.rsplit_once(' ').expect("name and value");
+            let value = match value {
+                "NaN" => f64::NAN,
+                "+Inf" => f64::INFINITY,
+                v => v.parse().unwrap_or_else(|_| panic!("bad sample {line}")),
+            };
+            (series.to_owned(), value)
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,7 +18,6 @@ use super::queue::Job;
 use super::{tracker, Core};
 use crate::error::PaymasterError;
 use crate::lifecycle::TxState;
-use crate::metrics::Metrics;
 use crate::relayer::Relayer;
 use crate::service::unix_now;
 use crate::settlement::{reservation_shares, split_fee};
@@ -419,13 +418,7 @@ impl Sender {
         if let Err(e) = self.core.store.mark_sent(hash, unix_now()) {
             tracing::error!(error = %e, "could not record a send; the tracker will");
         }
-        let m = &self.core.metrics;
-        Metrics::bump(&m.sent);
-        m.executions_sent
-            .fetch_add(ids.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        if ids.len() > 1 {
-            Metrics::bump(&m.bundles);
-        }
+        self.core.metrics.transaction_sent(ids.len());
         tracing::info!(
             tx = %format_args!("{hash:#x}"),
             relayer = %format_args!("{:#x}", record.relayer),
