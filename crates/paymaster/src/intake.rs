@@ -100,6 +100,14 @@ impl Paymaster {
                 tracing::debug!(principal = %principal.label(), tracking_id = %format_args!("{:#x}", new.id), "accepted");
                 (new.id, engine.submit(new.id, timeout).await?)
             }
+            // Another execution under the same account and nonce (two instances may hand out
+            // the same nonce, however unlikely): on chain it could never run.
+            Claim::Existing(existing) if existing.calls != new.calls => {
+                return Err(PaymasterError::TransactionExecution(format!(
+                    "the outside execution's nonce {:#x} is already used by another execution",
+                    new.outside_nonce
+                )))
+            }
             // The same execution again (a client retry): its tracking id and transaction.
             Claim::Existing(existing) => {
                 let id = existing_id(&existing)?;

@@ -1,7 +1,8 @@
 //! The submission engine against an embedded devnet: bundling (what queues while every relayer
 //! is busy goes out together, each execution keeping its tracking id and paying its share), a
 //! doomed execution dropped from a bundle with its own error, budgets under a race of HTTP
-//! clients, and a budget reserved in every fee mode.
+//! clients, a budget reserved in every fee mode, and another execution under a claimed nonce
+//! refused.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -465,4 +466,55 @@ async fn every_fee_mode_reserves_the_budget_before_sending() {
         tx.actual_fee.expect("fee"),
         "booked once, at the actual fee"
     );
+}
+
+/// Two different executions under one account and SNIP-9 nonce (instances sharing a database
+/// draw their nonce prefixes apart, but only by chance): while the first waits to be sent, the
+/// second is refused with 156 rather than answered with the first's tracking id; only the first
+/// runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_execution_under_a_claimed_nonce_is_refused() {
+    let fixture = Fixture::new(0xb0d5).await.expect("fixture");
+    let (user, chain) = (fixture.address(), fixture.devnet.chain_id());
+    let session = session(&fixture, 4300, 5).await;
+    let mut config = PaymasterHarness::config(&fixture, None);
+    config.relayers.truncate(1);
+    let (points, mut heard) = ScriptedFailPoints::new(vec![(Step::BeforeSend, 0, Turn::Hold)]);
+    let pm = Arc::new(
+        PaymasterHarness::start_with(config, points.clone(), LOTS)
+            .await
+            .expect("paymaster"),
+    );
+    let (typed, signature) = signed_play(&pm, &fixture, &session).await;
+    let mut first = execute_all(&pm, user, vec![(typed.clone(), signature)]);
+    heard.recv().await.expect("held");
+
+    let other = pm
+        .build(user, &[fixture.play(2)], sponsored(), &pm.key())
+        .await
+        .expect("http")
+        .expect("built");
+    let mut other_typed = other["typed_data"].clone();
+    other_typed["message"]["Nonce"] = typed["message"]["Nonce"].clone();
+    let other_signature = session_sign_typed(&session, &other_typed, user, chain).expect("sign");
+    let refused = pm
+        .execute(user, &other_typed, &other_signature, sponsored(), &pm.key())
+        .await
+        .expect("http")
+        .expect_err("refused");
+    assert_eq!(refused.code, 156, "{refused:?}");
+    assert!(
+        refused.data.to_string().contains("already used"),
+        "{refused:?}"
+    );
+
+    points.release();
+    first
+        .join_next()
+        .await
+        .expect("one")
+        .expect("task")
+        .expect("sent");
+    assert!(pm.settled(Duration::from_secs(60)).await.expect("store"));
+    assert_eq!(fixture.plays().await.expect("plays"), 1);
 }
