@@ -1,7 +1,7 @@
 //! Benchmarks, each side by side with its baseline in the same run, written to
 //! `target/bench/report.md` and `report.json`.
 //!
-//! `scripts/bench.sh [all|onchain|client|paymaster|demo] [--requests N] [--demo-bin PATH]`
+//! `scripts/bench.sh [all|onchain|client|paymaster|instances|demo] [--requests N] [--demo-bin PATH]`
 //!
 //! Runs in the dev profile, whose dependencies (devnet, blockifier, cairo-vm) and our crypto
 //! crates are optimised: the time is spent there, and a release build would rebuild the whole
@@ -11,6 +11,7 @@ mod argent_row;
 mod breakdown;
 mod client;
 mod demo;
+mod instances;
 mod onchain;
 mod paymaster;
 mod report;
@@ -35,8 +36,10 @@ async fn main() -> Result<()> {
         .map(String::as_str)
         .unwrap_or("all");
     let all = which == "all";
-    if !all && !["onchain", "client", "paymaster", "demo"].contains(&which) {
-        bail!("unknown benchmark {which}; available: all, onchain, client, paymaster, demo");
+    if !all && !["onchain", "client", "paymaster", "instances", "demo"].contains(&which) {
+        bail!(
+            "unknown benchmark {which}; available: all, onchain, client, paymaster, instances, demo"
+        );
     }
     let mut sections = Vec::new();
     if all || which == "onchain" {
@@ -50,6 +53,10 @@ async fn main() -> Result<()> {
     if all || which == "paymaster" {
         eprintln!("bench: paymaster…");
         sections.push(paymaster::run(requests, &[1, 8, 32]).await?);
+    }
+    if all || which == "instances" {
+        eprintln!("bench: paymaster instances…");
+        sections.push(instances::run(requests).await?);
     }
     if all || which == "demo" {
         let binary = flag("--demo-bin").context(

@@ -27,7 +27,7 @@ const GOAL_P99_1: f64 = 1.5;
 
 /// Runs `op(client, i)` for `i` in `0..n` from `clients` workers (client `c` is always the same
 /// worker, so it may own an account or a session); records each latency.
-async fn measure<F, Fut>(name: String, n: usize, clients: usize, op: F) -> Result<Sample>
+pub(crate) async fn measure<F, Fut>(name: String, n: usize, clients: usize, op: F) -> Result<Sample>
 where
     F: Fn(usize, usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<()>> + Send,
@@ -62,7 +62,7 @@ where
     })
 }
 
-fn clients_label(n: usize) -> String {
+pub(crate) fn clients_label(n: usize) -> String {
     if n == 1 {
         "1 client".into()
     } else {
