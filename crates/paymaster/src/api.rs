@@ -237,6 +237,15 @@ pub struct CreateClientSession {
     /// Lifetime in seconds (default 900).
     #[serde(default)]
     pub ttl_seconds: Option<u64>,
+    /// Requests per minute through this token (at most the key's); counted besides the key's.
+    #[serde(default, deserialize_with = "optional_number")]
+    pub requests_per_minute: Option<u32>,
+    /// Sponsored fees this token may spend in all, in FRI (at most the key's daily budget).
+    #[serde(default, deserialize_with = "optional_number")]
+    pub max_fee_fri: Option<u128>,
+    /// Executions this token may have sponsored in all.
+    #[serde(default, deserialize_with = "optional_number")]
+    pub max_executions: Option<u64>,
 }
 
 /// `paymaster_createClientSession`'s result.
@@ -248,6 +257,15 @@ pub struct ClientSessionCreated {
     pub client_session_token: String,
     /// Unix seconds after which the token is refused.
     pub expires_at: u64,
+    /// Its own rate limit, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_minute: Option<u32>,
+    /// Its own fee limit in FRI, as a decimal string, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_fee_fri: Option<String>,
+    /// Its own execution limit, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_executions: Option<u64>,
 }
 
 /// Turns JSON-RPC `params` into the by-name object: accepts the object itself or a
@@ -303,6 +321,18 @@ where
         .map_err(|_| de::Error::custom(format!("`{s}` is not a number")))?,
     };
     T::try_from(value).map_err(|_| de::Error::custom(format!("{value} is out of range")))
+}
+
+/// As [`number_or_text`], for an optional value (absent or `null`: `None`).
+pub(crate) fn optional_number<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<u128>,
+{
+    #[derive(Deserialize)]
+    #[serde(bound = "T: TryFrom<u128>")]
+    struct Given<T>(#[serde(deserialize_with = "number_or_text")] T);
+    Ok(Option::<Given<T>>::deserialize(d)?.map(|g| g.0))
 }
 
 /// A u128 amount as SNIP-29's hex u256.

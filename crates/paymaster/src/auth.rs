@@ -1,9 +1,13 @@
-//! Backend API keys and client session tokens (per-key rate limits are counted in the store).
+//! Backend API keys and client session tokens: their secrets, authentication, the limits a
+//! key may give the tokens it mints, and request counting (in the store, so that every
+//! instance sharing it counts against the same limits).
 //!
 //! API keys are 32 random bytes; only their SHA-256 is stored, and a key is found by its hash
 //! (a fast hash suffices for uniformly random secrets). A client session token is
 //! `sscs_<id>_<secret>`: the id finds the record, and the SHA-256 of the secret is compared in
-//! constant time.
+//! constant time. Every request reads the key's status from the store (nothing is cached), so
+//! a key disabled or revoked on one instance is refused by every instance at once, with every
+//! token it minted.
 
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -12,7 +16,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::error::PaymasterError;
-use crate::store::{ApiKeyRecord, ClientTokenRecord, Store};
+use crate::store::{ApiKeyRecord, ClientTokenRecord, KeyStatus, Store, TokenLimits};
 
 const API_KEY_PREFIX: &str = "sspk_";
 pub(crate) const TOKEN_PREFIX: &str = "sscs_";
@@ -109,8 +113,19 @@ pub fn new_client_token() -> (String, Zeroizing<String>, [u8; 32]) {
     (id, token, hash)
 }
 
-/// Resolves credentials to a principal, refusing unknown keys and unknown, expired or revoked
-/// tokens.
+/// Refuses a key that is not active — and with it every token it minted.
+pub fn check_active(key: &ApiKeyRecord) -> Result<(), PaymasterError> {
+    match key.status {
+        KeyStatus::Active => Ok(()),
+        status => Err(PaymasterError::Unauthorized(format!(
+            "API key `{}` is {status}, with every client session token it minted",
+            key.id
+        ))),
+    }
+}
+
+/// Resolves credentials to a principal, refusing unknown keys, keys that are not active, and
+/// tokens that are unknown, expired, revoked or minted by a key that is not active.
 pub fn authenticate(
     store: &dyn Store,
     credential: Option<&Credential>,
@@ -125,6 +140,7 @@ pub fn authenticate(
             let api_key = store
                 .api_key_by_hash(&hash_secret(key))?
                 .ok_or_else(unknown)?;
+            check_active(&api_key)?;
             Ok(Principal {
                 api_key,
                 token: None,
@@ -147,6 +163,7 @@ pub fn authenticate(
                 return Err(PaymasterError::TokenExpired);
             }
             let api_key = store.api_key(&record.api_key_id)?.ok_or_else(unknown)?;
+            check_active(&api_key)?;
             Ok(Principal {
                 api_key,
                 token: Some(record),
@@ -155,10 +172,73 @@ pub fn authenticate(
     }
 }
 
+/// Counts a request against its token's own rate limit (if it has one), then its key's, by
+/// UTC minute (`minute` = Unix seconds / 60).
+pub fn count_request(
+    store: &dyn Store,
+    principal: &Principal,
+    minute: u64,
+) -> Result<(), PaymasterError> {
+    if let Some(token) = &principal.token {
+        if let Some(limit) = token.limits.requests_per_minute {
+            if !store.count_token_request(&token.id, minute, limit)? {
+                return Err(PaymasterError::RateLimited(format!(
+                    "{limit} requests per minute for this client session token"
+                )));
+            }
+        }
+    }
+    let limit = principal.api_key.requests_per_minute;
+    if !store.count_request(&principal.api_key.id, minute, limit)? {
+        return Err(PaymasterError::RateLimited(format!(
+            "{limit} requests per minute for this key"
+        )));
+    }
+    Ok(())
+}
+
+/// The limits of a token that `key` mints, as requested: each must be at least 1 and within
+/// the key's own — `requests_per_minute` within the key's rate, `max_fee_fri` within its daily
+/// budget (`max_executions` has no key-wide cap). A request beyond them is refused rather than
+/// clamped, so that no client holds a token weaker than it asked for without knowing.
+pub fn token_limits(
+    key: &ApiKeyRecord,
+    requested: TokenLimits,
+) -> Result<TokenLimits, PaymasterError> {
+    let within = |name: &str, value: Option<u128>, cap: u128, what: &str| match value {
+        Some(v) if v == 0 || v > cap => Err(PaymasterError::InvalidParams(format!(
+            "{name} must be 1 to {cap} ({what})"
+        ))),
+        _ => Ok(()),
+    };
+    within(
+        "requests_per_minute",
+        requested.requests_per_minute.map(u128::from),
+        u128::from(key.requests_per_minute),
+        "this key's rate",
+    )?;
+    within(
+        "max_fee_fri",
+        requested.max_fee_fri,
+        key.daily_budget_fri,
+        "this key's daily budget",
+    )?;
+    within(
+        "max_executions",
+        requested.max_executions.map(u128::from),
+        u128::from(u64::MAX),
+        "any number",
+    )?;
+    Ok(requested)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::SqliteStore;
+
+    /// An expiry far ahead.
+    const FAR: u64 = 4_000_000_000;
 
     fn setup() -> (SqliteStore, Zeroizing<String>) {
         let store = SqliteStore::in_memory().expect("store");
@@ -171,6 +251,7 @@ mod tests {
                 daily_budget_fri: 1,
                 requests_per_minute: 1,
                 allowed_targets: None,
+                status: KeyStatus::Active,
             })
             .expect("put");
         (store, key)
@@ -187,6 +268,11 @@ mod tests {
                 user_addresses: None,
                 expires_at,
                 revoked,
+                limits: TokenLimits {
+                    requests_per_minute: Some(2),
+                    ..TokenLimits::default()
+                },
+                usage: Default::default(),
             })
             .expect("put");
         token
@@ -225,6 +311,102 @@ mod tests {
         forged.push(if live.ends_with('0') { '1' } else { '0' });
         let err = authenticate(&store, Some(&Credential::Bearer(forged.into())), 0);
         assert_eq!(err.map(|_| ()).expect_err("forged").code(), 170);
+    }
+
+    #[test]
+    fn a_disabled_or_revoked_key_is_refused_with_its_tokens_and_enabling_restores_both() {
+        let (store, key) = setup();
+        let live = token(&store, FAR, false);
+        let key = Credential::ApiKey(key);
+        let bearer = Credential::Bearer(live);
+        let refused = |credential: &Credential| {
+            authenticate(&store, Some(credential), 0)
+                .map(|_| ())
+                .expect_err("refused")
+        };
+        store
+            .set_api_key_status("game", KeyStatus::Disabled)
+            .expect("disable");
+        for credential in [&key, &bearer] {
+            let e = refused(credential);
+            assert_eq!(e.code(), 170);
+            assert!(e.to_string().contains("`game` is disabled"), "{e}");
+        }
+        store
+            .set_api_key_status("game", KeyStatus::Active)
+            .expect("enable");
+        assert!(authenticate(&store, Some(&bearer), 0).is_ok());
+        store
+            .set_api_key_status("game", KeyStatus::Revoked)
+            .expect("revoke");
+        assert!(refused(&key).to_string().contains("is revoked"));
+        assert_eq!(refused(&bearer).code(), 170);
+        assert!(!store
+            .set_api_key_status("game", KeyStatus::Active)
+            .expect("refused"));
+    }
+
+    #[test]
+    fn a_token_is_rate_limited_on_its_own_besides_its_key() {
+        let (store, _) = setup();
+        let mut key = store.api_key("game").expect("read").expect("key");
+        key.requests_per_minute = 10;
+        store.put_api_key(&key).expect("put");
+        let a = authenticate(
+            &store,
+            Some(&Credential::Bearer(token(&store, FAR, false))),
+            0,
+        )
+        .expect("a");
+        let b = authenticate(
+            &store,
+            Some(&Credential::Bearer(token(&store, FAR, false))),
+            0,
+        )
+        .expect("b");
+        for _ in 0..2 {
+            count_request(&store, &a, 7).expect("within a's two");
+        }
+        let e = count_request(&store, &a, 7).expect_err("a's third");
+        assert_eq!(e.code(), 175);
+        assert!(e.to_string().contains("client session token"), "{e}");
+        count_request(&store, &b, 7).expect("b has its own count");
+        count_request(&store, &a, 8).expect("next minute");
+    }
+
+    #[test]
+    fn token_limits_above_the_keys_are_refused() {
+        let key = ApiKeyRecord {
+            id: "game".into(),
+            name: "game".into(),
+            key_hash: [0; 32],
+            daily_budget_fri: 1_000,
+            requests_per_minute: 60,
+            allowed_targets: None,
+            status: KeyStatus::Active,
+        };
+        let asked = |rpm, fee, executions| {
+            token_limits(
+                &key,
+                TokenLimits {
+                    requests_per_minute: rpm,
+                    max_fee_fri: fee,
+                    max_executions: executions,
+                },
+            )
+        };
+        assert!(asked(Some(60), Some(1_000), Some(5)).is_ok());
+        assert!(asked(None, None, None).is_ok());
+        for (rpm, fee, executions, name) in [
+            (Some(61), None, None, "requests_per_minute"),
+            (None, Some(1_001), None, "max_fee_fri"),
+            (None, None, Some(0), "max_executions"),
+            (Some(0), None, None, "requests_per_minute"),
+        ] {
+            let e = asked(rpm, fee, executions).expect_err("refused");
+            assert_eq!(e.code(), -32602);
+            assert!(e.to_string().contains(name), "{e}");
+        }
     }
 
     #[test]

@@ -24,7 +24,7 @@ use crate::engine::{Engine, FailPoints, NoFailPoints, RecoveryReport};
 use crate::error::PaymasterError;
 use crate::lifecycle::ExecutionState;
 use crate::metrics::Metrics;
-use crate::store::{ApiKeyRecord, ClientTokenRecord, Store};
+use crate::store::{ApiKeyRecord, ClientTokenRecord, KeyStatus, Store, TokenLimits};
 
 /// The service. Cloning shares it; its engine stops when the last clone is dropped (or at
 /// [`Paymaster::shutdown`]).
@@ -117,6 +117,7 @@ fn load_configured_keys(config: &PaymasterConfig, store: &dyn Store) -> Result<(
             daily_budget_fri: key.daily_budget_fri,
             requests_per_minute: key.requests_per_minute,
             allowed_targets: key.allowed_targets.clone(),
+            status: KeyStatus::Active,
         })?;
     }
     Ok(())
@@ -244,6 +245,7 @@ impl Paymaster {
             daily_budget_fri,
             requests_per_minute,
             allowed_targets,
+            status: KeyStatus::Active,
         })?;
         Ok(key)
     }
@@ -257,19 +259,10 @@ impl Paymaster {
         Ok(principal)
     }
 
-    /// Counts a request against its API key's rate limit (in the store, across instances).
+    /// Counts a request against its token's and its API key's rate limits (in the store,
+    /// across instances).
     pub(crate) fn count_request(&self, principal: &Principal) -> Result<(), PaymasterError> {
-        let limit = principal.api_key.requests_per_minute;
-        if !self
-            .inner
-            .store
-            .count_request(&principal.api_key.id, unix_now() / 60, limit)?
-        {
-            return Err(PaymasterError::RateLimited(format!(
-                "{limit} requests per minute for this key"
-            )));
-        }
-        Ok(())
+        auth::count_request(self.inner.store.as_ref(), principal, unix_now() / 60)
     }
 
     /// `paymaster_isAvailable`: the node answers and a relayer holds enough STRK.
@@ -362,7 +355,8 @@ impl Paymaster {
         Ok(json!({ "transaction_hash": hex(hash), "status": status }))
     }
 
-    /// `paymaster_createClientSession` (API keys only).
+    /// `paymaster_createClientSession` (API keys only, and active ones): a token with its own
+    /// limits, each within the key's ([`auth::token_limits`]).
     pub fn create_client_session(
         &self,
         principal: &Principal,
@@ -373,6 +367,8 @@ impl Paymaster {
                 "client session tokens are created with an API key".into(),
             ));
         }
+        // Also for a key reached through an identity provider, not through `authenticate`.
+        auth::check_active(&principal.api_key)?;
         if request.client_id.is_empty() || request.client_id.len() > 128 {
             return Err(PaymasterError::InvalidParams(
                 "client_id must be 1 to 128 characters".into(),
@@ -387,6 +383,14 @@ impl Paymaster {
                 auth::MAX_TOKEN_TTL_SECS
             )));
         }
+        let limits = auth::token_limits(
+            &principal.api_key,
+            TokenLimits {
+                requests_per_minute: request.requests_per_minute,
+                max_fee_fri: request.max_fee_fri,
+                max_executions: request.max_executions,
+            },
+        )?;
         let (id, token, hash) = auth::new_client_token();
         let expires_at = unix_now() + ttl;
         self.inner.store.put_client_token(&ClientTokenRecord {
@@ -397,11 +401,16 @@ impl Paymaster {
             user_addresses: request.user_addresses,
             expires_at,
             revoked: false,
+            limits,
+            usage: Default::default(),
         })?;
         Ok(ClientSessionCreated {
             id,
             client_session_token: token.to_string(),
             expires_at,
+            requests_per_minute: limits.requests_per_minute,
+            max_fee_fri: limits.max_fee_fri.map(|m| m.to_string()),
+            max_executions: limits.max_executions,
         })
     }
 

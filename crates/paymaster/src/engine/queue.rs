@@ -22,6 +22,8 @@ pub(crate) struct Job {
     pub calls: Vec<Call>,
     /// The sponsoring key.
     pub api_key_id: String,
+    /// The client session token it came through, if any.
+    pub token_id: Option<String>,
     /// Default mode's signed fee transfer.
     pub fee: Option<FeePayment>,
     /// Send it in a transaction of its own.
@@ -39,6 +41,7 @@ impl Job {
             id: record.id,
             calls,
             api_key_id: record.api_key_id.clone(),
+            token_id: record.token_id.clone(),
             fee: record.fee,
             alone: record.alone,
             attempt: record.attempts + 1,
@@ -131,6 +134,7 @@ mod tests {
             id: Felt::from(id),
             calls: vec![],
             api_key_id: "k".into(),
+            token_id: None,
             fee: None,
             alone,
             attempt: 1,

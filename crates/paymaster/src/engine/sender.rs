@@ -284,21 +284,20 @@ impl Sender {
                 "the sponsoring API key no longer exists".into(),
             )));
         };
+        if let Err(refused) = crate::auth::check_active(&key) {
+            return Ok(Some(refused));
+        }
         let budget = key.daily_budget_fri;
         let reservation = Reservation {
             tracking_id: job.id,
             attempt: job.attempt,
             api_key_id: key.id,
+            token_id: job.token_id.clone(),
             day,
             amount,
             budget,
         };
-        if store.reserve(&reservation)? {
-            return Ok(None);
-        }
-        Ok(Some(PaymasterError::BudgetExceeded(format!(
-            "this execution needs {amount} FRI of this key's daily budget of {budget} FRI"
-        ))))
+        Ok(store.reserve(&reservation)?.refusal(amount, budget))
     }
 
     async fn sign(

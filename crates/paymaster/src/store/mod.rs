@@ -6,6 +6,7 @@
 //! (`store/tests.rs`).
 
 mod codec;
+mod limits;
 mod location;
 pub(crate) mod migrations;
 mod postgres;
@@ -14,6 +15,7 @@ mod sqlite;
 #[cfg(test)]
 mod tests;
 
+pub use limits::{ReserveOutcome, TokenLimits, TokenUsage};
 pub use location::{Database, PostgresUrl};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -34,6 +36,44 @@ pub fn open(database: Option<&Database>) -> Result<Arc<dyn Store>, PaymasterErro
     })
 }
 
+/// Where an API key is in its life. A key and every client session token it minted are
+/// served only while it is `Active`; `Disabled` is undone by enabling it again, `Revoked` is
+/// for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyStatus {
+    /// Serves requests.
+    Active,
+    /// Refused, with its tokens, until enabled again.
+    Disabled,
+    /// Refused, with its tokens, for good.
+    Revoked,
+}
+
+impl KeyStatus {
+    /// Every status, in life-cycle order.
+    pub const ALL: [KeyStatus; 3] = [KeyStatus::Active, KeyStatus::Disabled, KeyStatus::Revoked];
+
+    /// Its name, as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyStatus::Active => "active",
+            KeyStatus::Disabled => "disabled",
+            KeyStatus::Revoked => "revoked",
+        }
+    }
+
+    /// The status named `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for KeyStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A backend API key, as stored (the key itself is never stored).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeyRecord {
@@ -49,6 +89,19 @@ pub struct ApiKeyRecord {
     pub requests_per_minute: u32,
     /// If set, the only contracts the sponsored calls may target.
     pub allowed_targets: Option<Vec<Felt>>,
+    /// Where it is in its life.
+    pub status: KeyStatus,
+}
+
+/// An API key as `paymaster list-keys` and the budget gauges show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyListing {
+    /// The key.
+    pub key: ApiKeyRecord,
+    /// Unix seconds of the last rotation of its secret, if any.
+    pub rotated_at: Option<u64>,
+    /// Reserved (unsettled) plus charged fees of the day asked about, in FRI.
+    pub used_fri: u128,
 }
 
 /// A client session token, as stored (the secret part is stored hashed).
@@ -68,6 +121,10 @@ pub struct ClientTokenRecord {
     pub expires_at: u64,
     /// Revoked by its API key.
     pub revoked: bool,
+    /// Its own limits, within its key's.
+    pub limits: TokenLimits,
+    /// What it used of them (counted by [`Store::reserve`] and the ledger changes).
+    pub usage: TokenUsage,
 }
 
 /// The fee a user pays in default mode: the amount of the signed transfer that ends the
@@ -150,6 +207,8 @@ pub struct Reservation {
     pub attempt: u32,
     /// The key charged.
     pub api_key_id: String,
+    /// The client session token the execution came through, if any: its limits apply too.
+    pub token_id: Option<String>,
     /// The UTC day charged.
     pub day: u64,
     /// The amount, in FRI: the execution's share of the transaction's maximum fee.
@@ -167,6 +226,8 @@ pub struct LedgerEntry {
     pub attempt: u32,
     /// The key charged.
     pub api_key_id: String,
+    /// The client session token it draws on too, if any.
+    pub token_id: Option<String>,
     /// The UTC day charged.
     pub day: u64,
     /// What was reserved before sending.
@@ -239,11 +300,30 @@ pub struct Lease {
 ///
 /// Every method is atomic. Together they keep the engine's invariants, whatever runs
 /// concurrently: one execution per (account, SNIP-9 nonce); an execution in at most one live
-/// (signed or sent) transaction; a key's reserved and charged fees within its daily budget; a
-/// transaction's fee booked once.
+/// (signed or sent) transaction; a key's reserved and charged fees within its daily budget, and
+/// a client session token's within its own limits; a transaction's fee booked once.
 pub trait Store: Send + Sync {
-    /// Inserts or replaces an API key.
+    /// Inserts an API key, or replaces the settings (name, hash, budget, rate, allow-list) of
+    /// the key with its id; a key with its hash under another id is removed. An existing key
+    /// keeps its status (`key.status` applies to a new key only), so that keys reloaded from
+    /// the configuration at start never come back from being disabled or revoked.
     fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), PaymasterError>;
+    /// Inserts a new API key; false, storing nothing, if its id or its hash is taken.
+    fn create_api_key(&self, key: &ApiKeyRecord) -> Result<bool, PaymasterError>;
+    /// Every key, by id, with its reserved and charged fees of the UTC day `day`.
+    fn list_api_keys(&self, day: u64) -> Result<Vec<ApiKeyListing>, PaymasterError>;
+    /// Moves a key to `status`; false if there is no such key or it is revoked (a revoked key
+    /// never changes again).
+    fn set_api_key_status(&self, id: &str, status: KeyStatus) -> Result<bool, PaymasterError>;
+    /// Gives a key a new secret (its hash), keeping its id, settings, budget use, ledger and
+    /// tokens; the old secret is refused from then on. False if there is no such key or it is
+    /// revoked.
+    fn rotate_api_key(
+        &self,
+        id: &str,
+        key_hash: &[u8; 32],
+        now: u64,
+    ) -> Result<bool, PaymasterError>;
     /// The key with this hash.
     fn api_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiKeyRecord>, PaymasterError>;
     /// The key with this id.
@@ -286,8 +366,12 @@ pub trait Store: Send + Sync {
     fn fail_execution(&self, id: Felt, error: &str, now: u64) -> Result<bool, PaymasterError>;
 
     /// Reserves (or re-sizes) `r.amount` for `(r.tracking_id, r.attempt)` if the key's
-    /// reserved and charged fees of the day stay within `r.budget`; false otherwise.
-    fn reserve(&self, r: &Reservation) -> Result<bool, PaymasterError>;
+    /// reserved and charged fees of the day stay within `r.budget` and, through a token, the
+    /// token is not revoked and stays within its limits: its reserved and charged fees within
+    /// `max_fee_fri`, its executions (those holding a reservation or charged; the first
+    /// reservation of an execution counts it) within `max_executions`. Otherwise reserves
+    /// nothing and says which limit refused.
+    fn reserve(&self, r: &Reservation) -> Result<ReserveOutcome, PaymasterError>;
     /// Releases the reservations of these executions that no transaction uses.
     fn release_unlinked(&self, ids: &[Felt]) -> Result<(), PaymasterError>;
     /// Reserved (unsettled) plus charged fees of a key on a day.
@@ -368,6 +452,13 @@ pub trait Store: Send + Sync {
     fn count_request(
         &self,
         api_key_id: &str,
+        minute: u64,
+        limit: u32,
+    ) -> Result<bool, PaymasterError>;
+    /// As [`Store::count_request`], for a client session token's own limit.
+    fn count_token_request(
+        &self,
+        token_id: &str,
         minute: u64,
         limit: u32,
     ) -> Result<bool, PaymasterError>;

@@ -24,18 +24,27 @@
 //!   tested on the locked row, so of two instances taking an expired lease one gets it; the
 //!   waiting executions of a stopped instance are adopted by one `UPDATE` whose owner test is
 //!   re-run on each locked row, so each goes to one instance; a request is counted by one
-//!   upsert that tests the minute's count against the key's limit.
+//!   upsert that tests the minute's count against the key's (or the token's) limit.
+//! - **tokens**: a reservation through a client session token locks the token's row
+//!   (`SELECT … FOR UPDATE`) and tests its limits before the key's budget, in the same
+//!   transaction; a concurrent reservation through the token waits for the row and is tested
+//!   against the usage the first left. Releases and settlements move the token's usage by
+//!   what they changed, as they move the key's.
+//! - **key life cycle**: status changes and rotations are single conditional `UPDATE`s
+//!   (`status <> 'revoked'`): nothing brings a revoked key back.
 //!
-//! Rows are locked in one order — relayer transaction, executions, ledger entries, usage rows
-//! (sorted) — which keeps deadlocks rare. A deadlock, a serialization failure, or a unique
+//! Rows are locked in one order — relayer transaction, executions, ledger entries, token rows
+//! (sorted), usage rows (sorted) — which keeps deadlocks rare. A deadlock, a serialization failure, or a unique
 //! violation from a concurrent insert rolls the transaction back; it is run again, at most
 //! [`TRIES`] times.
 //!
 //! Layout: `pool` (connection threads), `txn` (transactions, run again after a conflict),
-//! `changes` (every change of several rows), `rows` (reading rows, binding values); this file
+//! `changes` (every change of several rows), `keys` (API keys, tokens, request counts), `rows`
+//! (reading rows, binding values); this file
 //! opens the store, migrates it and maps the [`Store`] methods.
 
 mod changes;
+mod keys;
 mod pool;
 mod rows;
 mod txn;
@@ -43,13 +52,13 @@ mod txn;
 use postgres::{Client, Transaction};
 use stark_sessions_abi::Felt;
 
-use super::codec::{felts_to_text, hex};
+use super::codec::hex;
 use super::location::PostgresUrl;
 use super::migrations::{self, Migration};
 use super::FORGET_INSTANCES_AFTER_MS;
 use super::{
-    ApiKeyRecord, Claim, ClientTokenRecord, ExecutionRecord, Lease, LedgerEntry, NewExecution,
-    Reservation, Settlement, Store, TxRecord,
+    ApiKeyListing, ApiKeyRecord, Claim, ClientTokenRecord, ExecutionRecord, KeyStatus, Lease,
+    LedgerEntry, NewExecution, Reservation, ReserveOutcome, Settlement, Store, TxRecord,
 };
 use crate::error::PaymasterError;
 use crate::lifecycle::{ExecutionState, TxState};
@@ -147,28 +156,32 @@ impl PostgresStore {
 impl Store for PostgresStore {
     fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), PaymasterError> {
         let key = key.clone();
-        self.transact(move |tx| {
-            // As SQLite's INSERT OR REPLACE: a key replaces any with its id or its hash.
-            tx.execute(
-                "DELETE FROM api_keys WHERE id = $1 OR key_hash = $2",
-                &[&key.id, &key.key_hash.as_slice()],
-            )?;
-            tx.execute(
-                &format!(
-                    "INSERT INTO api_keys ({}) VALUES ($1, $2, $3, $4::text::numeric, $5, $6)",
-                    API_KEY_COLUMNS.replace("::text", "")
-                ),
-                &[
-                    &key.id,
-                    &key.name,
-                    &key.key_hash.as_slice(),
-                    &key.daily_budget_fri.to_string(),
-                    &i64::from(key.requests_per_minute),
-                    &key.allowed_targets.as_deref().map(felts_to_text),
-                ],
-            )?;
-            Ok(())
-        })
+        self.transact(move |tx| keys::put_api_key(tx, &key))
+    }
+
+    fn create_api_key(&self, key: &ApiKeyRecord) -> Result<bool, PaymasterError> {
+        let key = key.clone();
+        self.transact(move |tx| keys::create_api_key(tx, &key))
+    }
+
+    fn list_api_keys(&self, day: u64) -> Result<Vec<ApiKeyListing>, PaymasterError> {
+        let day = int(day)?;
+        self.read(move |tx| keys::list_api_keys(tx, day))
+    }
+
+    fn set_api_key_status(&self, id: &str, status: KeyStatus) -> Result<bool, PaymasterError> {
+        let id = id.to_owned();
+        self.transact(move |tx| keys::set_status(tx, &id, status))
+    }
+
+    fn rotate_api_key(
+        &self,
+        id: &str,
+        key_hash: &[u8; 32],
+        now: u64,
+    ) -> Result<bool, PaymasterError> {
+        let (id, hash, now) = (id.to_owned(), *key_hash, int(now)?);
+        self.transact(move |tx| keys::rotate(tx, &id, &hash, now))
     }
 
     fn api_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiKeyRecord>, PaymasterError> {
@@ -195,23 +208,7 @@ impl Store for PostgresStore {
 
     fn put_client_token(&self, token: &ClientTokenRecord) -> Result<(), PaymasterError> {
         let token = token.clone();
-        self.transact(move |tx| {
-            tx.execute(
-                &format!(
-                    "INSERT INTO client_tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-                ),
-                &[
-                    &token.id,
-                    &token.api_key_id,
-                    &token.client_id,
-                    &token.secret_hash.as_slice(),
-                    &token.user_addresses.as_deref().map(felts_to_text),
-                    &int(token.expires_at)?,
-                    &token.revoked,
-                ],
-            )?;
-            Ok(())
-        })
+        self.transact(move |tx| keys::put_client_token(tx, &token))
     }
 
     fn client_token(&self, id: &str) -> Result<Option<ClientTokenRecord>, PaymasterError> {
@@ -310,7 +307,7 @@ impl Store for PostgresStore {
         })
     }
 
-    fn reserve(&self, r: &Reservation) -> Result<bool, PaymasterError> {
+    fn reserve(&self, r: &Reservation) -> Result<ReserveOutcome, PaymasterError> {
         let r = r.clone();
         self.transact(move |tx| reserve(tx, &r))
     }
@@ -547,24 +544,38 @@ impl Store for PostgresStore {
         minute: u64,
         limit: u32,
     ) -> Result<bool, PaymasterError> {
+        self.count_in(("request_counts", "api_key_id"), api_key_id, minute, limit)
+    }
+
+    fn count_token_request(
+        &self,
+        token_id: &str,
+        minute: u64,
+        limit: u32,
+    ) -> Result<bool, PaymasterError> {
+        self.count_in(
+            ("token_request_counts", "token_id"),
+            token_id,
+            minute,
+            limit,
+        )
+    }
+}
+
+impl PostgresStore {
+    /// Counts a request of `subject` in `minute` in one of the request-count tables.
+    fn count_in(
+        &self,
+        table: (&'static str, &'static str),
+        subject: &str,
+        minute: u64,
+        limit: u32,
+    ) -> Result<bool, PaymasterError> {
         if limit == 0 {
             return Ok(false);
         }
-        let (key, minute, limit) = (api_key_id.to_owned(), int(minute)?, i64::from(limit));
-        self.transact(move |tx| {
-            tx.execute(
-                "DELETE FROM request_counts WHERE api_key_id = $1 AND minute < $2::bigint - 1",
-                &[&key, &minute],
-            )?;
-            // One statement counts and tests: a concurrent request waits for the row and is
-            // tested against the count the first left.
-            Ok(tx.execute(
-                "INSERT INTO request_counts (api_key_id, minute, requests) VALUES ($1, $2, 1) \
-                 ON CONFLICT (api_key_id, minute) DO UPDATE \
-                 SET requests = request_counts.requests + 1 WHERE request_counts.requests < $3",
-                &[&key, &minute, &limit],
-            )? == 1)
-        })
+        let (subject, minute, limit) = (subject.to_owned(), int(minute)?, i64::from(limit));
+        self.transact(move |tx| keys::count_in(tx, table, &subject, minute, limit))
     }
 }
 

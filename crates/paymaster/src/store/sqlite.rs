@@ -8,15 +8,19 @@ use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
 use stark_sessions_abi::Felt;
 
-use super::codec::{corrupt, felts_to_text, hash_from_blob, hex, parse_u128, text_to_felts};
+use super::codec::{corrupt, felts_to_text, hex, parse_u128, text_to_felts};
+use super::limits::book_on_token;
 use super::migrations::{self, Migration};
 use super::FORGET_INSTANCES_AFTER_MS;
 use super::{
-    ApiKeyRecord, Claim, ClientTokenRecord, ExecutionRecord, FeePayment, Lease, LedgerEntry,
-    NewExecution, Reservation, Settlement, Store, TxItem, TxRecord,
+    ApiKeyListing, ApiKeyRecord, Claim, ClientTokenRecord, ExecutionRecord, FeePayment, KeyStatus,
+    Lease, LedgerEntry, NewExecution, Reservation, ReserveOutcome, Settlement, Store, TxItem,
+    TxRecord,
 };
 use crate::error::PaymasterError;
 use crate::lifecycle::{ExecutionState, TxState};
+
+mod keys;
 
 /// [`Store`] on an embedded SQLite database.
 pub struct SqliteStore {
@@ -107,6 +111,7 @@ fn ledger_from_row(r: &Row<'_>) -> rusqlite::Result<LedgerEntry> {
         tracking_id: felt_at(r, 0)?,
         attempt: r.get(1)?,
         api_key_id: r.get(2)?,
+        token_id: r.get(7)?,
         day: r.get(3)?,
         reserved_fri: u128_at(r, 4)?,
         charged_fri: opt_u128_at(r, 5)?,
@@ -169,15 +174,25 @@ fn ledger_where(
     values: &[&dyn rusqlite::ToSql],
 ) -> Result<Vec<LedgerEntry>, PaymasterError> {
     let sql = format!(
-        "SELECT tracking_id, attempt, api_key_id, day, reserved_fri, charged_fri, tx_hash \
-         FROM budget_ledger WHERE {clause}"
+        "SELECT tracking_id, attempt, api_key_id, day, reserved_fri, charged_fri, tx_hash, \
+         token_id FROM budget_ledger WHERE {clause}"
     );
     let mut stmt = tx.prepare_cached(&sql)?;
     let rows = stmt.query_map(values, ledger_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Deletes unsettled ledger entries, giving their reservations back to the day's usage.
+/// Whether an execution holds any ledger entry (a reservation or a charge).
+fn has_entries(tx: &Transaction<'_>, id: Felt) -> Result<bool, PaymasterError> {
+    Ok(tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM budget_ledger WHERE tracking_id = ?1)",
+        [hex(id)],
+        |r| r.get(0),
+    )?)
+}
+
+/// Deletes unsettled ledger entries, giving their reservations back to the day's usage and
+/// their tokens' (an execution left without entries no longer counts for its token).
 fn release_entries(tx: &Transaction<'_>, entries: &[LedgerEntry]) -> Result<(), PaymasterError> {
     for e in entries.iter().filter(|e| e.charged_fri.is_none()) {
         adjust_usage(tx, e, e.reserved_fri, 0)?;
@@ -185,6 +200,10 @@ fn release_entries(tx: &Transaction<'_>, entries: &[LedgerEntry]) -> Result<(), 
             "DELETE FROM budget_ledger WHERE tracking_id = ?1 AND attempt = ?2",
             params![hex(e.tracking_id), e.attempt],
         )?;
+        if let Some(token) = &e.token_id {
+            let gone = !has_entries(tx, e.tracking_id)?;
+            keys::reweigh_on_token(tx, token, e.reserved_fri, 0, gone)?;
+        }
     }
     Ok(())
 }
@@ -319,41 +338,6 @@ impl SqliteStore {
         })
     }
 
-    fn api_key_where(
-        &self,
-        clause: &str,
-        value: &dyn rusqlite::ToSql,
-    ) -> Result<Option<ApiKeyRecord>, PaymasterError> {
-        let sql = format!(
-            "SELECT id, name, key_hash, daily_budget_fri, requests_per_minute, allowed_targets \
-             FROM api_keys WHERE {clause} = ?1"
-        );
-        let row = self.with(|c| {
-            Ok(c.query_row(&sql, [value], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Vec<u8>>(2)?,
-                    u128_at(r, 3)?,
-                    r.get::<_, u32>(4)?,
-                    r.get::<_, Option<String>>(5)?,
-                ))
-            })
-            .optional()?)
-        })?;
-        row.map(|(id, name, hash, budget, rpm, targets)| {
-            Ok(ApiKeyRecord {
-                id,
-                name,
-                key_hash: hash_from_blob(hash)?,
-                daily_budget_fri: budget,
-                requests_per_minute: rpm,
-                allowed_targets: targets.as_deref().map(text_to_felts).transpose()?,
-            })
-        })
-        .transpose()
-    }
-
     fn insert_execution(
         tx: &Transaction<'_>,
         new: &NewExecution,
@@ -414,86 +398,44 @@ fn restrict_permissions(_path: &Path) {}
 
 impl Store for SqliteStore {
     fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), PaymasterError> {
-        self.with(|c| {
-            c.execute(
-                "INSERT OR REPLACE INTO api_keys \
-                 (id, name, key_hash, daily_budget_fri, requests_per_minute, allowed_targets) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    key.id,
-                    key.name,
-                    key.key_hash.as_slice(),
-                    key.daily_budget_fri.to_string(),
-                    key.requests_per_minute,
-                    key.allowed_targets.as_deref().map(felts_to_text),
-                ],
-            )?;
-            Ok(())
-        })
+        self.atomically(|tx| keys::put_api_key(tx, key))
+    }
+
+    fn create_api_key(&self, key: &ApiKeyRecord) -> Result<bool, PaymasterError> {
+        self.atomically(|tx| keys::create_api_key(tx, key))
+    }
+
+    fn list_api_keys(&self, day: u64) -> Result<Vec<ApiKeyListing>, PaymasterError> {
+        self.with(|c| keys::list_api_keys(c, day))
+    }
+
+    fn set_api_key_status(&self, id: &str, status: KeyStatus) -> Result<bool, PaymasterError> {
+        self.with(|c| keys::set_status(c, id, status))
+    }
+
+    fn rotate_api_key(
+        &self,
+        id: &str,
+        key_hash: &[u8; 32],
+        now: u64,
+    ) -> Result<bool, PaymasterError> {
+        self.with(|c| keys::rotate(c, id, key_hash, now))
     }
 
     fn api_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiKeyRecord>, PaymasterError> {
-        self.api_key_where("key_hash", &hash.as_slice())
+        self.with(|c| keys::api_key_where(c, "key_hash", &hash.as_slice()))
     }
 
     fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, PaymasterError> {
-        self.api_key_where("id", &id)
+        self.with(|c| keys::api_key_where(c, "id", &id))
     }
 
     fn put_client_token(&self, token: &ClientTokenRecord) -> Result<(), PaymasterError> {
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO client_tokens \
-                 (id, api_key_id, client_id, secret_hash, user_addresses, expires_at, revoked) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    token.id,
-                    token.api_key_id,
-                    token.client_id,
-                    token.secret_hash.as_slice(),
-                    token.user_addresses.as_deref().map(felts_to_text),
-                    token.expires_at,
-                    token.revoked,
-                ],
-            )?;
-            Ok(())
-        })
+        self.with(|c| keys::put_client_token(c, token))
     }
 
     fn client_token(&self, id: &str) -> Result<Option<ClientTokenRecord>, PaymasterError> {
-        let row = self.with(|c| {
-            Ok(c.query_row(
-                "SELECT id, api_key_id, client_id, secret_hash, user_addresses, expires_at, revoked \
-                 FROM client_tokens WHERE id = ?1",
-                [id],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, Vec<u8>>(3)?,
-                        r.get::<_, Option<String>>(4)?,
-                        r.get::<_, u64>(5)?,
-                        r.get::<_, bool>(6)?,
-                    ))
-                },
-            )
-            .optional()?)
-        })?;
-        row.map(
-            |(id, api_key_id, client_id, hash, users, expires_at, revoked)| {
-                Ok(ClientTokenRecord {
-                    id,
-                    api_key_id,
-                    client_id,
-                    secret_hash: hash_from_blob(hash)?,
-                    user_addresses: users.as_deref().map(text_to_felts).transpose()?,
-                    expires_at,
-                    revoked,
-                })
-            },
-        )
-        .transpose()
+        self.with(|c| keys::client_token(c, id))
     }
 
     fn revoke_client_token(&self, id: &str, api_key_id: &str) -> Result<bool, PaymasterError> {
@@ -635,7 +577,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn reserve(&self, r: &Reservation) -> Result<bool, PaymasterError> {
+    fn reserve(&self, r: &Reservation) -> Result<ReserveOutcome, PaymasterError> {
         self.atomically(|tx| {
             let (id, attempt) = (hex(r.tracking_id), r.attempt);
             let current = ledger_where(
@@ -648,20 +590,40 @@ impl Store for SqliteStore {
                     "storage: this attempt is already in a transaction".into(),
                 ));
             }
+            let token = match &r.token_id {
+                Some(token) => match reserve_on_token(tx, r, token, current.first())? {
+                    Ok(usage) => Some((token, usage)),
+                    Err(refused) => return Ok(refused),
+                },
+                None => None,
+            };
             let previous = current.first().map_or(0, |e| e.reserved_fri);
             let used = usage(tx, &r.api_key_id, r.day)?.saturating_sub(previous);
-            let fits = used.checked_add(r.amount).is_some_and(|t| t <= r.budget);
-            if fits {
-                release_entries(tx, &current)?;
-                tx.execute(
-                    "INSERT INTO budget_ledger \
-                     (tracking_id, attempt, api_key_id, day, reserved_fri) \
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![id, attempt, r.api_key_id, r.day, r.amount.to_string()],
-                )?;
-                set_usage(tx, &r.api_key_id, r.day, used + r.amount)?;
+            if used.checked_add(r.amount).is_none_or(|t| t > r.budget) {
+                return Ok(ReserveOutcome::OverKeyBudget);
             }
-            Ok(fits)
+            tx.execute(
+                "DELETE FROM budget_ledger WHERE tracking_id = ?1 AND attempt = ?2",
+                params![id, attempt],
+            )?;
+            tx.execute(
+                "INSERT INTO budget_ledger \
+                 (tracking_id, attempt, api_key_id, day, reserved_fri, token_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    id,
+                    attempt,
+                    r.api_key_id,
+                    r.day,
+                    r.amount.to_string(),
+                    r.token_id
+                ],
+            )?;
+            set_usage(tx, &r.api_key_id, r.day, used + r.amount)?;
+            if let Some((token, usage)) = token {
+                keys::set_token_usage(tx, token, usage)?;
+            }
+            Ok(ReserveOutcome::Granted)
         })
     }
 
@@ -796,6 +758,9 @@ impl Store for SqliteStore {
                     .map_or(0, |(_, c)| *c);
                 if e.charged_fri.is_none() {
                     adjust_usage(tx, &e, e.reserved_fri, charge)?;
+                    if let Some(token) = &e.token_id {
+                        keys::reweigh_on_token(tx, token, e.reserved_fri, charge, false)?;
+                    }
                     tx.execute(
                         "UPDATE budget_ledger SET charged_fri = ?3 WHERE tracking_id = ?1 AND attempt = ?2",
                         params![hex(e.tracking_id), e.attempt, charge.to_string()],
@@ -1009,23 +974,38 @@ impl Store for SqliteStore {
         minute: u64,
         limit: u32,
     ) -> Result<bool, PaymasterError> {
-        if limit == 0 {
-            return Ok(false);
-        }
-        self.atomically(|tx| {
-            tx.execute(
-                "DELETE FROM request_counts WHERE api_key_id = ?1 AND minute < ?2",
-                params![api_key_id, minute.saturating_sub(1)],
-            )?;
-            let counted = tx.execute(
-                "INSERT INTO request_counts (api_key_id, minute, requests) VALUES (?1, ?2, 1) \
-                 ON CONFLICT (api_key_id, minute) DO UPDATE SET requests = requests + 1 \
-                 WHERE requests < ?3",
-                params![api_key_id, minute, limit],
-            )?;
-            Ok(counted == 1)
-        })
+        let table = ("request_counts", "api_key_id");
+        self.atomically(|tx| keys::count_in(tx, table, api_key_id, minute, limit))
     }
+
+    fn count_token_request(
+        &self,
+        token_id: &str,
+        minute: u64,
+        limit: u32,
+    ) -> Result<bool, PaymasterError> {
+        let table = ("token_request_counts", "token_id");
+        self.atomically(|tx| keys::count_in(tx, table, token_id, minute, limit))
+    }
+}
+
+/// The token's usage once `r` replaces `current` (the attempt's entry, if any), or why not.
+fn reserve_on_token(
+    tx: &Transaction<'_>,
+    r: &Reservation,
+    token: &str,
+    current: Option<&LedgerEntry>,
+) -> Result<Result<super::TokenUsage, ReserveOutcome>, PaymasterError> {
+    let previous = current
+        .filter(|e| e.token_id.as_deref() == Some(token))
+        .map_or(0, |e| e.reserved_fri);
+    let first = !has_entries(tx, r.tracking_id)?;
+    Ok(book_on_token(
+        keys::token_row(tx, token)?,
+        previous,
+        r.amount,
+        first,
+    ))
 }
 
 #[cfg(test)]

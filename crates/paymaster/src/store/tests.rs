@@ -35,6 +35,10 @@ macro_rules! store_suite {
             two_instances_racing_for_an_expired_lease_one_takes_it,
             waiting_executions_of_a_dead_instance_are_adopted_once,
             requests_are_counted_per_key_and_minute_across_instances,
+            a_key_is_created_once_listed_disabled_enabled_rotated_and_revoked_for_good,
+            a_tokens_limits_hold_and_its_usage_follows_reservations_charges_and_releases,
+            two_instances_racing_through_one_token_never_exceed_its_limits,
+            requests_through_a_token_are_counted_apart_from_its_key,
         );
     };
     (@tests $fresh:expr; $($name:ident),+ $(,)?) => {
@@ -68,6 +72,7 @@ fn reservation(id: u64, attempt: u32, amount: u128, budget: u128) -> Reservation
         tracking_id: Felt::from(id),
         attempt,
         api_key_id: "k".into(),
+        token_id: None,
         day: DAY,
         amount,
         budget,
@@ -115,7 +120,8 @@ fn queued(store: &dyn Store, ids: &[u64], amount: u128) {
         store.mark_queued(Felt::from(id), "a", 1).expect("queue");
         assert!(store
             .reserve(&reservation(id, 1, amount, u128::MAX))
-            .expect("reserve"));
+            .expect("reserve")
+            .is_granted());
     }
 }
 
@@ -149,13 +155,28 @@ pub(super) fn one_outside_execution_is_claimed_once_and_a_refused_one_may_be_cla
 
 pub(super) fn reservations_never_exceed_the_budget_and_settle_to_the_actual_fee(f: &dyn Fixture) {
     let store = f.store();
-    assert!(store.reserve(&reservation(1, 1, 60, 100)).expect("r"));
-    assert!(!store.reserve(&reservation(2, 1, 60, 100)).expect("r"));
+    assert!(store
+        .reserve(&reservation(1, 1, 60, 100))
+        .expect("r")
+        .is_granted());
+    assert!(!store
+        .reserve(&reservation(2, 1, 60, 100))
+        .expect("r")
+        .is_granted());
     // Re-sizing one's own reservation does not count it twice.
-    assert!(store.reserve(&reservation(1, 1, 90, 100)).expect("r"));
+    assert!(store
+        .reserve(&reservation(1, 1, 90, 100))
+        .expect("r")
+        .is_granted());
     assert_eq!(store.spent_on("k", DAY).expect("spent"), 90);
-    assert!(store.reserve(&reservation(1, 1, 40, 100)).expect("r"));
-    assert!(store.reserve(&reservation(2, 1, 60, 100)).expect("r"));
+    assert!(store
+        .reserve(&reservation(1, 1, 40, 100))
+        .expect("r")
+        .is_granted());
+    assert!(store
+        .reserve(&reservation(2, 1, 60, 100))
+        .expect("r")
+        .is_granted());
     assert_eq!(store.spent_on("k", DAY).expect("spent"), 100);
     store.release_unlinked(&[Felt::TWO]).expect("release");
     assert_eq!(store.spent_on("k", DAY).expect("spent"), 40);
@@ -250,7 +271,8 @@ pub(super) fn a_dropped_transaction_is_requeued_once_and_released(f: &dyn Fixtur
     // Beyond the limit it is dropped for good.
     assert!(store
         .reserve(&reservation(1, 2, 50, u128::MAX))
-        .expect("reserve"));
+        .expect("reserve")
+        .is_granted());
     store.record_signed(&tx(0xb, 1, &[(1, 2)])).expect("signed");
     assert!(store
         .drop_transaction(Felt::from(0xbu8), "nonce used", true, 1)
@@ -290,6 +312,7 @@ pub(super) fn keys_and_tokens_are_stored_replaced_and_revoked(f: &dyn Fixture) {
         daily_budget_fri: u128::MAX,
         requests_per_minute: 60,
         allowed_targets: Some(vec![Felt::ONE, Felt::from(0xabcu32)]),
+        status: KeyStatus::Active,
     };
     store.put_api_key(&key).expect("put");
     assert_eq!(store.api_key("game").expect("read"), Some(key.clone()));
@@ -307,6 +330,12 @@ pub(super) fn keys_and_tokens_are_stored_replaced_and_revoked(f: &dyn Fixture) {
         user_addresses: Some(vec![Felt::TWO]),
         expires_at: 1_900_000_000,
         revoked: false,
+        limits: TokenLimits {
+            requests_per_minute: Some(5),
+            max_fee_fri: Some(u128::MAX),
+            max_executions: Some(7),
+        },
+        usage: TokenUsage::default(),
     };
     store.put_client_token(&token).expect("put");
     assert_eq!(store.client_token("t1").expect("read"), Some(token));
@@ -378,12 +407,14 @@ pub(super) fn two_instances_racing_reservations_never_overspend(f: &dyn Fixture)
                 && store
                     .reserve(&reservation(id - 1, 1, 2 * AMOUNT, BUDGET))
                     .expect("r")
+                    .is_granted()
             {
                 held.insert(id - 1, 2 * AMOUNT);
             }
             if store
                 .reserve(&reservation(id, 1, AMOUNT, BUDGET))
                 .expect("reserve")
+                .is_granted()
             {
                 held.insert(id, AMOUNT);
             } else {
@@ -644,4 +675,272 @@ pub(super) fn requests_are_counted_per_key_and_minute_across_instances(f: &dyn F
     assert!(!store
         .count_request("k", 101, 0)
         .expect("no requests allowed"));
+}
+
+fn api_key(id: &str, hash: u8, budget: u128) -> ApiKeyRecord {
+    ApiKeyRecord {
+        id: id.into(),
+        name: format!("{id} name"),
+        key_hash: [hash; 32],
+        daily_budget_fri: budget,
+        requests_per_minute: 60,
+        allowed_targets: None,
+        status: KeyStatus::Active,
+    }
+}
+
+pub(super) fn a_key_is_created_once_listed_disabled_enabled_rotated_and_revoked_for_good(
+    f: &dyn Fixture,
+) {
+    let store = f.store();
+    assert!(store
+        .create_api_key(&api_key("k", 1, 1_000))
+        .expect("create"));
+    assert!(!store.create_api_key(&api_key("k", 2, 5)).expect("same id"));
+    assert!(!store
+        .create_api_key(&api_key("other", 1, 5))
+        .expect("same hash"));
+    assert!(store.create_api_key(&api_key("a", 3, 5)).expect("create"));
+    assert!(store
+        .reserve(&reservation(1, 1, 100, 1_000))
+        .expect("reserve")
+        .is_granted());
+    let listed = store.list_api_keys(DAY).expect("list");
+    let ids: Vec<&str> = listed.iter().map(|l| l.key.id.as_str()).collect();
+    assert_eq!(ids, ["a", "k"]);
+    assert_eq!(
+        (listed[1].used_fri, listed[1].rotated_at, listed[0].used_fri),
+        (100, None, 0)
+    );
+    assert_eq!(listed[1].key, api_key("k", 1, 1_000));
+
+    let status = |id| store.api_key(id).expect("read").expect("key").status;
+    assert!(store
+        .set_api_key_status("k", KeyStatus::Disabled)
+        .expect("disable"));
+    assert_eq!(status("k"), KeyStatus::Disabled);
+    // Keys reloaded from the configuration keep their status.
+    store.put_api_key(&api_key("k", 1, 2_000)).expect("reload");
+    assert_eq!(status("k"), KeyStatus::Disabled);
+    assert!(store
+        .set_api_key_status("k", KeyStatus::Active)
+        .expect("enable"));
+
+    // A new secret: the old hash finds nothing, the new one the same key, budget and usage.
+    assert!(store.rotate_api_key("k", &[9; 32], 1_234).expect("rotate"));
+    assert_eq!(store.api_key_by_hash(&[1; 32]).expect("read"), None);
+    let rotated = store.api_key_by_hash(&[9; 32]).expect("read").expect("key");
+    assert_eq!(
+        (rotated.id.as_str(), rotated.daily_budget_fri),
+        ("k", 2_000)
+    );
+    let listed = store.list_api_keys(DAY).expect("list");
+    assert_eq!(
+        (listed[1].used_fri, listed[1].rotated_at),
+        (100, Some(1_234))
+    );
+    assert_eq!(store.ledger(false).expect("ledger")[0].api_key_id, "k");
+
+    assert!(store
+        .set_api_key_status("k", KeyStatus::Revoked)
+        .expect("revoke"));
+    assert!(!store
+        .set_api_key_status("k", KeyStatus::Active)
+        .expect("revoked for good"));
+    assert!(!store
+        .rotate_api_key("k", &[8; 32], 1_300)
+        .expect("no rotation"));
+    assert_eq!(status("k"), KeyStatus::Revoked);
+    assert!(!store
+        .set_api_key_status("missing", KeyStatus::Disabled)
+        .expect("no key"));
+    assert!(!store
+        .rotate_api_key("missing", &[7; 32], 1)
+        .expect("no key"));
+}
+
+/// A token `id` of key `k` with these limits.
+fn put_token(store: &dyn Store, id: &str, max_fee_fri: Option<u128>, max_executions: Option<u64>) {
+    store
+        .put_client_token(&ClientTokenRecord {
+            id: id.into(),
+            api_key_id: "k".into(),
+            client_id: format!("client of {id}"),
+            secret_hash: [0; 32],
+            user_addresses: None,
+            expires_at: u64::MAX / 2,
+            revoked: false,
+            limits: TokenLimits {
+                requests_per_minute: None,
+                max_fee_fri,
+                max_executions,
+            },
+            usage: TokenUsage::default(),
+        })
+        .expect("token");
+}
+
+/// A reservation of `amount` for `(id, attempt)` through `token` (the key's budget is ample).
+fn through(token: &str, id: u64, attempt: u32, amount: u128) -> Reservation {
+    Reservation {
+        token_id: Some(token.into()),
+        ..reservation(id, attempt, amount, u128::MAX)
+    }
+}
+
+fn usage_of(store: &dyn Store, token: &str) -> (u128, u64) {
+    let usage = store
+        .client_token(token)
+        .expect("read")
+        .expect("token")
+        .usage;
+    (usage.fee_fri, usage.executions)
+}
+
+/// Claims and queues `id` (attempt 1 waits for a reservation).
+fn claimed(store: &dyn Store, id: u64, token: &str) {
+    let new = NewExecution {
+        token_id: Some(token.into()),
+        ..new_execution(id, id)
+    };
+    assert_eq!(
+        store.claim_execution(&new, 1).expect("claim"),
+        Claim::Claimed
+    );
+    store.mark_queued(Felt::from(id), "a", 1).expect("queue");
+}
+
+pub(super) fn a_tokens_limits_hold_and_its_usage_follows_reservations_charges_and_releases(
+    f: &dyn Fixture,
+) {
+    let store = f.store();
+    put_token(store, "t", Some(100), Some(2));
+    put_token(store, "u", None, None);
+    for id in 1..=5 {
+        claimed(store, id, if id == 5 { "u" } else { "t" });
+    }
+    let reserve = |r: Reservation| store.reserve(&r).expect("reserve");
+    assert!(reserve(through("t", 1, 1, 60)).is_granted());
+    // Re-sizing its own reservation counts the new size, and the execution once.
+    assert!(reserve(through("t", 1, 1, 80)).is_granted());
+    assert_eq!(usage_of(store, "t"), (80, 1));
+    assert_eq!(
+        reserve(through("t", 2, 1, 21)),
+        ReserveOutcome::OverTokenFee(100)
+    );
+    assert_eq!(usage_of(store, "t"), (80, 1), "a refusal books nothing");
+    assert!(reserve(through("t", 2, 1, 20)).is_granted());
+    assert_eq!(usage_of(store, "t"), (100, 2));
+    // A released execution no longer counts.
+    store.release_unlinked(&[Felt::TWO]).expect("release");
+    assert_eq!(usage_of(store, "t"), (80, 1));
+    assert!(reserve(through("t", 3, 1, 10)).is_granted());
+    assert_eq!(
+        reserve(through("t", 4, 1, 1)),
+        ReserveOutcome::OverTokenExecutions(2)
+    );
+    // Another token of the same key is untouched.
+    assert!(reserve(through("u", 5, 1, 500)).is_granted());
+    assert_eq!(
+        (usage_of(store, "t"), usage_of(store, "u")),
+        ((90, 2), (500, 1))
+    );
+    assert_eq!(store.spent_on("k", DAY).expect("spent"), 590);
+
+    // Charged: the token weighs the charge; a dropped transaction gives its share back.
+    store.record_signed(&tx(0xa, 0, &[(1, 1)])).expect("signed");
+    store.record_signed(&tx(0xb, 1, &[(3, 1)])).expect("signed");
+    store
+        .record_outcome(Felt::from(0xau8), true, 50, None)
+        .expect("outcome");
+    store
+        .settle_transaction(Felt::from(0xau8), &[(Felt::ONE, 50)], false)
+        .expect("settle");
+    assert_eq!(usage_of(store, "t"), (60, 2));
+    store
+        .drop_transaction(Felt::from(0xbu8), "gone", true, 3)
+        .expect("drop");
+    assert_eq!(usage_of(store, "t"), (50, 1));
+    assert_usage_matches_ledger(store);
+
+    // A revoked token reserves nothing, even for an execution accepted before.
+    assert!(store.revoke_client_token("t", "k").expect("revoke"));
+    assert_eq!(reserve(through("t", 3, 2, 1)), ReserveOutcome::TokenRevoked);
+    assert_eq!(
+        reserve(through("gone", 4, 1, 1)),
+        ReserveOutcome::TokenRevoked
+    );
+}
+
+pub(super) fn two_instances_racing_through_one_token_never_exceed_its_limits(f: &dyn Fixture) {
+    const MAX_FEE: u128 = 500;
+    const MAX_EXECUTIONS: u64 = 30;
+    const AMOUNT: u128 = 7;
+    put_token(f.store(), "t", Some(MAX_FEE), Some(MAX_EXECUTIONS));
+    put_token(f.store(), "u", None, Some(1_000));
+    // Even tries go through the limited token, odd ones through the other; every third try
+    // gives its reservation back.
+    let outcomes = race(f, |store, thread, _| {
+        let (mut held, mut refused) = ([0u64; 2], [0u32; 2]);
+        for n in 0..40 {
+            let id = thread * 1_000 + n;
+            let which = (n % 2) as usize;
+            let token = ["t", "u"][which];
+            match store
+                .reserve(&through(token, id, 1, AMOUNT))
+                .expect("reserve")
+            {
+                ReserveOutcome::Granted => held[which] += 1,
+                ReserveOutcome::OverTokenFee(_) | ReserveOutcome::OverTokenExecutions(_) => {
+                    refused[which] += 1
+                }
+                other => panic!("{other:?}"),
+            }
+            if n % 3 == 2 {
+                store.release_unlinked(&[Felt::from(id)]).expect("release");
+            }
+            let (fee, executions) = usage_of(store, "t");
+            assert!(
+                fee <= MAX_FEE && executions <= MAX_EXECUTIONS,
+                "over the limit"
+            );
+        }
+        (held, refused)
+    });
+    let store = f.store();
+    let ledger = store.ledger(false).expect("ledger");
+    for (which, token) in ["t", "u"].into_iter().enumerate() {
+        let entries: Vec<&LedgerEntry> = ledger
+            .iter()
+            .filter(|e| e.token_id.as_deref() == Some(token))
+            .collect();
+        let fee: u128 = entries.iter().map(|e| e.reserved_fri).sum();
+        assert_eq!(
+            usage_of(store, token),
+            (fee, entries.len() as u64),
+            "{token}: usage is what its ledger entries weigh"
+        );
+        let refused: u32 = outcomes.iter().map(|o| o.1[which]).sum();
+        assert_eq!(refused > 0, token == "t", "{token}: refusals {refused}");
+    }
+    let (fee, executions) = usage_of(store, "t");
+    assert!(fee <= MAX_FEE && executions <= MAX_EXECUTIONS);
+    assert_usage_matches_ledger(store);
+}
+
+pub(super) fn requests_through_a_token_are_counted_apart_from_its_key(f: &dyn Fixture) {
+    const LIMIT: u32 = 5;
+    let counted = race(f, |store, _, _| {
+        (0..3)
+            .filter(|_| store.count_token_request("t", 100, LIMIT).expect("count"))
+            .count()
+    });
+    assert_eq!(counted.iter().sum::<usize>(), LIMIT as usize);
+    let store = f.store();
+    // A key named like the token has a count of its own.
+    assert!(store.count_request("t", 100, 1).expect("key"));
+    assert!(store.count_token_request("u", 100, 1).expect("other token"));
+    assert!(store
+        .count_token_request("t", 101, LIMIT)
+        .expect("next minute"));
 }

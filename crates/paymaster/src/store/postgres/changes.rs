@@ -2,11 +2,12 @@
 //! ledger, a transaction's life cycle, adoption of waiting executions. Why no interleaving
 //! breaks an invariant is told in the parent module.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use postgres::Transaction;
 use stark_sessions_abi::Felt;
 
+use super::keys::{has_entries, lock_token, set_token_usage, with_entries};
 use super::rows::{
     execution_from_row, felt, int, ledger_from_row, names, rows, uint, EXECUTION_COLUMNS,
     LEDGER_COLUMNS,
@@ -15,19 +16,37 @@ use super::txn::Res;
 use crate::error::PaymasterError;
 use crate::lifecycle::{ExecutionState, TxState};
 use crate::store::codec::{felts_to_text, hex};
+use crate::store::limits::book_on_token;
 use crate::store::{
-    Claim, ExecutionRecord, LedgerEntry, NewExecution, Reservation, Settlement, TxItem, TxRecord,
+    Claim, ExecutionRecord, LedgerEntry, NewExecution, Reservation, ReserveOutcome, Settlement,
+    TokenUsage, TxItem, TxRecord,
 };
 
-/// Changes to keys' daily usage, applied together in key order (one lock order everywhere).
+/// Changes to tokens' usage and keys' daily usage, applied together: tokens, then keys, each
+/// in order (one lock order everywhere: ledger entries, token rows, usage rows).
 #[derive(Default)]
-struct UsageChanges(BTreeMap<(String, i64), (u128, u128)>);
+struct UsageChanges {
+    /// By key and day: FRI taken off, FRI added.
+    keys: BTreeMap<(String, i64), (u128, u128)>,
+    /// By token: FRI taken off, FRI added, executions no longer counted.
+    tokens: BTreeMap<String, (u128, u128, u64)>,
+}
 
 impl UsageChanges {
-    /// `entry` weighed `from` and now weighs `to`.
+    /// `entry` weighed `from` and now weighs `to` (for its key's day and its token).
     fn reweigh(&mut self, entry: &LedgerEntry, from: u128, to: u128) -> Res<()> {
+        if let Some(token) = &entry.token_id {
+            let slot = self.tokens.entry(token.clone()).or_default();
+            slot.0 = slot.0.saturating_add(from);
+            slot.1 = slot.1.saturating_add(to);
+        }
+        self.reweigh_key(entry, from, to)
+    }
+
+    /// As [`Self::reweigh`], for the key's day only.
+    fn reweigh_key(&mut self, entry: &LedgerEntry, from: u128, to: u128) -> Res<()> {
         let slot = self
-            .0
+            .keys
             .entry((entry.api_key_id.clone(), int(entry.day)?))
             .or_default();
         slot.0 = slot.0.saturating_add(from);
@@ -35,8 +54,22 @@ impl UsageChanges {
         Ok(())
     }
 
+    /// An execution of `token` lost its last ledger entry: it no longer counts.
+    fn forget_execution(&mut self, token: &str) {
+        self.tokens.entry(token.to_owned()).or_default().2 += 1;
+    }
+
     fn apply(self, tx: &mut Transaction<'_>) -> Res<()> {
-        for ((key, day), (minus, plus)) in self.0 {
+        for (token, (minus, plus, gone)) in self.tokens {
+            tx.execute(
+                "UPDATE client_tokens \
+                 SET fee_used_fri = GREATEST(fee_used_fri - $2::text::numeric, 0) \
+                     + $3::text::numeric, \
+                 executions_used = GREATEST(executions_used - $4, 0) WHERE id = $1",
+                &[&token, &minus.to_string(), &plus.to_string(), &int(gone)?],
+            )?;
+        }
+        for ((key, day), (minus, plus)) in self.keys {
             tx.execute(
                 "UPDATE budget_usage \
                  SET used_fri = GREATEST(used_fri - $3::text::numeric, 0) + $4::text::numeric \
@@ -49,7 +82,8 @@ impl UsageChanges {
 }
 
 /// Deletes the unsettled ledger entries matching `clause` (over `$1`), giving their
-/// reservations back to their days' usage.
+/// reservations back to their days' usage and their tokens' (an execution left without
+/// entries no longer counts for its token).
 pub(super) fn release_where(
     tx: &mut Transaction<'_>,
     clause: &str,
@@ -63,8 +97,17 @@ pub(super) fn release_where(
         &[value],
     )?;
     let mut usage = UsageChanges::default();
+    let mut through_tokens = BTreeSet::new();
     for e in rows(deleted, ledger_from_row)? {
         usage.reweigh(&e, e.reserved_fri, 0)?;
+        if let Some(token) = e.token_id {
+            through_tokens.insert((hex(e.tracking_id), token));
+        }
+    }
+    let ids: Vec<String> = through_tokens.iter().map(|(id, _)| id.clone()).collect();
+    let left = with_entries(tx, &ids)?;
+    for (_, token) in through_tokens.iter().filter(|(id, _)| !left.contains(id)) {
+        usage.forget_execution(token);
     }
     usage.apply(tx)
 }
@@ -142,7 +185,7 @@ pub(super) fn claim(tx: &mut Transaction<'_>, new: &NewExecution, now: i64) -> R
     Ok(Claim::Claimed)
 }
 
-pub(super) fn reserve(tx: &mut Transaction<'_>, r: &Reservation) -> Res<bool> {
+pub(super) fn reserve(tx: &mut Transaction<'_>, r: &Reservation) -> Res<ReserveOutcome> {
     let (id, attempt, day) = (hex(r.tracking_id), int(r.attempt)?, int(r.day)?);
     let current = tx
         .query_opt(
@@ -161,6 +204,13 @@ pub(super) fn reserve(tx: &mut Transaction<'_>, r: &Reservation) -> Res<bool> {
         )
         .into());
     }
+    let token = match &r.token_id {
+        Some(token) => match reserve_on_token(tx, r, token, current.as_ref())? {
+            Ok(usage) => Some((token, usage)),
+            Err(refused) => return Ok(refused),
+        },
+        None => None,
+    };
     // Re-sizing one's own reservation does not count it twice.
     let same_day = current
         .as_ref()
@@ -188,12 +238,12 @@ pub(super) fn reserve(tx: &mut Transaction<'_>, r: &Reservation) -> Res<bool> {
         ],
     )? == 1;
     if !fits {
-        return Ok(false);
+        return Ok(ReserveOutcome::OverKeyBudget);
     }
     if let Some(old) = current {
         let mut usage = UsageChanges::default();
         if !same_day {
-            usage.reweigh(&old, old.reserved_fri, 0)?;
+            usage.reweigh_key(&old, old.reserved_fri, 0)?;
         }
         tx.execute(
             "DELETE FROM budget_ledger WHERE tracking_id = $1 AND attempt = $2",
@@ -202,11 +252,38 @@ pub(super) fn reserve(tx: &mut Transaction<'_>, r: &Reservation) -> Res<bool> {
         usage.apply(tx)?;
     }
     tx.execute(
-        "INSERT INTO budget_ledger (tracking_id, attempt, api_key_id, day, reserved_fri) \
-         VALUES ($1, $2, $3, $4, $5::text::numeric)",
-        &[&id, &attempt, &r.api_key_id, &day, &r.amount.to_string()],
+        "INSERT INTO budget_ledger (tracking_id, attempt, api_key_id, day, reserved_fri, token_id) \
+         VALUES ($1, $2, $3, $4, $5::text::numeric, $6)",
+        &[
+            &id,
+            &attempt,
+            &r.api_key_id,
+            &day,
+            &r.amount.to_string(),
+            &r.token_id,
+        ],
     )?;
-    Ok(true)
+    if let Some((token, usage)) = token {
+        set_token_usage(tx, token, usage)?;
+    }
+    Ok(ReserveOutcome::Granted)
+}
+
+/// Locks the token's row: its usage once `r` replaces `current` (the attempt's entry, if
+/// any), or why not. The row stays locked until the transaction ends, so the usage computed
+/// here is the one stored.
+fn reserve_on_token(
+    tx: &mut Transaction<'_>,
+    r: &Reservation,
+    token: &str,
+    current: Option<&LedgerEntry>,
+) -> Res<Result<TokenUsage, ReserveOutcome>> {
+    let row = lock_token(tx, token)?;
+    let previous = current
+        .filter(|e| e.token_id.as_deref() == Some(token))
+        .map_or(0, |e| e.reserved_fri);
+    let first = current.is_none() && !has_entries(tx, &hex(r.tracking_id))?;
+    Ok(book_on_token(row, previous, r.amount, first))
 }
 
 pub(super) fn record_signed(tx: &mut Transaction<'_>, record: &TxRecord) -> Res<()> {

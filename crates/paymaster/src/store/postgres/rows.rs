@@ -9,7 +9,8 @@ use crate::error::PaymasterError;
 use crate::lifecycle::{ExecutionState, TxState};
 use crate::store::codec::{corrupt, hash_from_blob, parse_felt, parse_u128, text_to_felts};
 use crate::store::{
-    ApiKeyRecord, ClientTokenRecord, ExecutionRecord, FeePayment, LedgerEntry, TxRecord,
+    ApiKeyRecord, ClientTokenRecord, ExecutionRecord, FeePayment, KeyStatus, LedgerEntry,
+    TokenLimits, TokenUsage, TxRecord,
 };
 
 /// An unsigned count or time as a `BIGINT`.
@@ -47,11 +48,19 @@ pub(super) fn names<S: Copy>(states: &[S], name: impl Fn(S) -> &'static str) -> 
     states.iter().map(|s| name(*s)).collect()
 }
 
+/// A nullable `BIGINT` read back as an unsigned value.
+pub(super) fn opt_uint<T: TryFrom<i64>>(row: &Row, index: usize) -> Res<Option<T>> {
+    let v: Option<i64> = row.try_get(index)?;
+    Ok(v.map(|v| T::try_from(v).map_err(|_| corrupt("number")))
+        .transpose()?)
+}
+
 pub(super) const API_KEY_COLUMNS: &str =
-    "id, name, key_hash, daily_budget_fri::text, requests_per_minute, allowed_targets";
+    "id, name, key_hash, daily_budget_fri::text, requests_per_minute, allowed_targets, status";
 
 pub(super) fn api_key_from_row(r: &Row) -> Res<ApiKeyRecord> {
     let targets: Option<&str> = r.try_get(5)?;
+    let status: &str = r.try_get(6)?;
     Ok(ApiKeyRecord {
         id: r.try_get(0)?,
         name: r.try_get(1)?,
@@ -59,11 +68,13 @@ pub(super) fn api_key_from_row(r: &Row) -> Res<ApiKeyRecord> {
         daily_budget_fri: amount(r, 3)?,
         requests_per_minute: uint(r, 4)?,
         allowed_targets: targets.map(text_to_felts).transpose()?,
+        status: KeyStatus::parse(status).ok_or_else(|| corrupt("status"))?,
     })
 }
 
 pub(super) const TOKEN_COLUMNS: &str =
-    "id, api_key_id, client_id, secret_hash, user_addresses, expires_at, revoked";
+    "id, api_key_id, client_id, secret_hash, user_addresses, expires_at, revoked, \
+     requests_per_minute, max_fee_fri::text, max_executions, fee_used_fri::text, executions_used";
 
 pub(super) fn token_from_row(r: &Row) -> Res<ClientTokenRecord> {
     let users: Option<&str> = r.try_get(4)?;
@@ -75,6 +86,15 @@ pub(super) fn token_from_row(r: &Row) -> Res<ClientTokenRecord> {
         user_addresses: users.map(text_to_felts).transpose()?,
         expires_at: uint(r, 5)?,
         revoked: r.try_get(6)?,
+        limits: TokenLimits {
+            requests_per_minute: opt_uint(r, 7)?,
+            max_fee_fri: opt_amount(r, 8)?,
+            max_executions: opt_uint(r, 9)?,
+        },
+        usage: TokenUsage {
+            fee_fri: amount(r, 10)?,
+            executions: uint(r, 11)?,
+        },
     })
 }
 
@@ -124,14 +144,15 @@ pub(super) fn tx_from_row(r: &Row) -> Res<TxRecord> {
     })
 }
 
-pub(super) const LEDGER_COLUMNS: &str =
-    "tracking_id, attempt, api_key_id, day, reserved_fri::text, charged_fri::text, tx_hash";
+pub(super) const LEDGER_COLUMNS: &str = "tracking_id, attempt, api_key_id, day, \
+     reserved_fri::text, charged_fri::text, tx_hash, token_id";
 
 pub(super) fn ledger_from_row(r: &Row) -> Res<LedgerEntry> {
     Ok(LedgerEntry {
         tracking_id: felt(r, 0)?,
         attempt: uint(r, 1)?,
         api_key_id: r.try_get(2)?,
+        token_id: r.try_get(7)?,
         day: uint(r, 3)?,
         reserved_fri: amount(r, 4)?,
         charged_fri: opt_amount(r, 5)?,
