@@ -122,6 +122,11 @@ pub async fn run(args: DevnetArgs) -> Result<()> {
         .context("waiting for Ctrl-C")?;
     server.stop().await;
     drop(devnet);
-    eprintln!("stopped");
+    // With --json, stdout stays one JSON document a line and stderr holds only logs.
+    if args.json {
+        println!("{}", json!({ "stopped": true }));
+    } else {
+        eprintln!("stopped");
+    }
     Ok(())
 }

@@ -160,7 +160,8 @@ async fn identity_provider_jwts_mint_tokens_bound_to_their_subject() {
     ];
     for (jwt, says) in cases {
         let e = create(jwt, json!({})).await.expect_err(says);
-        assert_eq!(e.code, 170, "{says}: {}", e.message);
-        assert!(e.message.contains(says), "{says}: {}", e.message);
+        let reason = e.data.as_str().unwrap_or_default();
+        assert_eq!(e.code, 170, "{says}: {reason}");
+        assert!(reason.contains(says), "{says}: {reason}");
     }
 }

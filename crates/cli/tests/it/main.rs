@@ -1,6 +1,8 @@
 //! The `stark-sessions` binary, run as a user runs it.
 
 mod account;
+mod keys;
+mod logs;
 mod owner;
 mod session;
 
