@@ -1,10 +1,13 @@
 //! `stark-sessions paymaster …`: run the SNIP-29 paymaster and manage its API keys.
 
+mod keys;
+
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use stark_sessions_abi::Felt;
 use stark_sessions_paymaster::{Paymaster, PaymasterConfig, PaymasterServer};
+
+pub use keys::{CreateKeyArgs, KeyIdArgs, ListKeysArgs};
 
 /// `stark-sessions paymaster`.
 #[derive(Debug, clap::Subcommand)]
@@ -13,6 +16,17 @@ pub enum PaymasterCommand {
     Serve(ConfigArg),
     /// Create a backend API key in the paymaster's database and print it (once).
     CreateKey(CreateKeyArgs),
+    /// List the API keys: id, name, status, daily budget, today's use, rate (never secrets).
+    ListKeys(ListKeysArgs),
+    /// Revoke an API key for good: it and every client session token it minted are refused.
+    RevokeKey(KeyIdArgs),
+    /// Disable an API key: it and its client session tokens are refused until enabled again.
+    DisableKey(KeyIdArgs),
+    /// Enable a disabled API key again (a revoked key stays revoked).
+    EnableKey(KeyIdArgs),
+    /// Give an API key a new secret and print it (once); its budget, history and client
+    /// session tokens stay, the old secret is refused.
+    RotateKey(KeyIdArgs),
 }
 
 /// The configuration file (`STARK_SESSIONS_PAYMASTER_*` variables override it).
@@ -23,68 +37,43 @@ pub struct ConfigArg {
     config: PathBuf,
 }
 
-/// Options of `paymaster create-key`.
-#[derive(Debug, clap::Args)]
-pub struct CreateKeyArgs {
-    #[command(flatten)]
-    config: ConfigArg,
-    /// Stable id of the key (appears in logs and the ledger).
-    #[arg(long)]
-    id: String,
-    /// Sponsored fees allowed per UTC day, in FRI.
-    #[arg(long)]
-    daily_budget_fri: u128,
-    /// Requests allowed per minute.
-    #[arg(long, default_value_t = 600)]
-    requests_per_minute: u32,
-    /// Contracts sponsored calls may target (repeat; none = any).
-    #[arg(long = "allow-target")]
-    allowed_targets: Vec<String>,
+impl ConfigArg {
+    /// The configuration, with the environment's overrides.
+    fn load(&self) -> Result<PaymasterConfig> {
+        PaymasterConfig::load(&self.config)
+            .with_context(|| format!("reading {}", self.config.display()))
+    }
 }
 
-async fn open(config: &ConfigArg) -> Result<(Paymaster, PaymasterConfig)> {
-    let config = PaymasterConfig::load(&config.config)?;
+async fn serve(args: &ConfigArg) -> Result<()> {
+    let config = args.load()?;
     let paymaster = Paymaster::new(config.clone())
         .await
         .context("starting the paymaster")?;
-    Ok((paymaster, config))
+    if config.database.is_none() {
+        eprintln!("warning: no `database` configured; state is kept in memory only");
+    }
+    let relayers = paymaster.relayers().len();
+    let server = PaymasterServer::start(paymaster.clone(), config.listen).await?;
+    println!("paymaster   {} ({relayers} relayers)", server.url());
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    server.stop().await;
+    // Other instances on the same database take over its relayers at once.
+    paymaster.close().context("handing over relayer leases")?;
+    Ok(())
 }
 
 /// Runs a paymaster subcommand.
 pub async fn run(command: PaymasterCommand) -> Result<()> {
     match command {
-        PaymasterCommand::Serve(args) => {
-            let (paymaster, config) = open(&args).await?;
-            if config.database.is_none() {
-                eprintln!("warning: no `database` configured; state is kept in memory only");
-            }
-            let relayers = paymaster.relayers().len();
-            let server = PaymasterServer::start(paymaster.clone(), config.listen).await?;
-            println!("paymaster   {} ({relayers} relayers)", server.url());
-            tokio::signal::ctrl_c()
-                .await
-                .context("waiting for Ctrl-C")?;
-            server.stop().await;
-            // Other instances on the same database take over its relayers at once.
-            paymaster.close().context("handing over relayer leases")?;
-            Ok(())
-        }
-        PaymasterCommand::CreateKey(args) => {
-            let (paymaster, _) = open(&args.config).await?;
-            let targets = args
-                .allowed_targets
-                .iter()
-                .map(|t| Felt::from_hex(t).with_context(|| format!("{t} is not a hex address")))
-                .collect::<Result<Vec<_>>>()?;
-            let key = paymaster.create_api_key(
-                &args.id,
-                args.daily_budget_fri,
-                args.requests_per_minute,
-                (!targets.is_empty()).then_some(targets),
-            )?;
-            println!("{}", *key);
-            eprintln!("api key `{}` created; it is shown only this once", args.id);
-            Ok(())
-        }
+        PaymasterCommand::Serve(args) => serve(&args).await,
+        PaymasterCommand::CreateKey(args) => keys::create(&args),
+        PaymasterCommand::ListKeys(args) => keys::list(&args),
+        PaymasterCommand::RevokeKey(args) => keys::revoke(&args),
+        PaymasterCommand::DisableKey(args) => keys::disable(&args),
+        PaymasterCommand::EnableKey(args) => keys::enable(&args),
+        PaymasterCommand::RotateKey(args) => keys::rotate(&args),
     }
 }
