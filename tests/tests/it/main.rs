@@ -11,6 +11,7 @@ mod faults;
 mod gas;
 mod identity;
 mod instances;
+mod keys;
 mod onboarding;
 mod outside;
 mod paymaster;
