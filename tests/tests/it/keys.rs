@@ -1,7 +1,8 @@
 //! API key life cycle and client session token limits against an embedded devnet: a key
 //! disabled, enabled, revoked or rotated in the database is seen at once by every instance
-//! serving it (two paymasters on one SQLite file here), with every token it minted; tokens of
-//! one key keep limits of their own.
+//! serving it (two paymasters on one database: PostgreSQL when `STARK_SESSIONS_TEST_POSTGRES`
+//! names a server, else an SQLite file), with every token it minted; tokens of one key keep
+//! limits of their own.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,31 +10,47 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use stark_sessions_paymaster::auth::{hash_secret, new_api_key};
 use stark_sessions_paymaster::service::unix_now;
+use stark_sessions_paymaster::store::scratch::{ScratchDatabase, SERVER_ENV};
 use stark_sessions_paymaster::store::KeyStatus;
-use stark_sessions_paymaster::Paymaster;
+use stark_sessions_paymaster::{Database, Paymaster};
 use stark_sessions_tests::paymaster::{felt, sponsored, Auth, PaymasterHarness, RpcError};
 use stark_sessions_tests::{sel, Fixture, TestSession};
 
 /// The harness's key.
 const KEY: &str = "backend";
 
-/// A database file in a directory of its own, removed at the end.
-struct DatabaseFile(PathBuf);
+/// The database both instances share, dropped at the end.
+enum Shared {
+    /// A file in a directory of its own.
+    Sqlite(PathBuf),
+    /// A scratch database on the test server.
+    Postgres(ScratchDatabase),
+}
 
-impl DatabaseFile {
+impl Shared {
+    /// PostgreSQL when the test server is named, else an SQLite file.
     fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!("it-keys-{:016x}", rand::random::<u64>()));
-        DatabaseFile(dir)
+        match std::env::var_os(SERVER_ENV).and_then(|_| ScratchDatabase::from_env()) {
+            Some(db) => Shared::Postgres(db),
+            None => Shared::Sqlite(
+                std::env::temp_dir().join(format!("it-keys-{:016x}", rand::random::<u64>())),
+            ),
+        }
     }
 
-    fn path(&self) -> PathBuf {
-        self.0.join("paymaster.sqlite")
+    fn database(&self) -> Database {
+        match self {
+            Shared::Sqlite(dir) => Database::Sqlite(dir.join("paymaster.sqlite")),
+            Shared::Postgres(db) => Database::Postgres(db.url().clone()),
+        }
     }
 }
 
-impl Drop for DatabaseFile {
+impl Drop for Shared {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        if let Shared::Sqlite(dir) = self {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -42,18 +59,19 @@ struct TwoInstances {
     fixture: Fixture,
     first: PaymasterHarness,
     second: PaymasterHarness,
-    _db: DatabaseFile,
+    _db: Shared,
 }
 
 impl TwoInstances {
     async fn start(owner: u64) -> Self {
         let fixture = Fixture::new(owner).await.expect("fixture");
-        let db = DatabaseFile::new();
-        let config = PaymasterHarness::config(&fixture, Some(db.path()));
+        let db = Shared::new();
+        let mut config = PaymasterHarness::config(&fixture, None);
+        config.database = Some(db.database());
+        config.instance_id = Some("first".into());
         let first = PaymasterHarness::start(config.clone())
             .await
             .expect("first paymaster");
-        let mut config = config;
         config.instance_id = Some("second".into());
         let listen = config.listen;
         let paymaster = Paymaster::new(config).await.expect("second paymaster");

@@ -1,5 +1,6 @@
-//! The paymaster's durable state — API keys (hashed), client session tokens (hashed), the
-//! executions and relayer transactions of the submission engine, and the budget ledger —
+//! The paymaster's durable state — API keys (hashed, with their life cycle: active, disabled,
+//! revoked), client session tokens (hashed, with their own limits and usage), the executions
+//! and relayer transactions of the submission engine, and the budget ledger —
 //! behind [`Store`], with SQLite ([`SqliteStore`]) as the default backend and PostgreSQL
 //! ([`PostgresStore`]) for several instances sharing one database. Both apply the versioned
 //! migrations of `store/migrations/` when they open a database, and pass the same test suite

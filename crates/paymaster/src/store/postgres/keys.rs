@@ -5,7 +5,7 @@
 use postgres::Transaction;
 
 use super::rows::{
-    amount, api_key_from_row, int, rows, token_from_row, API_KEY_COLUMNS, TOKEN_COLUMNS,
+    amount, api_key_from_row, int, opt_uint, rows, token_from_row, API_KEY_COLUMNS, TOKEN_COLUMNS,
 };
 use super::txn::Res;
 use crate::store::codec::felts_to_text;
@@ -73,10 +73,9 @@ pub(super) fn list_api_keys(tx: &mut Transaction<'_>, day: i64) -> Res<Vec<ApiKe
         &[&day],
     )?;
     rows(found, |r| {
-        let rotated_at: Option<i64> = r.try_get(7)?;
         Ok(ApiKeyListing {
             key: api_key_from_row(r)?,
-            rotated_at: rotated_at.map(|t| t.max(0).unsigned_abs()),
+            rotated_at: opt_uint(r, 7)?,
             used_fri: amount(r, 8)?,
         })
     })
