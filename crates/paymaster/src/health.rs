@@ -124,8 +124,18 @@ impl Paymaster {
         self.inner.metrics.render(&snapshot)
     }
 
-    /// Per API key: what today's budget has used, and the budget.
+    /// Per API key: what today's (UTC) budget has used, and the budget.
     fn budget_rows(&self) -> Vec<(String, f64, f64)> {
-        Vec::new()
+        let day = crate::service::unix_now() / 86_400;
+        match self.inner.store.list_api_keys(day) {
+            Ok(keys) => keys
+                .into_iter()
+                .map(|k| (k.key.id, k.used_fri as f64, k.key.daily_budget_fri as f64))
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "budget gauges unavailable");
+                Vec::new()
+            }
+        }
     }
 }

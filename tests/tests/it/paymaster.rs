@@ -1130,6 +1130,10 @@ async fn health_and_metrics_answer_over_http() {
     );
     assert!(value("paymaster_fees_paid_fri_total") >= 0.0);
     assert!(
+        value("paymaster_budget_used_fri{api_key=\"backend\"}") > 0.0,
+        "the sponsored execution is in today's budget use"
+    );
+    assert!(
         !text.contains("paymaster_nope"),
         "client-chosen names are not labels"
     );
