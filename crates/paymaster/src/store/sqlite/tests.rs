@@ -7,6 +7,7 @@ use rusqlite::Connection;
 
 use super::*;
 use crate::store::tests::{store_suite, Fixture};
+use crate::store::{TokenLimits, TokenUsage};
 
 /// A fresh database file, removed with its directory at the end.
 struct SqliteFixture {
@@ -96,4 +97,42 @@ fn a_database_from_newer_code_is_refused() {
         .expect("insert");
     let err = SqliteStore::open(&SqliteFixture::path(&fixture.dir)).expect_err("refused");
     assert!(err.to_string().contains("999"), "{err}");
+}
+
+#[test]
+fn keys_and_tokens_from_before_the_key_life_cycle_come_out_active_and_unlimited() {
+    let dir = temp_dir();
+    let path = SqliteFixture::path(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    {
+        // A database at schema version 2, with a key and a token.
+        let conn = Connection::open(&path).expect("open");
+        conn.execute_batch(migrations::VERSIONS_TABLE)
+            .expect("versions");
+        for m in &migrations::sqlite()[..2] {
+            conn.execute_batch(m.sql).expect("schema");
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, 0)",
+                params![m.version, m.name],
+            )
+            .expect("version");
+        }
+        conn.execute_batch(
+            "INSERT INTO api_keys VALUES ('k', 'k', x'0707070707070707070707070707070707070707070707070707070707070707', '5', 60, NULL);
+             INSERT INTO client_tokens VALUES ('t', 'k', 'c', x'0909090909090909090909090909090909090909090909090909090909090909', NULL, 99, 0);",
+        )
+        .expect("rows");
+    }
+    let fixture = SqliteFixture {
+        store: SqliteStore::open(&path).expect("migrated"),
+        dir,
+    };
+    let store = &fixture.store;
+    let key = store.api_key("k").expect("read").expect("key");
+    assert_eq!((key.status, key.daily_budget_fri), (KeyStatus::Active, 5));
+    let token = store.client_token("t").expect("read").expect("token");
+    assert_eq!(
+        (token.limits, token.usage),
+        (TokenLimits::default(), TokenUsage::default())
+    );
 }
