@@ -107,8 +107,8 @@ pub async fn run(requests: usize) -> Result<Section> {
         ..one
     });
     // Warm-up: one play per client.
-    sponsored(&fixture, &[one.clone()], &sessions, CLIENTS).await?;
-    let single = sponsored(&fixture, &[one.clone()], &sessions, requests).await?;
+    sponsored(&fixture, std::slice::from_ref(&one), &sessions, CLIENTS).await?;
+    let single = sponsored(&fixture, std::slice::from_ref(&one), &sessions, requests).await?;
 
     let two_config = config(&fixture, &db, "two");
     let listen = two_config.listen;
