@@ -362,6 +362,34 @@ impl Fixture {
         Ok(())
     }
 
+    /// `count` sessions (secrets `first_secret`, `first_secret + 1`, …) valid `valid_secs` from
+    /// now, each allowed `max_calls` plays of the scoreboard, registered in one owner execution.
+    pub async fn play_sessions(
+        &self,
+        first_secret: u64,
+        count: u64,
+        max_calls: u32,
+        valid_secs: u64,
+    ) -> Result<Vec<TestSession>> {
+        let now = self.devnet.block_timestamp().await?;
+        let sessions: Vec<TestSession> = (0..count)
+            .map(|i| TestSession::from_secret(first_secret + i, now + valid_secs))
+            .collect();
+        let play = get_selector_from_name("record_score")?;
+        let registers = sessions
+            .iter()
+            .map(|s| self.register_call(s, max_calls, &[play]))
+            .collect();
+        self.owner_execute(registers).await?.receipt()?;
+        Ok(sessions)
+    }
+
+    /// One session for an hour, allowed `max_calls` plays of the scoreboard.
+    pub async fn play_session(&self, secret: u64, max_calls: u32) -> Result<TestSession> {
+        let mut sessions = self.play_sessions(secret, 1, max_calls, 3600).await?;
+        sessions.pop().context("one session")
+    }
+
     /// A `record_score(points)` call on the scoreboard.
     pub fn play(&self, points: u64) -> Call {
         Call {

@@ -117,6 +117,21 @@ pub struct PaymasterHarness {
 }
 
 impl PaymasterHarness {
+    /// [`Self::config`] for instance `name` of several sharing the PostgreSQL database at
+    /// `database`, with leases of `lease_ms`.
+    pub fn instance_config(
+        fixture: &Fixture,
+        database: &stark_sessions_paymaster::store::PostgresUrl,
+        name: &str,
+        lease_ms: u64,
+    ) -> PaymasterConfig {
+        let mut config = Self::config(fixture, None);
+        config.database = Some(Database::Postgres(database.clone()));
+        config.instance_id = Some(name.into());
+        config.relayer_lease_ms = lease_ms;
+        config
+    }
+
     /// The configuration for `fixture`'s devnet with the three relayers.
     pub fn config(fixture: &Fixture, database: Option<PathBuf>) -> PaymasterConfig {
         let accounts = fixture.devnet.accounts();

@@ -11,11 +11,11 @@ use std::time::Duration;
 use serde_json::Value;
 use stark_sessions_abi::Felt;
 use stark_sessions_paymaster::store::scratch::ScratchDatabase;
-use stark_sessions_paymaster::{Database, ExecutionState, Paymaster, PaymasterConfig};
+use stark_sessions_paymaster::{ExecutionState, Paymaster, PaymasterConfig};
 use stark_sessions_tests::paymaster::{
     audit, felt, session_sign_typed, sponsored, PaymasterHarness, RpcError,
 };
-use stark_sessions_tests::{sel, Fixture, TestSession};
+use stark_sessions_tests::{Fixture, TestSession};
 use starknet::providers::Provider;
 
 const CLIENTS: u64 = 20;
@@ -35,30 +35,15 @@ struct Request {
 }
 
 fn config(fixture: &Fixture, db: &ScratchDatabase, name: &str) -> PaymasterConfig {
-    let mut config = PaymasterHarness::config(fixture, None);
-    config.database = Some(Database::Postgres(db.url().clone()));
-    config.instance_id = Some(name.into());
-    config.relayer_lease_ms = LEASE_MS;
-    config
+    PaymasterHarness::instance_config(fixture, db.url(), name, LEASE_MS)
 }
 
 /// Registers one session per client, each allowed `PER_CLIENT` plays.
 async fn sessions(fixture: &Fixture) -> Vec<TestSession> {
-    let now = fixture.devnet.block_timestamp().await.expect("time");
-    let sessions: Vec<TestSession> = (0..CLIENTS)
-        .map(|i| TestSession::from_secret(7000 + i, now + 3600))
-        .collect();
-    let registers = sessions
-        .iter()
-        .map(|s| fixture.register_call(s, PER_CLIENT as u32, &[sel("record_score")]))
-        .collect();
     fixture
-        .owner_execute(registers)
+        .play_sessions(7000, CLIENTS, PER_CLIENT as u32, 3600)
         .await
-        .expect("send")
-        .receipt()
-        .expect("registered");
-    sessions
+        .expect("registered")
 }
 
 /// Builds and signs every play, client `c`'s on instance `c % 2`.

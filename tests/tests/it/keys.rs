@@ -14,7 +14,7 @@ use stark_sessions_paymaster::store::scratch::{ScratchDatabase, SERVER_ENV};
 use stark_sessions_paymaster::store::KeyStatus;
 use stark_sessions_paymaster::{Database, Paymaster};
 use stark_sessions_tests::paymaster::{felt, sponsored, Auth, PaymasterHarness, RpcError};
-use stark_sessions_tests::{sel, Fixture, TestSession};
+use stark_sessions_tests::{Fixture, TestSession};
 
 /// The harness's key.
 const KEY: &str = "backend";
@@ -129,13 +129,10 @@ async fn mint(pm: &PaymasterHarness, params: Value) -> Result<Auth, RpcError> {
 }
 
 async fn session_for(fixture: &Fixture, secret: u64, max_calls: u32) -> TestSession {
-    let now = fixture.devnet.block_timestamp().await.expect("time");
-    let session = TestSession::from_secret(secret, now + 3600);
     fixture
-        .register(&session, max_calls, &[sel("record_score")])
+        .play_session(secret, max_calls)
         .await
-        .expect("register");
-    session
+        .expect("register")
 }
 
 fn refused_as(e: &RpcError, code: i64, words: &str) {

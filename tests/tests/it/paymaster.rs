@@ -25,13 +25,10 @@ async fn setup(owner: u64) -> (Fixture, PaymasterHarness) {
 }
 
 async fn session_for(fixture: &Fixture, secret: u64, max_calls: u32) -> TestSession {
-    let now = fixture.devnet.block_timestamp().await.expect("time");
-    let session = TestSession::from_secret(secret, now + 3600);
     fixture
-        .register(&session, max_calls, &[sel("record_score")])
+        .play_session(secret, max_calls)
         .await
-        .expect("register");
-    session
+        .expect("register")
 }
 
 async fn succeeded(fixture: &Fixture, hash: Felt) -> bool {
@@ -800,19 +797,9 @@ async fn two_hundred_executions_from_twenty_clients_over_three_relayers() {
     const CLIENTS: u64 = 20;
     const PER_CLIENT: u64 = 10;
     let (fixture, pm) = setup(0x0a19).await;
-    let now = fixture.devnet.block_timestamp().await.expect("time");
-    let sessions: Vec<TestSession> = (0..CLIENTS)
-        .map(|i| TestSession::from_secret(1000 + i, now + 3600))
-        .collect();
-    let registers = sessions
-        .iter()
-        .map(|s| fixture.register_call(s, PER_CLIENT as u32, &[sel("record_score")]))
-        .collect();
-    fixture
-        .owner_execute(registers)
+    let sessions = fixture
+        .play_sessions(1000, CLIENTS, PER_CLIENT as u32, 3600)
         .await
-        .expect("send")
-        .receipt()
         .expect("registered");
 
     let pm = Arc::new(pm);

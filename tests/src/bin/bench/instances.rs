@@ -8,9 +8,9 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use stark_sessions_paymaster::store::scratch::ScratchDatabase;
-use stark_sessions_paymaster::{Database, Paymaster, PaymasterConfig};
+use stark_sessions_paymaster::{Paymaster, PaymasterConfig};
 use stark_sessions_tests::paymaster::PaymasterHarness;
-use stark_sessions_tests::{sel, Fixture, TestSession};
+use stark_sessions_tests::{Fixture, TestSession};
 
 use crate::paymaster::{clients_label, measure};
 use crate::report::{Row, Sample, Section};
@@ -21,26 +21,15 @@ const CLIENTS: usize = 16;
 const LEASE_MS: u64 = 2_000;
 
 fn config(fixture: &Fixture, db: &ScratchDatabase, name: &str) -> PaymasterConfig {
-    let mut config = PaymasterHarness::config(fixture, None);
-    config.database = Some(Database::Postgres(db.url().clone()));
-    config.instance_id = Some(name.into());
-    config.relayer_lease_ms = LEASE_MS;
-    config
+    PaymasterHarness::instance_config(fixture, db.url(), name, LEASE_MS)
 }
 
 /// One session per client, allowed every play of both rows.
 async fn sessions(fixture: &Fixture, plays: usize) -> Result<Vec<TestSession>> {
-    let now = fixture.devnet.block_timestamp().await?;
-    let sessions: Vec<TestSession> = (0..CLIENTS as u64)
-        .map(|i| TestSession::from_secret(12_000 + i, now + 24 * 3600))
-        .collect();
     let calls = u32::try_from(plays + 10).context("plays")?;
-    let registers = sessions
-        .iter()
-        .map(|s| fixture.register_call(s, calls, &[sel("record_score")]))
-        .collect();
-    fixture.owner_execute(registers).await?.receipt()?;
-    Ok(sessions)
+    fixture
+        .play_sessions(12_000, CLIENTS as u64, calls, 24 * 3600)
+        .await
 }
 
 /// Waits until both instances hold a relayer lease.
