@@ -20,7 +20,7 @@ pub use envelope::{import_legacy, EnvelopeParams};
 pub use error::{SessionDetails, SessionError};
 pub use handle::{HandleInfo, SessionHandle, DEFAULT_HANDLE_TIMEOUT};
 pub use keys::{create_session_key, SessionKeyData, SessionSecret, DEFAULT_SESSION_DURATION};
-pub use paymaster::{ClientSessionToken, Executed, PaymasterAuth, PaymasterClient};
+pub use paymaster::{ClientSessionToken, Executed, PaymasterAuth, PaymasterClient, TokenLimits};
 pub use pin::{check_new_pin, MIN_PIN_LEN};
 pub use session::{Authorization, Session, SpendingLimit};
 pub use stark_sessions_rpc::{ChainMismatch, Network};

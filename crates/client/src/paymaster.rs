@@ -46,6 +46,17 @@ impl PaymasterAuth {
     }
 }
 
+/// Limits of a client session token's own, set when it is minted (`None`: only the key's).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TokenLimits {
+    /// Requests per minute through the token (at most the key's).
+    pub requests_per_minute: Option<u32>,
+    /// Sponsored fees through the token in all, in FRI (at most the key's daily budget).
+    pub max_fee_fri: Option<u128>,
+    /// Executions sponsored through the token in all.
+    pub max_executions: Option<u64>,
+}
+
 /// A client session token issued by a paymaster.
 #[derive(Clone)]
 pub struct ClientSessionToken {
@@ -294,7 +305,29 @@ impl PaymasterClient {
         user_addresses: &[Felt],
         ttl: Option<Duration>,
     ) -> Result<ClientSessionToken, SessionError> {
+        self.create_limited_client_session(client_id, user_addresses, ttl, &TokenLimits::default())
+            .await
+    }
+
+    /// [`Self::create_client_session`] with limits of the token's own, within its API key's
+    /// (the paymaster refuses limits above the key's).
+    pub async fn create_limited_client_session(
+        &self,
+        client_id: &str,
+        user_addresses: &[Felt],
+        ttl: Option<Duration>,
+        limits: &TokenLimits,
+    ) -> Result<ClientSessionToken, SessionError> {
         let mut params = json!({ "client_id": client_id });
+        if let Some(rpm) = limits.requests_per_minute {
+            params["requests_per_minute"] = json!(rpm);
+        }
+        if let Some(fee) = limits.max_fee_fri {
+            params["max_fee_fri"] = json!(fee.to_string());
+        }
+        if let Some(executions) = limits.max_executions {
+            params["max_executions"] = json!(executions);
+        }
         if !user_addresses.is_empty() {
             params["user_addresses"] = user_addresses.iter().copied().map(hex).collect();
         }

@@ -9,7 +9,7 @@ use stark_sessions_client::client::ErrorContext;
 use stark_sessions_client::{
     create_session_key, envelope, import_legacy, EnvelopeParams, Owner, PaymasterAuth,
     PaymasterClient, Session, SessionClient, SessionError, SessionSpec, SessionStore,
-    SpendingLimit,
+    SpendingLimit, TokenLimits,
 };
 use stark_sessions_devnet::STRK_ADDRESS;
 use stark_sessions_tests::client::{
@@ -651,5 +651,70 @@ async fn a_dead_node_and_an_expired_handle_are_clear_errors() {
     assert_eq!(
         handle.sign(&Felt::ONE).expect_err("expired").code(),
         "SESSION_HANDLE_UNAVAILABLE"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_mints_client_session_tokens_with_limits_of_their_own() {
+    let (fixture, pm, client) = setup(0xc1b0).await;
+    let limits = TokenLimits {
+        requests_per_minute: Some(30),
+        max_fee_fri: Some(5 * 10u128.pow(17)),
+        max_executions: Some(1),
+    };
+    let token = client
+        .paymaster()
+        .create_limited_client_session("player-9", &[fixture.address()], None, &limits)
+        .await
+        .expect("minted");
+    let record = pm
+        .paymaster
+        .store()
+        .client_token(&token.id)
+        .expect("store")
+        .expect("stored");
+    assert_eq!(record.limits.requests_per_minute, Some(30));
+    assert_eq!(record.limits.max_fee_fri, Some(5 * 10u128.pow(17)));
+    assert_eq!(record.limits.max_executions, Some(1));
+
+    let session = client
+        .create_session(&owner(&fixture), PIN, &game_spec(&fixture, 3600, 5))
+        .await
+        .expect("session");
+    let handle = session.unlock(PIN).expect("unlock");
+    let player = client
+        .clone()
+        .with_paymaster(client.paymaster().with_auth(token.auth()));
+    player
+        .execute_and_wait(&session, &handle, &[fixture.play(1)])
+        .await
+        .expect("its one execution");
+    let e = player
+        .execute_transaction_with_session(&session, &handle, &[fixture.play(1)])
+        .await
+        .expect_err("a second one");
+    assert!(
+        matches!(e, SessionError::Paymaster { code: 174, .. }),
+        "{e:?}"
+    );
+    assert_eq!(fixture.plays().await.expect("plays"), 1);
+
+    // Limits above the key's are refused when minting.
+    let e = client
+        .paymaster()
+        .create_limited_client_session(
+            "greedy",
+            &[],
+            None,
+            &TokenLimits {
+                requests_per_minute: Some(u32::MAX),
+                ..TokenLimits::default()
+            },
+        )
+        .await
+        .expect_err("over the key's rate");
+    assert!(
+        matches!(e, SessionError::Paymaster { code: -32602, .. }),
+        "{e:?}"
     );
 }
