@@ -146,6 +146,15 @@ impl TxState {
     pub fn is_live(self) -> bool {
         matches!(self, TxState::Signed | TxState::Sent)
     }
+
+    /// Where a transaction found in a block goes, with its executions: included or reverted.
+    pub fn in_block(succeeded: bool) -> (TxState, ExecutionState) {
+        if succeeded {
+            (TxState::Included, ExecutionState::Included)
+        } else {
+            (TxState::Reverted, ExecutionState::Reverted)
+        }
+    }
 }
 
 #[cfg(test)]

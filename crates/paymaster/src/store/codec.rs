@@ -33,6 +33,15 @@ pub(super) fn text_to_felts(text: &str) -> Result<Vec<Felt>, PaymasterError> {
     text.split(',').map(parse_felt).collect()
 }
 
+/// `columns` (comma-separated) each qualified by the table alias `alias`.
+pub(super) fn qualified(columns: &str, alias: &str) -> String {
+    columns
+        .split(", ")
+        .map(|c| format!("{alias}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A stored amount.
 pub(super) fn parse_u128(s: &str) -> Result<u128, PaymasterError> {
     s.parse().map_err(|_| corrupt("amount"))

@@ -376,11 +376,7 @@ impl Store for PostgresStore {
         actual_fee: u128,
         reason: Option<&str>,
     ) -> Result<(), PaymasterError> {
-        let (state, items) = if succeeded {
-            (TxState::Included, ExecutionState::Included)
-        } else {
-            (TxState::Reverted, ExecutionState::Reverted)
-        };
+        let (state, items) = TxState::in_block(succeeded);
         let (fee, reason) = (actual_fee.to_string(), reason.map(str::to_owned));
         self.transact(move |tx| {
             move_tx(

@@ -723,11 +723,7 @@ impl Store for SqliteStore {
         actual_fee: u128,
         reason: Option<&str>,
     ) -> Result<(), PaymasterError> {
-        let (state, items) = if succeeded {
-            (TxState::Included, ExecutionState::Included)
-        } else {
-            (TxState::Reverted, ExecutionState::Reverted)
-        };
+        let (state, items) = TxState::in_block(succeeded);
         self.atomically(|tx| {
             if move_tx(tx, hash, &[TxState::Signed, TxState::Sent], state, items)? {
                 tx.execute(

@@ -8,7 +8,7 @@ use super::rows::{
     amount, api_key_from_row, int, opt_uint, rows, token_from_row, API_KEY_COLUMNS, TOKEN_COLUMNS,
 };
 use super::txn::Res;
-use crate::store::codec::felts_to_text;
+use crate::store::codec::{felts_to_text, qualified};
 use crate::store::limits::TokenRow;
 use crate::store::{ApiKeyListing, ApiKeyRecord, ClientTokenRecord, KeyStatus, TokenUsage};
 
@@ -19,33 +19,31 @@ pub(super) fn put_api_key(tx: &mut Transaction<'_>, key: &ApiKeyRecord) -> Res<(
         "DELETE FROM api_keys WHERE key_hash = $1 AND id <> $2",
         &[&key.key_hash.as_slice(), &key.id],
     )?;
-    tx.execute(
-        "INSERT INTO api_keys \
-         (id, name, key_hash, daily_budget_fri, requests_per_minute, allowed_targets, status) \
-         VALUES ($1, $2, $3, $4::text::numeric, $5, $6, $7) \
-         ON CONFLICT (id) DO UPDATE SET name = excluded.name, key_hash = excluded.key_hash, \
+    insert_api_key(
+        tx,
+        key,
+        "ON CONFLICT (id) DO UPDATE SET name = excluded.name, key_hash = excluded.key_hash, \
          daily_budget_fri = excluded.daily_budget_fri, \
          requests_per_minute = excluded.requests_per_minute, \
          allowed_targets = excluded.allowed_targets",
-        &[
-            &key.id,
-            &key.name,
-            &key.key_hash.as_slice(),
-            &key.daily_budget_fri.to_string(),
-            &i64::from(key.requests_per_minute),
-            &key.allowed_targets.as_deref().map(felts_to_text),
-            &key.status.as_str(),
-        ],
     )?;
     Ok(())
 }
 
 /// Inserts `key` unless its id or its hash is taken (either unique index stops it).
 pub(super) fn create_api_key(tx: &mut Transaction<'_>, key: &ApiKeyRecord) -> Res<bool> {
+    Ok(insert_api_key(tx, key, "ON CONFLICT DO NOTHING")? == 1)
+}
+
+/// Inserts `key`'s row, `on_conflict` deciding what an existing id or hash does; the number
+/// of rows written.
+fn insert_api_key(tx: &mut Transaction<'_>, key: &ApiKeyRecord, on_conflict: &str) -> Res<u64> {
     Ok(tx.execute(
-        "INSERT INTO api_keys \
-         (id, name, key_hash, daily_budget_fri, requests_per_minute, allowed_targets, status) \
-         VALUES ($1, $2, $3, $4::text::numeric, $5, $6, $7) ON CONFLICT DO NOTHING",
+        &format!(
+            "INSERT INTO api_keys \
+             (id, name, key_hash, daily_budget_fri, requests_per_minute, allowed_targets, status) \
+             VALUES ($1, $2, $3, $4::text::numeric, $5, $6, $7) {on_conflict}"
+        ),
         &[
             &key.id,
             &key.name,
@@ -55,16 +53,12 @@ pub(super) fn create_api_key(tx: &mut Transaction<'_>, key: &ApiKeyRecord) -> Re
             &key.allowed_targets.as_deref().map(felts_to_text),
             &key.status.as_str(),
         ],
-    )? == 1)
+    )?)
 }
 
 /// Every key with its usage of `day`.
 pub(super) fn list_api_keys(tx: &mut Transaction<'_>, day: i64) -> Res<Vec<ApiKeyListing>> {
-    let columns = API_KEY_COLUMNS
-        .split(", ")
-        .map(|c| format!("k.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let columns = qualified(API_KEY_COLUMNS, "k");
     let found = tx.query(
         &format!(
             "SELECT {columns}, k.rotated_at, COALESCE(u.used_fri, 0)::text FROM api_keys k \

@@ -6,7 +6,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{bad_column, opt_u128_at, u128_at};
 use crate::error::PaymasterError;
-use crate::store::codec::{felts_to_text, text_to_felts};
+use crate::store::codec::{felts_to_text, qualified, text_to_felts};
 use crate::store::limits::TokenRow;
 use crate::store::{
     ApiKeyListing, ApiKeyRecord, ClientTokenRecord, KeyStatus, TokenLimits, TokenUsage,
@@ -96,11 +96,7 @@ pub(super) fn list_api_keys(
     c: &Connection,
     day: u64,
 ) -> Result<Vec<ApiKeyListing>, PaymasterError> {
-    let columns = API_KEY_COLUMNS
-        .split(", ")
-        .map(|c| format!("k.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let columns = qualified(API_KEY_COLUMNS, "k");
     let mut stmt = c.prepare(&format!(
         "SELECT {columns}, k.rotated_at, u.used_fri FROM api_keys k \
          LEFT JOIN budget_usage u ON u.api_key_id = k.id AND u.day = ?1 ORDER BY k.id"
