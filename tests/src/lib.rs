@@ -390,6 +390,12 @@ impl Fixture {
         sessions.pop().context("one session")
     }
 
+    /// The number of the block the next transaction lands in.
+    pub async fn next_block(&self) -> Result<u64> {
+        use starknet::providers::Provider;
+        Ok(self.devnet.provider().block_number().await? + 1)
+    }
+
     /// A `record_score(points)` call on the scoreboard.
     pub fn play(&self, points: u64) -> Call {
         Call {

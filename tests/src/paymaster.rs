@@ -339,6 +339,26 @@ impl PaymasterHarness {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+
+    /// Waits until at least `n` executions are in one of `states`. False if that did not
+    /// happen within `limit`.
+    pub async fn reached(
+        &self,
+        states: &[ExecutionState],
+        n: usize,
+        limit: Duration,
+    ) -> Result<bool> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if self.paymaster.store().executions_in(states)?.len() >= n {
+                return Ok(true);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 /// Executions not final, transactions not final and reservations not settled.

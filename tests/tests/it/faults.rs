@@ -95,13 +95,7 @@ impl<'a> Stage<'a> {
             .register(&session, 20, &[sel("record_score")])
             .await
             .expect("register");
-        let first_block = fixture
-            .devnet
-            .provider()
-            .block_number()
-            .await
-            .expect("block")
-            + 1;
+        let first_block = fixture.next_block().await.expect("block");
         Stage {
             fixture,
             proxy,
@@ -527,15 +521,11 @@ async fn reverted_bundle(fixture: &Fixture, secret: u64) -> Audit {
                 .expect("http")
         });
     }
+    let queued = pm
+        .reached(&[ExecutionState::Queued], 3, Duration::from_secs(60))
+        .await;
+    assert!(queued.expect("read"), "{name}: never queued");
     let store = pm.paymaster.store().clone();
-    while store
-        .executions_in(&[ExecutionState::Queued])
-        .expect("read")
-        .len()
-        < 3
-    {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
     points.release();
     let (_, bundle_hash, bundle) = heard.recv().await.expect("bundle held");
     assert_eq!(bundle.len(), 3, "{name}: what queued went out together");

@@ -16,7 +16,6 @@ use stark_sessions_tests::paymaster::{
     audit, felt, session_sign_typed, sponsored, PaymasterHarness, RpcError,
 };
 use stark_sessions_tests::{Fixture, TestSession};
-use starknet::providers::Provider;
 
 const CLIENTS: u64 = 20;
 const PER_CLIENT: u64 = 10;
@@ -151,24 +150,14 @@ async fn wait_shared(pm: &PaymasterHarness) -> Vec<String> {
 
 /// Waits until `n` executions have reached the node (sent or further).
 async fn wait_sent(pm: &PaymasterHarness, n: usize) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     let on_the_way = [
         ExecutionState::Sent,
         ExecutionState::Included,
         ExecutionState::Reverted,
         ExecutionState::Settled,
     ];
-    while pm
-        .paymaster
-        .store()
-        .executions_in(&on_the_way)
-        .expect("read")
-        .len()
-        < n
-    {
-        assert!(tokio::time::Instant::now() < deadline, "never sent {n}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let sent = pm.reached(&on_the_way, n, Duration::from_secs(120)).await;
+    assert!(sent.expect("read"), "never sent {n}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -197,13 +186,7 @@ async fn two_instances_share_a_relayer_pool_and_one_takes_over_when_the_other_di
     // The pool is shared out before the clients start: a holds two relayers, b one.
     let shared = wait_shared(&instances[1]).await;
 
-    let first_block = fixture
-        .devnet
-        .provider()
-        .block_number()
-        .await
-        .expect("block")
-        + 1;
+    let first_block = fixture.next_block().await.expect("block");
     let requests = build_all(&fixture, &instances, sessions).await;
     assert_eq!(requests.len(), EXECUTIONS);
     let mut clients = tokio::task::JoinSet::new();

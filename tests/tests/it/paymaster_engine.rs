@@ -66,17 +66,10 @@ fn execute_all(
 }
 
 async fn wait_queued(pm: &PaymasterHarness, n: usize) {
-    let store = pm.paymaster.store();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while store
-        .executions_in(&[ExecutionState::Queued])
-        .expect("read")
-        .len()
-        < n
-    {
-        assert!(tokio::time::Instant::now() < deadline, "never queued");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let queued = pm
+        .reached(&[ExecutionState::Queued], n, Duration::from_secs(60))
+        .await;
+    assert!(queued.expect("read"), "never queued");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -319,13 +312,7 @@ async fn thirty_two_clients_racing_for_a_budget_get_exactly_what_it_covers() {
         .receipt()
         .expect("registered");
 
-    let first_block = fixture
-        .devnet
-        .provider()
-        .block_number()
-        .await
-        .expect("block")
-        + 1;
+    let first_block = fixture.next_block().await.expect("block");
 
     // What one sponsorship reserves, from warm-ups with another key (the first play of the
     // account writes new storage and costs more than the others).
