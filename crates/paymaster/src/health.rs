@@ -27,6 +27,8 @@ pub struct Health {
     pub node: bool,
     /// The database answered a read.
     pub database: bool,
+    /// Budget reservations not settled yet (the read that tells the database answers).
+    pub pending_reservations: Option<usize>,
     /// Every relayer.
     pub relayers: Vec<RelayerHealth>,
     /// The balance a relayer needs to count as funded.
@@ -75,7 +77,7 @@ impl Paymaster {
     /// Asks the node and the database, and each relayer's balance and nonce.
     pub async fn health(&self) -> Health {
         let node = self.inner.provider.chain_id().await.is_ok();
-        let database = self.inner.store.ledger(true).is_ok();
+        let pending_reservations = self.inner.store.ledger(true).ok().map(|l| l.len());
         let mut relayers = Vec::new();
         for address in self.relayers() {
             let nonce = self
@@ -92,7 +94,8 @@ impl Paymaster {
         }
         Health {
             node,
-            database,
+            database: pending_reservations.is_some(),
+            pending_reservations,
             relayers,
             min_balance_fri: self.inner.config.min_relayer_balance_fri,
         }
@@ -101,11 +104,10 @@ impl Paymaster {
     /// `/metrics`: the counters since start and the gauges read now.
     pub async fn metrics_text(&self) -> String {
         let health = self.health().await;
-        let pending = self.inner.store.ledger(true).map(|l| l.len() as u64);
         let to_f64 = |f: Felt| u64::try_from(f).map_or(f64::NAN, |n| n as f64);
         let snapshot = Snapshot {
             queue_depth: self.inner.engine.queue_len() as u64,
-            pending_reservations: pending.unwrap_or_default(),
+            pending_reservations: health.pending_reservations.unwrap_or_default() as u64,
             relayers: health
                 .relayers
                 .iter()
