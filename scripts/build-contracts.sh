@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# Compiles contracts/ into the Sierra artifacts that crates/abi embeds.
+# Compiles contracts/ into the Sierra artifacts that crates/abi embeds, with the repository's own
+# compiler program (crates/compiler: cairo-lang-starknet 2.19.4, the sequencer's compiler).
 #   scripts/build-contracts.sh          rewrite crates/abi/artifacts/*.sierra.json
 #   scripts/build-contracts.sh --check  compile into a temporary folder; fail on any byte of difference
-# Installs the pinned compiler first (scripts/install-cairo.sh) if it is missing.
+# The corelib of the same tag is found as crates/compiler/README.md says (CAIRO_CORELIB_DIR,
+# ../shared/cairo/corelib, or the tag's source archive, each checked against its fingerprint).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ARTIFACTS="$ROOT/crates/abi/artifacts"
-COMPILER="${STARK_SESSIONS_TOOLS:-$ROOT/tools}/cairo/bin/starknet-compile"
-# artifact name -> contract path inside the Cairo crate
+# artifact name = contract path inside the Cairo crate
 CONTRACTS=(
-  "session_account:stark_sessions::session_account::SessionAccount"
-  "scoreboard:stark_sessions::scoreboard::Scoreboard"
+  "session_account=stark_sessions::session_account::SessionAccount"
+  "scoreboard=stark_sessions::scoreboard::Scoreboard"
+  "floor_account=stark_sessions::floor_account::FloorAccount"
 )
 
 check=0
@@ -21,8 +23,6 @@ case "${1:-}" in
   *) echo "usage: $0 [--check]" >&2; exit 2 ;;
 esac
 
-bash "$ROOT/scripts/install-cairo.sh" >/dev/null
-
 out="$ARTIFACTS"
 if (( check )); then
   out="$(mktemp -d)"
@@ -30,15 +30,12 @@ if (( check )); then
 fi
 mkdir -p "$out"
 
+cargo run --quiet --locked -p stark-sessions-compiler --bin stark-sessions-compile -- \
+  "$ROOT/contracts" "$out" "${CONTRACTS[@]}"
+
 status=0
 for entry in "${CONTRACTS[@]}"; do
-  name="${entry%%:*}"
-  path="${entry#*:}"
-  "$COMPILER" "$ROOT/contracts" -c "$path" "$out/$name.sierra.json"
-  # Sierra that the CASM compiler rejects would only fail at declare time: check it here.
-  "${COMPILER%/*}/starknet-sierra-compile" "$out/$name.sierra.json" "$out/$name.casm.json" \
-    || { echo "build-contracts: $name does not compile to CASM" >&2; exit 1; }
-  rm -f "$out/$name.casm.json"
+  name="${entry%%=*}"
   if (( check )); then
     if cmp -s "$out/$name.sierra.json" "$ARTIFACTS/$name.sierra.json"; then
       echo "build-contracts: $name.sierra.json is up to date"

@@ -1,88 +1,92 @@
 //! Public types and interfaces of the session account.
 
-use starknet::ContractAddress;
 use starknet::account::Call;
-use array::Span;
+use starknet::{ClassHash, ContractAddress};
 
 /// A session as the draft standard returns it. All zeros when the session is absent, revoked,
 /// or was registered before the last `revoke_all_sessions`.
-#[derive(Copy, Drop, Serde, PartialEq)]
-struct SessionData {
-    valid_until: u64,
-    max_calls: u32,
-    calls_used: u32,
-    allowed_entrypoints_len: u32,
+#[derive(Copy, Drop, Serde, PartialEq, Debug)]
+pub struct SessionData {
+    pub valid_until: u64,
+    pub max_calls: u32,
+    pub calls_used: u32,
+    pub allowed_entrypoints_len: u32,
 }
 
 /// A spending limit of one session on one ERC-20 token, with its current window.
-#[derive(Copy, Drop, Serde, PartialEq, starknet::Store)]
-struct SpendingPolicy {
-    max_per_call: u256,
-    max_per_window: u256,
-    window_seconds: u64,
-    spent_in_window: u256,
-    window_start: u64,
+#[derive(Copy, Drop, Serde, PartialEq, Debug)]
+pub struct SpendingPolicy {
+    pub max_per_call: u256,
+    pub max_per_window: u256,
+    pub window_seconds: u64,
+    pub spent_in_window: u256,
+    pub window_start: u64,
 }
 
 /// SNIP-9 v2 outside execution.
 #[derive(Copy, Drop, Serde)]
-struct OutsideExecution {
-    caller: ContractAddress,
-    nonce: felt252,
-    execute_after: u64,
-    execute_before: u64,
-    calls: Span<Call>,
+pub struct OutsideExecution {
+    pub caller: ContractAddress,
+    pub nonce: felt252,
+    pub execute_after: u64,
+    pub execute_before: u64,
+    pub calls: Span<Call>,
 }
 
 #[starknet::interface]
-trait IAccount<TContractState> {
+pub trait IAccount<TContractState> {
     fn __validate__(ref self: TContractState, calls: Array<Call>) -> felt252;
     fn __execute__(ref self: TContractState, calls: Array<Call>) -> Array<Span<felt252>>;
     fn __validate_declare__(self: @TContractState, class_hash: felt252) -> felt252;
     fn __validate_deploy__(
-        self: @TContractState, class_hash: felt252, contract_address_salt: felt252, public_key: felt252
+        self: @TContractState,
+        class_hash: felt252,
+        contract_address_salt: felt252,
+        public_key: felt252,
     ) -> felt252;
     fn is_valid_signature(
-        self: @TContractState, hash: felt252, signature: Array<felt252>
+        self: @TContractState, hash: felt252, signature: Array<felt252>,
     ) -> felt252;
 }
 
 #[starknet::interface]
-trait ISRC5<TContractState> {
+pub trait ISRC5<TContractState> {
     fn supports_interface(self: @TContractState, interface_id: felt252) -> bool;
 }
 
 #[starknet::interface]
-trait IOwner<TContractState> {
+pub trait IOwner<TContractState> {
     fn get_public_key(self: @TContractState) -> felt252;
     fn set_public_key(ref self: TContractState, new_public_key: felt252);
-    fn upgrade(ref self: TContractState, new_class_hash: starknet::ClassHash);
+    fn upgrade(ref self: TContractState, new_class_hash: ClassHash);
 }
 
 #[starknet::interface]
-trait IOutsideExecutionV2<TContractState> {
+pub trait IOutsideExecutionV2<TContractState> {
     fn execute_from_outside_v2(
-        ref self: TContractState, outside_execution: OutsideExecution, signature: Span<felt252>
+        ref self: TContractState, outside_execution: OutsideExecution, signature: Span<felt252>,
     ) -> Array<Span<felt252>>;
     fn is_valid_outside_execution_nonce(self: @TContractState, nonce: felt252) -> bool;
 }
 
 #[starknet::interface]
-trait ISessionKeyManager<TContractState> {
+pub trait ISessionKeyManager<TContractState> {
     fn add_or_update_session_key(
         ref self: TContractState,
         session_key: felt252,
         valid_until: u64,
         max_calls: u32,
-        allowed_entrypoints: Array<felt252>
+        allowed_entrypoints: Array<felt252>,
     );
     fn revoke_session_key(ref self: TContractState, session_key: felt252);
     fn revoke_all_sessions(ref self: TContractState);
     fn get_session_data(self: @TContractState, session_key: felt252) -> SessionData;
-    fn get_session_allowed_entrypoints(self: @TContractState, session_key: felt252) -> Array<felt252>;
+    fn get_session_allowed_entrypoints(
+        self: @TContractState, session_key: felt252,
+    ) -> Array<felt252>;
     fn get_session_status(self: @TContractState, session_key: felt252) -> u8;
     fn set_session_targets(
-        ref self: TContractState, session_key: felt252, targets: Array<ContractAddress>
+        ref self: TContractState, session_key: felt252, targets: Array<ContractAddress>,
     );
     fn get_session_targets(self: @TContractState, session_key: felt252) -> Array<ContractAddress>;
     fn get_sessions_epoch(self: @TContractState) -> u32;
@@ -92,17 +96,19 @@ trait ISessionKeyManager<TContractState> {
 }
 
 #[starknet::interface]
-trait ISpendingPolicies<TContractState> {
+pub trait ISpendingPolicies<TContractState> {
     fn set_spending_policy(
         ref self: TContractState,
         session_key: felt252,
         token: ContractAddress,
         max_per_call: u256,
         max_per_window: u256,
-        window_seconds: u64
+        window_seconds: u64,
     );
     fn get_spending_policy(
-        self: @TContractState, session_key: felt252, token: ContractAddress
+        self: @TContractState, session_key: felt252, token: ContractAddress,
     ) -> SpendingPolicy;
-    fn remove_spending_policy(ref self: TContractState, session_key: felt252, token: ContractAddress);
+    fn remove_spending_policy(
+        ref self: TContractState, session_key: felt252, token: ContractAddress,
+    );
 }

@@ -1,33 +1,32 @@
-//! The session record: what every session use reads, packed into one storage slot.
+//! The packed records of the hot path: a session's registration (one slot read on every use)
+//! and the account-wide state every outside execution reads (one slot).
 
+use core::traits::DivRem;
 use starknet::storage_access::StorePacking;
-use traits::{Into, TryInto};
-use option::OptionTrait;
-use integer::{u128_safe_divmod, u128_as_non_zero};
 
 /// What is read on every session use, packed into one storage slot.
-#[derive(Copy, Drop)]
-struct SessionRecord {
-    valid_until: u64,
-    max_calls: u32,
-    calls_used: u32,
-    // At most MAX_ENTRYPOINTS (64); stored in 16 bits.
-    entrypoints_len: u32,
-    // At most MAX_TARGETS (64); stored in 16 bits.
-    targets_len: u32,
-    // At most MAX_SPENDING_POLICIES (16); stored in 16 bits.
-    policies_len: u32,
-    epoch: u32,
-    // Bumped by every change to the session's registration; a session signature names it.
-    generation: u32,
-    revoked: bool,
+#[derive(Copy, Drop, PartialEq, Debug)]
+pub struct SessionRecord {
+    pub valid_until: u64,
+    pub max_calls: u32,
+    pub calls_used: u32,
+    /// At most MAX_ENTRYPOINTS (64); stored in 16 bits.
+    pub entrypoints_len: u32,
+    /// At most MAX_TARGETS (64); stored in 16 bits.
+    pub targets_len: u32,
+    /// At most MAX_SPENDING_POLICIES (16); stored in 16 bits.
+    pub policies_len: u32,
+    pub epoch: u32,
+    /// Bumped by every change to the session's registration; a session signature is bound to it.
+    pub generation: u32,
+    pub revoked: bool,
 }
 
-// Field offsets. Packing is felt arithmetic (no overflow checks: every field is in range by
-// its type); unpacking splits the two u128 limbs with one divmod per field.
-const SHIFT_16: u128 = 0x10000;
-const SHIFT_32: u128 = 0x100000000;
-const SHIFT_64: u128 = 0x10000000000000000;
+// Packing is felt arithmetic (every field is in range by its type); unpacking splits the two
+// u128 limbs with one divmod per field.
+const SHIFT_16: NonZero<u128> = 0x10000;
+const SHIFT_32: NonZero<u128> = 0x100000000;
+const SHIFT_64: NonZero<u128> = 0x10000000000000000;
 const F_SHIFT_16: felt252 = 0x10000;
 const F_SHIFT_32: felt252 = 0x100000000;
 const F_SHIFT_48: felt252 = 0x1000000000000;
@@ -37,7 +36,7 @@ const F_SHIFT_96: felt252 = 0x1000000000000000000000000;
 const F_SHIFT_112: felt252 = 0x10000000000000000000000000000;
 const F_SHIFT_128: felt252 = 0x100000000000000000000000000000000;
 
-impl SessionRecordPacking of StorePacking<SessionRecord, felt252> {
+pub impl SessionRecordPacking of StorePacking<SessionRecord, felt252> {
     fn pack(value: SessionRecord) -> felt252 {
         let low = value.valid_until.into()
             + value.max_calls.into() * F_SHIFT_64
@@ -58,13 +57,13 @@ impl SessionRecordPacking of StorePacking<SessionRecord, felt252> {
 
     fn unpack(value: felt252) -> SessionRecord {
         let value: u256 = value.into();
-        let (rest, valid_until) = u128_safe_divmod(value.low, u128_as_non_zero(SHIFT_64));
-        let (calls_used, max_calls) = u128_safe_divmod(rest, u128_as_non_zero(SHIFT_32));
-        let (rest, entrypoints_len) = u128_safe_divmod(value.high, u128_as_non_zero(SHIFT_16));
-        let (rest, targets_len) = u128_safe_divmod(rest, u128_as_non_zero(SHIFT_16));
-        let (rest, policies_len) = u128_safe_divmod(rest, u128_as_non_zero(SHIFT_16));
-        let (rest, epoch) = u128_safe_divmod(rest, u128_as_non_zero(SHIFT_32));
-        let (revoked, generation) = u128_safe_divmod(rest, u128_as_non_zero(SHIFT_32));
+        let (rest, valid_until) = DivRem::div_rem(value.low, SHIFT_64);
+        let (calls_used, max_calls) = DivRem::div_rem(rest, SHIFT_32);
+        let (rest, entrypoints_len) = DivRem::div_rem(value.high, SHIFT_16);
+        let (rest, targets_len) = DivRem::div_rem(rest, SHIFT_16);
+        let (rest, policies_len) = DivRem::div_rem(rest, SHIFT_16);
+        let (rest, epoch) = DivRem::div_rem(rest, SHIFT_32);
+        let (revoked, generation) = DivRem::div_rem(rest, SHIFT_32);
         SessionRecord {
             valid_until: valid_until.try_into().unwrap(),
             max_calls: max_calls.try_into().unwrap(),
@@ -79,36 +78,52 @@ impl SessionRecordPacking of StorePacking<SessionRecord, felt252> {
     }
 }
 
-/// The registration a session signature is bound to: `valid_until + 2^64 * generation`, the
-/// fourth element of `[session_key, r, s, registration]`.
-fn registration_of(record: SessionRecord) -> felt252 {
-    record.valid_until.into() + record.generation.into() * F_SHIFT_64
+#[generate_trait]
+pub impl SessionRecordImpl of SessionRecordTrait {
+    /// What a session signature is bound to: `valid_until + 2^64 * generation`, hashed with the
+    /// outside execution's message hash (`snip12::session_message_hash`).
+    fn registration(self: @SessionRecord) -> felt252 {
+        (*self.valid_until).into() + (*self.generation).into() * F_SHIFT_64
+    }
+
+    /// Registered at some point (or revoked since): not a key the account never saw.
+    fn is_known(self: @SessionRecord) -> bool {
+        *self.revoked || *self.valid_until != 0
+    }
+
+    /// A registered, unrevoked session of the current revoke-all epoch.
+    fn is_live(self: @SessionRecord, epoch: u32) -> bool {
+        !*self.revoked && *self.valid_until != 0 && *self.epoch == epoch
+    }
 }
 
-/// Whether a record is a registered, unrevoked session of the current revoke-all epoch.
-fn is_live(record: SessionRecord, epoch: u32) -> bool {
-    !record.revoked && record.valid_until != 0 && record.epoch == epoch
+/// The registration a signature names, for a given expiry and generation (used on the failure
+/// path to tell a stale signature from a bad one).
+pub fn registration_of(valid_until: u64, generation: u32) -> felt252 {
+    valid_until.into() + generation.into() * F_SHIFT_64
 }
 
-/// Account-wide state, one slot read by every outside execution: the revoke-all epoch;
-/// whether a session-signed outside execution is running its calls (no outside execution may
-/// start meanwhile); and the hot nonce word — the bitmap of the latest 128-nonce word in use
-/// (its index below 2^80), so that consecutive nonces cost no storage access of their own.
-#[derive(Copy, Drop)]
-struct SessionsState {
-    epoch: u32,
-    executing: bool,
-    hot_word: u128,
-    hot_bits: u128,
+/// Account-wide state, one slot read by every outside execution: the revoke-all epoch of the
+/// session manager; whether a session-signed outside execution is running its calls (no outside
+/// execution may start meanwhile); and the hot nonce word — the bitmap of the latest 128-nonce
+/// word in use (its index below 2^80), so that consecutive nonces cost no storage access of
+/// their own.
+#[derive(Copy, Drop, PartialEq, Debug)]
+pub struct AccountState {
+    pub epoch: u32,
+    pub executing: bool,
+    pub hot_word: u128,
+    pub hot_bits: u128,
 }
 
 const F_SHIFT_33: felt252 = 0x200000000;
 const F_SHIFT_113: felt252 = 0x20000000000000000000000000000;
+const TWO: NonZero<u128> = 2;
 const SHIFT_15: u128 = 0x8000;
-const SHIFT_80: u128 = 0x100000000000000000000;
+const SHIFT_80: NonZero<u128> = 0x100000000000000000000;
 
-impl SessionsStatePacking of StorePacking<SessionsState, felt252> {
-    fn pack(value: SessionsState) -> felt252 {
+pub impl AccountStatePacking of StorePacking<AccountState, felt252> {
+    fn pack(value: AccountState) -> felt252 {
         let executing = if value.executing {
             F_SHIFT_32
         } else {
@@ -120,12 +135,12 @@ impl SessionsStatePacking of StorePacking<SessionsState, felt252> {
             + value.hot_bits.into() * F_SHIFT_113
     }
 
-    fn unpack(value: felt252) -> SessionsState {
+    fn unpack(value: felt252) -> AccountState {
         let value: u256 = value.into();
-        let (rest, epoch) = u128_safe_divmod(value.low, u128_as_non_zero(SHIFT_32));
-        let (rest, executing) = u128_safe_divmod(rest, u128_as_non_zero(2));
-        let (bits_low, hot_word) = u128_safe_divmod(rest, u128_as_non_zero(SHIFT_80));
-        SessionsState {
+        let (rest, epoch) = DivRem::div_rem(value.low, SHIFT_32);
+        let (rest, executing) = DivRem::div_rem(rest, TWO);
+        let (bits_low, hot_word) = DivRem::div_rem(rest, SHIFT_80);
+        AccountState {
             epoch: epoch.try_into().unwrap(),
             executing: executing != 0,
             hot_word,

@@ -1,36 +1,42 @@
 //! A spending policy in two storage slots: its configuration, read on every tracked call, and
 //! its current window, read and written on every tracked call. The window's ceiling is kept
-//! apart (`policy_max_per_window`) and read only when a new window opens.
+//! apart and read only when a new window opens.
 
 use starknet::storage_access::StorePacking;
-use traits::{Into, TryInto};
-use option::OptionTrait;
-use integer::{u128_safe_divmod, u128_as_non_zero};
+use core::traits::DivRem;
 
-const SHIFT_32: u128 = 0x100000000;
+const SHIFT_32: NonZero<u128> = 0x100000000;
 const F_SHIFT_32: felt252 = 0x100000000;
 const F_SHIFT_128: felt252 = 0x100000000000000000000000000000000;
 
 /// What a policy allows; all zeros when the session has no policy on the token.
-#[derive(Copy, Drop)]
-struct PolicyConfig {
-    max_per_call: u128,
-    // Never 0 for a set policy (at most MAX_WINDOW_SECONDS, which fits 32 bits).
-    window_seconds: u64,
-    // Position in the session's token list, plus one.
-    slot: u32,
+#[derive(Copy, Drop, PartialEq, Debug)]
+pub struct PolicyConfig {
+    pub max_per_call: u128,
+    /// Never 0 for a set policy (at most MAX_WINDOW_SECONDS, which fits 32 bits).
+    pub window_seconds: u64,
+    /// Position in the session's token list, plus one.
+    pub slot: u32,
 }
 
-/// The current window: what may still be spent in it, and when it opened (0: none yet).
-#[derive(Copy, Drop)]
-struct PolicyWindow {
-    remaining: u128,
-    window_start: u64,
+/// The current window: what may still be spent in it, and when it opened (0: none opened since
+/// the policy was set).
+#[derive(Copy, Drop, PartialEq, Debug)]
+pub struct PolicyWindow {
+    pub remaining: u128,
+    pub window_start: u64,
 }
 
-// Packing is felt arithmetic (every field is in range by its type); unpacking takes the two
-// u128 limbs and one divmod.
-impl PolicyConfigPacking of StorePacking<PolicyConfig, felt252> {
+#[generate_trait]
+pub impl PolicyWindowImpl of PolicyWindowTrait {
+    /// Whether this window still runs at `now`. A window never opened (start 0) does not,
+    /// however long the policy's windows are.
+    fn is_open(self: @PolicyWindow, window_seconds: u64, now: u64) -> bool {
+        *self.window_start != 0 && now < *self.window_start + window_seconds
+    }
+}
+
+pub impl PolicyConfigPacking of StorePacking<PolicyConfig, felt252> {
     fn pack(value: PolicyConfig) -> felt252 {
         let high = value.window_seconds.into() + value.slot.into() * F_SHIFT_32;
         value.max_per_call.into() + high * F_SHIFT_128
@@ -38,7 +44,7 @@ impl PolicyConfigPacking of StorePacking<PolicyConfig, felt252> {
 
     fn unpack(value: felt252) -> PolicyConfig {
         let value: u256 = value.into();
-        let (slot, window_seconds) = u128_safe_divmod(value.high, u128_as_non_zero(SHIFT_32));
+        let (slot, window_seconds) = DivRem::div_rem(value.high, SHIFT_32);
         PolicyConfig {
             max_per_call: value.low,
             window_seconds: window_seconds.try_into().unwrap(),
@@ -47,7 +53,7 @@ impl PolicyConfigPacking of StorePacking<PolicyConfig, felt252> {
     }
 }
 
-impl PolicyWindowPacking of StorePacking<PolicyWindow, felt252> {
+pub impl PolicyWindowPacking of StorePacking<PolicyWindow, felt252> {
     fn pack(value: PolicyWindow) -> felt252 {
         value.remaining.into() + value.window_start.into() * F_SHIFT_128
     }

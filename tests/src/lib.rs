@@ -117,13 +117,19 @@ impl TestSession {
         snip12::session_registration(self.valid_until, self.generation)
     }
 
-    /// `[session_pubkey, r, s, registration]` over an outside execution's message hash.
+    /// `[session_pubkey, r, s, valid_until]` over an outside execution's message hash bound
+    /// to the registration.
     pub fn sign(&self, message_hash: Felt) -> Result<Vec<Felt>> {
         let registration = self.registration();
         let sig = self
             .key
             .sign(&snip12::session_message_hash(message_hash, registration))?;
-        Ok(vec![self.public_key, sig.r, sig.s, registration])
+        Ok(snip12::session_signature(
+            self.public_key,
+            sig.r,
+            sig.s,
+            self.valid_until,
+        ))
     }
 }
 
@@ -468,13 +474,7 @@ impl Fixture {
 
 /// `execute_from_outside_v2(outside, signature)` on `account`: what a relayer calls.
 pub fn relay_call(account: Felt, outside: &OutsideExecution, signature: Vec<Felt>) -> Call {
-    let mut calldata = outside.to_felts();
-    signature.cairo_serialize(&mut calldata);
-    Call {
-        to: account,
-        selector: constants::SELECTOR_EXECUTE_FROM_OUTSIDE_V2,
-        calldata,
-    }
+    outside.relay_call(account, &signature)
 }
 
 /// `add_or_update_session_key` of `session` on `account`.
@@ -541,7 +541,12 @@ impl Account for SessionSignedAccount<'_> {
             .key
             .sign(&snip12::session_message_hash(hash, registration))
             .map_err(starknet::signers::local_wallet::SignError::EcdsaSignError)?;
-        Ok(vec![self.session.public_key, sig.r, sig.s, registration])
+        Ok(snip12::session_signature(
+            self.session.public_key,
+            sig.r,
+            sig.s,
+            self.session.valid_until,
+        ))
     }
 
     async fn sign_declaration_v3(

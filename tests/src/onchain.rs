@@ -30,6 +30,7 @@ pub struct Paths {
     whitelisted: TestSession,
     limited: TestSession,
     members: Vec<BundleMember>,
+    floor: Felt,
     transfer: Call,
 }
 
@@ -69,6 +70,7 @@ impl Paths {
             .await?
             .receipt()?;
         fixture.refresh(&mut limited).await?;
+        let floor = deploy_floor(&fixture).await?;
         let mut paths = Paths {
             fixture,
             oz,
@@ -76,6 +78,7 @@ impl Paths {
             whitelisted,
             limited,
             members: Vec::new(),
+            floor,
             transfer,
         };
         for i in 0..bundle_members {
@@ -149,6 +152,15 @@ impl Paths {
             .await
     }
 
+    /// (z) The floor: the same transfer relayed through an account whose
+    /// `execute_from_outside_v2` checks only that its nonce is new, then runs the calls.
+    pub async fn floor_relayed(&self) -> Result<Relayed> {
+        let f = &self.fixture;
+        let outside = f.outside(vec![self.transfer.clone()]).await?;
+        f.send(&f.relayer, vec![relay_call(self.floor, &outside, vec![])])
+            .await
+    }
+
     /// (e) Our session (whitelist `transfer`), relayed.
     pub async fn session_relayed(&self) -> Result<Relayed> {
         self.fixture
@@ -205,6 +217,18 @@ impl Paths {
         }
         f.send(&f.relayer, calls).await
     }
+}
+
+/// Declares and deploys the floor account (`contracts/src/floor_account.cairo`), funded.
+async fn deploy_floor(fixture: &Fixture) -> Result<Felt> {
+    let class = stark_sessions_abi::class::floor_account()?;
+    let class_hash = fixture.devnet.declare(&class).await?;
+    let floor = fixture
+        .devnet
+        .deploy_contract(class_hash, vec![], Felt::from(0xf1002u32))
+        .await?;
+    fixture.devnet.mint_strk(floor, HUNDRED_STRK).await?;
+    Ok(floor)
 }
 
 /// L2 gas of a successful transaction, or the reason it failed.

@@ -29,6 +29,11 @@ pub(crate) fn parse_cairo_constants(source: &str) -> BTreeMap<String, Felt> {
         let value = value.trim();
         let felt = if let Some(text) = value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) {
             cairo_short_string_to_felt(text).expect("valid short string")
+        } else if let Some(name) = value
+            .strip_prefix("selector!(\"")
+            .and_then(|v| v.strip_suffix("\")"))
+        {
+            starknet_core::utils::get_selector_from_name(name).expect("valid selector name")
         } else if value.starts_with("0x") {
             Felt::from_hex(value).expect("valid hex constant")
         } else {

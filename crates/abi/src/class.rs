@@ -8,7 +8,8 @@ use starknet_core::types::{Felt, FlattenedSierraClass};
 
 use crate::errors::AbiError;
 
-/// Sierra JSON of the session account, as `starknet-compile` 2.1.0 wrote it.
+/// Sierra JSON of the session account, as `stark-sessions-compile` (cairo-lang-starknet
+/// 2.19.4, `crates/compiler`) wrote it.
 pub const SESSION_ACCOUNT_SIERRA_JSON: &str =
     include_str!("../artifacts/session_account.sierra.json");
 /// The compiled (CASM) class hash of the session account, hash version 2, as the Sierra
@@ -16,9 +17,16 @@ pub const SESSION_ACCOUNT_SIERRA_JSON: &str =
 /// `scripts/build-contracts.sh` changes the class; a devnet test recomputes this and fails
 /// when it is stale.
 pub const SESSION_ACCOUNT_COMPILED_CLASS_HASH: Felt =
-    Felt::from_hex_unchecked("0x13cb4167223cfd672e378e9444a808cd2724fafbfe9f595b3dc7503d156ebcd");
+    Felt::from_hex_unchecked("0x280e436f7c546e770bb03b29eb89996762569873e592acdaab2b8cf1c842f30");
 /// Sierra JSON of the scoreboard target contract used by tests and the demo.
 pub const SCOREBOARD_SIERRA_JSON: &str = include_str!("../artifacts/scoreboard.sierra.json");
+/// Sierra JSON of the floor account: an outside execution that checks only its nonce, the
+/// baseline the benchmarks measure the session checks against.
+pub const FLOOR_ACCOUNT_SIERRA_JSON: &str =
+    include_str!("../artifacts/floor_account.sierra.json");
+/// The oldest Sierra version that blockifier charges in Sierra gas rather than Cairo steps;
+/// every committed class carries it or a later one.
+pub const MIN_SIERRA_VERSION: (u64, u64, u64) = (1, 7, 0);
 
 /// A compiled contract class ready to be declared.
 #[derive(Debug, Clone)]
@@ -46,6 +54,20 @@ impl CompiledClass {
             class_hash,
         })
     }
+
+    /// The Sierra version the class carries: the first three felts of its program.
+    pub fn sierra_version(&self) -> Result<(u64, u64, u64), AbiError> {
+        let part = |i: usize| -> Result<u64, AbiError> {
+            let felt = self
+                .flattened
+                .sierra_program
+                .get(i)
+                .ok_or_else(|| AbiError::Class("Sierra program without a version".into()))?;
+            u64::try_from(*felt)
+                .map_err(|_| AbiError::Class("Sierra version out of range".into()))
+        };
+        Ok((part(0)?, part(1)?, part(2)?))
+    }
 }
 
 /// The session account class.
@@ -58,9 +80,26 @@ pub fn scoreboard() -> Result<CompiledClass, AbiError> {
     CompiledClass::from_sierra_json(SCOREBOARD_SIERRA_JSON)
 }
 
+/// The floor account class (benchmarks only).
+pub fn floor_account() -> Result<CompiledClass, AbiError> {
+    CompiledClass::from_sierra_json(FLOOR_ACCOUNT_SIERRA_JSON)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_class_is_charged_in_sierra_gas() {
+        for class in [session_account(), scoreboard(), floor_account()] {
+            let class = class.expect("class");
+            let version = class.sierra_version().expect("version");
+            assert!(
+                version >= MIN_SIERRA_VERSION,
+                "Sierra {version:?} is older than {MIN_SIERRA_VERSION:?}"
+            );
+        }
+    }
 
     #[test]
     fn embedded_classes_parse_and_hash_differently() {

@@ -103,6 +103,10 @@ pub const MAX_TARGETS: u32 = 64;
 pub const MAX_SPENDING_POLICIES: u32 = 16;
 /// Longest spending window, in seconds.
 pub const MAX_WINDOW_SECONDS: u64 = 0xffff_ffff;
+/// How many registrations before the current one a session signature that does not verify is
+/// tried against, so that a stale signature is refused as `session/registration-mismatch`
+/// rather than `session/bad-signature` (only on the failure path).
+pub const STALE_LOOKBACK: u32 = 8;
 
 /// SNIP-9 caller value meaning "anyone may relay".
 pub const ANY_CALLER: Felt = short_string!("ANY_CALLER");
@@ -183,6 +187,7 @@ pub const CAIRO_CONSTANTS: &[(&str, Felt)] = &[
     ("MAX_TARGETS", Felt::from_hex_unchecked("0x40")),
     ("MAX_SPENDING_POLICIES", Felt::from_hex_unchecked("0x10")),
     ("MAX_WINDOW_SECONDS", Felt::from_hex_unchecked("0xffffffff")),
+    ("STALE_LOOKBACK", Felt::from_hex_unchecked("0x8")),
     ("ANY_CALLER", ANY_CALLER),
     ("STARKNET_MESSAGE", STARKNET_MESSAGE),
     ("OUTSIDE_DOMAIN_NAME", OUTSIDE_DOMAIN_NAME),

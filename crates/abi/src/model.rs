@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use starknet_core::types::{Call, Felt};
 
 use crate::constants::{
+    STALE_LOOKBACK,
     BLOCKED_SELECTORS, MAX_ENTRYPOINTS, MAX_SPENDING_POLICIES, MAX_TARGETS, MAX_WINDOW_SECONDS,
     TRACKED_SELECTORS,
 };
@@ -68,6 +69,20 @@ fn ensure(condition: bool, error: ContractError) -> Result<(), ContractError> {
         Ok(())
     } else {
         Err(error)
+    }
+}
+
+/// Check 4 for a signature made under `signed` when the key's registration is `current`: a
+/// valid signature of one of the [`STALE_LOOKBACK`] registrations before the current one is a
+/// stale one (`session/registration-mismatch`); any other does not verify
+/// (`session/bad-signature`).
+fn ensure_current_generation(signed: Option<u32>, current: u32) -> Result<(), ContractError> {
+    match signed {
+        Some(g) if g == current => Ok(()),
+        Some(g) if g < current && current - g <= STALE_LOOKBACK => {
+            Err(ContractError::SessionRegistrationMismatch)
+        }
+        _ => Err(ContractError::SessionBadSignature),
     }
 }
 
@@ -302,8 +317,10 @@ impl AccountModel {
         Ok(())
     }
 
-    /// Checks 2, 3 and 5 of a session-signed outside execution (the signature is assumed
-    /// valid) and, when they pass, records the use and the spending.
+    /// Checks 2, 3, 4 and 5 of a session-signed outside execution and, when they pass, records
+    /// the use and the spending. The signature is assumed to be the session key's over the
+    /// execution bound to `signed_registration` (`valid_until + 2^64 * generation` of the
+    /// registration it was made under); its fourth element is that `valid_until`.
     pub fn execute_session(
         &mut self,
         key: Felt,
@@ -319,12 +336,14 @@ impl AccountModel {
             record.calls_used < record.max_calls,
             ContractError::SessionMaxCalls,
         )?;
+        let (signed_valid_until, signed_generation) =
+            crate::snip12::split_registration(signed_registration);
         ensure(
-            signed_registration
-                == crate::snip12::session_registration(record.valid_until, record.generation),
+            signed_valid_until == Some(record.valid_until),
             ContractError::SessionRegistrationMismatch,
         )?;
         self.check_calls(key, calls)?;
+        ensure_current_generation(signed_generation, record.generation)?;
 
         let mut policies = self.policies.get(&key).cloned().unwrap_or_default();
         for call in calls
@@ -339,7 +358,9 @@ impl AccountModel {
                 amount <= policy.max_per_call,
                 ContractError::SpendingPerCall,
             )?;
-            if now >= policy.window_start + policy.window_seconds {
+            // A window opens at the first spend after the previous one ended, or after the
+            // policy was set (start 0), however long its windows are.
+            if policy.window_start == 0 || now >= policy.window_start + policy.window_seconds {
                 policy.window_start = now;
                 policy.spent_in_window = U256::ZERO;
             }
@@ -727,6 +748,51 @@ mod tests {
             previous = m.session_registration(KEY);
             assert_eq!(m.execute_session(KEY, previous, &play, 26), Ok(()));
         }
+    }
+
+    #[test]
+    fn a_signature_older_than_the_lookback_is_a_bad_signature() {
+        let mut m = registered(50);
+        let play = [call(GAME, PLAY, &[1])];
+        let first = m.session_registration(KEY);
+        // Each target change moves the generation on by one, keeping valid_until.
+        for _ in 0..STALE_LOOKBACK {
+            m.set_session_targets(KEY, &[GAME]).expect("targets");
+        }
+        assert_eq!(
+            m.execute_session(KEY, first, &play, 20),
+            Err(ContractError::SessionRegistrationMismatch)
+        );
+        m.set_session_targets(KEY, &[GAME]).expect("targets");
+        assert_eq!(
+            m.execute_session(KEY, first, &play, 20),
+            Err(ContractError::SessionBadSignature)
+        );
+        // A generation from the future never verifies either.
+        let ahead = crate::snip12::session_registration(1_000, m.session_generation(KEY) + 1);
+        assert_eq!(
+            m.execute_session(KEY, ahead, &play, 20),
+            Err(ContractError::SessionBadSignature)
+        );
+    }
+
+    #[test]
+    fn a_window_longer_than_the_chains_age_opens_at_the_first_spend() {
+        let mut m = registered(5);
+        let lifetime = crate::constants::MAX_WINDOW_SECONDS;
+        m.set_spending_policy(KEY, TOKEN, U256::from_u128(10), U256::from_u128(15), lifetime)
+            .expect("policy");
+        let vu = m.session_registration(KEY);
+        let pay = |amount: u64| call(TOKEN, SELECTOR_TRANSFER, &[0x1, amount, 0]);
+        assert_eq!(m.execute_session(KEY, vu, &[pay(10)], 900), Ok(()));
+        let policy = m.spending_policy(KEY, TOKEN);
+        assert_eq!(policy.window_start, 900);
+        assert_eq!(policy.spent_in_window, U256::from_u128(10));
+        assert_eq!(
+            m.execute_session(KEY, vu, &[pay(6)], 950),
+            Err(ContractError::SpendingWindow)
+        );
+        assert_eq!(m.execute_session(KEY, vu, &[pay(5)], 950), Ok(()));
     }
 
     #[test]

@@ -44,10 +44,23 @@ pub fn domain_hash(chain_id: Felt) -> Felt {
     ])
 }
 
-/// The registration a session signature is bound to, and the fourth element of
-/// `[session_key, r, s, registration]`: `valid_until + 2^64 * generation`.
+/// The registration a session signature is bound to: `valid_until + 2^64 * generation`,
+/// hashed with the message ([`session_message_hash`]). The signature itself is
+/// `[session_key, r, s, valid_until]`, as the reference SDK documents it.
 pub fn session_registration(valid_until: u64, generation: u32) -> Felt {
     Felt::from(valid_until) + Felt::from(generation) * Felt::TWO.pow(64u8)
+}
+
+/// The `valid_until` and generation of a registration made by [`session_registration`];
+/// `None` for a part that value cannot hold.
+pub fn split_registration(registration: Felt) -> (Option<u64>, Option<u32>) {
+    let bytes = registration.to_bytes_be();
+    let valid_until = u64::from_be_bytes(bytes[24..32].try_into().unwrap_or_default());
+    let generation = u32::from_be_bytes(bytes[20..24].try_into().unwrap_or_default());
+    if bytes[..20].iter().any(|b| *b != 0) {
+        return (Some(valid_until), None);
+    }
+    (Some(valid_until), Some(generation))
 }
 
 /// What a session key signs: the outside execution's message hash bound to one registration
@@ -55,6 +68,13 @@ pub fn session_registration(valid_until: u64, generation: u32) -> Felt {
 /// is refused under every later one (revoke and re-add, revoke-all and re-add, any update).
 pub fn session_message_hash(message_hash: Felt, registration: Felt) -> Felt {
     poseidon_hash_many(&[message_hash, registration])
+}
+
+/// A session signature as the account reads it: `[session_key, r, s, valid_until]` (the
+/// reference SDK's layout), where `(r, s)` signs [`session_message_hash`] of the message and
+/// the key's current registration.
+pub fn session_signature(session_key: Felt, r: Felt, s: Felt, valid_until: u64) -> Vec<Felt> {
+    vec![session_key, r, s, Felt::from(valid_until)]
 }
 
 /// The message an owner signs for an outside execution on `account` (a session key signs it

@@ -156,6 +156,21 @@ pub struct OutsideExecution {
     pub calls: Vec<Call>,
 }
 
+impl OutsideExecution {
+    /// The relayer's call that runs this execution on `account` with `signature`
+    /// (`execute_from_outside_v2(outside_execution, signature)`).
+    pub fn relay_call(&self, account: Felt, signature: &[Felt]) -> Call {
+        let mut calldata = Vec::new();
+        self.cairo_serialize(&mut calldata);
+        signature.to_vec().cairo_serialize(&mut calldata);
+        Call {
+            to: account,
+            selector: crate::constants::SELECTOR_EXECUTE_FROM_OUTSIDE_V2,
+            calldata,
+        }
+    }
+}
+
 impl CairoSerde for OutsideExecution {
     fn cairo_serialize(&self, out: &mut Vec<Felt>) {
         out.push(self.caller);

@@ -657,7 +657,7 @@ impl SessionClient {
 
     /// Executes `calls` with the session, gaslessly: preflight against on-chain state, have
     /// the paymaster build the outside execution, check its typed data, sign with the session
-    /// key bound to the session's current registration (`[session_pubkey, r, s, registration]`
+    /// key bound to the session's current registration (`[session_pubkey, r, s, valid_until]`
     /// over `poseidon(message_hash, registration)`), have it relayed. Returns the transaction
     /// hash; see [`Self::execute_and_wait`] to wait for the outcome.
     pub async fn execute_transaction_with_session(
@@ -710,7 +710,12 @@ impl SessionClient {
                 window,
                 |hash| {
                     let (r, s) = handle.sign(&snip12::session_message_hash(*hash, registration))?;
-                    Ok(vec![session.public_key(), r, s, registration])
+                    Ok(snip12::session_signature(
+                        session.public_key(),
+                        r,
+                        s,
+                        session.valid_until(),
+                    ))
                 },
                 &context,
                 None,

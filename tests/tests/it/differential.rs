@@ -127,7 +127,18 @@ fn random_op(rng: &mut StdRng, f: &Fixture) -> Op {
             key,
             per_call: *[4u128, 8].choose(rng).unwrap_or(&4),
             per_window: *[3u128, 10, 20].choose(rng).unwrap_or(&10),
-            window: *[0u64, 50, 500].choose(rng).unwrap_or(&50),
+            // The edges: refused (0), one second, short, block-time scale (a window longer
+            // than the chain's age, which must still open), the longest allowed.
+            window: *[
+                0u64,
+                1,
+                50,
+                500,
+                1_800_000_000,
+                constants::MAX_WINDOW_SECONDS,
+            ]
+            .choose(rng)
+            .unwrap_or(&50),
         },
         _ => Op::RemovePolicy { key },
     }

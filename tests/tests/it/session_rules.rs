@@ -218,9 +218,9 @@ async fn the_signed_registration_must_be_the_current_one() {
     let f = Fixture::new(35).await.expect("fixture");
     let s = session(&f, 1, 5, &[]).await;
     let claims = [
-        // Another valid_until, another generation, garbage.
-        stark_sessions_abi::snip12::session_registration(s.valid_until + 1, s.generation),
-        stark_sessions_abi::snip12::session_registration(s.valid_until, s.generation + 1),
+        // Another valid_until, the old registration felt, garbage.
+        Felt::from(s.valid_until + 1),
+        s.registration(),
         Felt::from(u128::MAX),
     ];
     for claimed in claims {
@@ -238,7 +238,7 @@ async fn the_signed_registration_must_be_the_current_one() {
         .key
         .sign(&f.message_hash(&outside))
         .expect("sign the bare message hash");
-    let sig = vec![s.public_key, unbound.r, unbound.s, s.registration()];
+    let sig = vec![s.public_key, unbound.r, unbound.s, Felt::from(s.valid_until)];
     assert_eq!(
         f.relay(&outside, sig).await.expect("sent").expect_error(),
         ContractError::SessionBadSignature

@@ -52,7 +52,8 @@ fn demo_json_reports_every_step() {
         .all(|h| h.as_str().is_some_and(|h| h.starts_with("0x"))));
     let gas = &report["l2_gas"];
     assert!(gas["session_call_median"].as_u64().unwrap_or_default() > 0);
-    assert!(gas["owner_direct"].as_u64().unwrap_or_default() > 0);
+    assert!(gas["relayed_baseline"].as_u64().unwrap_or_default() > 0);
+    assert!(gas["ratio"].as_f64().unwrap_or_default() > 0.0);
 }
 
 #[test]

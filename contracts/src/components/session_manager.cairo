@@ -1,0 +1,431 @@
+//! Session keys: registration (expiry, call budget, entrypoint whitelist, target set), revocation
+//! one by one or all at once, the views, and the per-use check of a session-signed outside
+//! execution. Spending limits are the account's (`SessionManagerHooks`), so that this component
+//! stands without them.
+
+#[starknet::component]
+pub mod SessionManagerComponent {
+    use core::ecdsa::check_ecdsa_signature;
+    use core::num::traits::Zero;
+    use starknet::account::Call;
+    use starknet::storage::{
+        Map, StorageMapReadAccess, StorageMapWriteAccess,
+    };
+    use starknet::{ContractAddress, get_block_timestamp, get_contract_address};
+    use crate::calls::assert_only_self;
+    use crate::components::outside_execution::OutsideExecutionComponent;
+    use crate::components::outside_execution::OutsideExecutionComponent::InternalImpl as OutsideInternal;
+    use crate::constants;
+    use crate::errors::Errors;
+    use crate::interfaces::{ISessionKeyManager, SessionData};
+    use crate::record::{SessionRecord, SessionRecordTrait, registration_of};
+    use crate::snip12;
+
+    #[storage]
+    pub struct Storage {
+        pub sessions: Map<felt252, SessionRecord>,
+        /// Entrypoint whitelist: indexed for enumeration and clearing, plus O(1) membership.
+        pub entrypoint_at: Map<(felt252, u32), felt252>,
+        pub entrypoint_allowed: Map<(felt252, felt252), bool>,
+        pub target_at: Map<(felt252, u32), ContractAddress>,
+        pub target_allowed: Map<(felt252, ContractAddress), bool>,
+    }
+
+    #[event]
+    #[derive(Drop, starknet::Event)]
+    pub enum Event {
+        SessionKeyAdded: SessionKeyAdded,
+        SessionKeyRevoked: SessionKeyRevoked,
+        AllSessionsRevoked: AllSessionsRevoked,
+        TargetsSet: TargetsSet,
+    }
+
+    #[derive(Drop, starknet::Event)]
+    pub struct SessionKeyAdded {
+        #[key]
+        pub session_key: felt252,
+        pub valid_until: u64,
+        pub max_calls: u32,
+        pub allowed_entrypoints: Span<felt252>,
+    }
+
+    #[derive(Drop, starknet::Event)]
+    pub struct SessionKeyRevoked {
+        #[key]
+        pub session_key: felt252,
+    }
+
+    #[derive(Drop, starknet::Event)]
+    pub struct AllSessionsRevoked {
+        pub new_epoch: u32,
+    }
+
+    #[derive(Drop, starknet::Event)]
+    pub struct TargetsSet {
+        #[key]
+        pub session_key: felt252,
+        pub targets: Span<ContractAddress>,
+    }
+
+    /// What a session's use and reset ask of the spending limits the account keeps.
+    pub trait SessionManagerHooks<TContractState> {
+        /// Charges the session's tracked calls to its policies; panics over a limit.
+        fn charge_spending(
+            ref self: ComponentState<TContractState>,
+            session_key: felt252,
+            policies_len: u32,
+            calls: Span<Call>,
+            now: u64,
+        );
+        /// Forgets every policy of a session that starts clean.
+        fn clear_policies(
+            ref self: ComponentState<TContractState>, session_key: felt252, policies_len: u32,
+        );
+    }
+
+    #[embeddable_as(SessionKeyManagerImpl)]
+    impl SessionKeyManager<
+        TContractState,
+        +HasComponent<TContractState>,
+        impl Outside: OutsideExecutionComponent::HasComponent<TContractState>,
+        impl Hooks: SessionManagerHooks<TContractState>,
+        +Drop<TContractState>,
+    > of ISessionKeyManager<ComponentState<TContractState>> {
+        fn add_or_update_session_key(
+            ref self: ComponentState<TContractState>,
+            session_key: felt252,
+            valid_until: u64,
+            max_calls: u32,
+            allowed_entrypoints: Array<felt252>,
+        ) {
+            assert_only_self();
+            let entrypoints = allowed_entrypoints.span();
+            let len = entrypoints.len();
+            assert(session_key != 0, Errors::SESSION_INVALID_CONFIG);
+            assert(valid_until > get_block_timestamp(), Errors::SESSION_INVALID_CONFIG);
+            assert(max_calls != 0, Errors::SESSION_INVALID_CONFIG);
+            assert(len <= constants::MAX_ENTRYPOINTS, Errors::SESSION_INVALID_CONFIG);
+
+            let old = self.sessions.read(session_key);
+            let epoch = self.epoch();
+            self.clear_entrypoints(session_key, old.entrypoints_len);
+            let mut targets_len = old.targets_len;
+            let mut policies_len = old.policies_len;
+            if !old.is_live(epoch) {
+                // A new, revoked or pre-revoke-all session starts clean: no resurrected limits.
+                self.clear_targets(session_key, targets_len);
+                Hooks::clear_policies(ref self, session_key, policies_len);
+                targets_len = 0;
+                policies_len = 0;
+            }
+            let mut i: u32 = 0;
+            for selector in entrypoints {
+                let selector = *selector;
+                assert(selector != 0, Errors::SESSION_INVALID_CONFIG);
+                assert(
+                    !self.entrypoint_allowed.read((session_key, selector)),
+                    Errors::SESSION_INVALID_CONFIG,
+                );
+                self.entrypoint_at.write((session_key, i), selector);
+                self.entrypoint_allowed.write((session_key, selector), true);
+                i += 1;
+            }
+            let record = SessionRecord {
+                valid_until,
+                max_calls,
+                calls_used: 0,
+                entrypoints_len: len,
+                targets_len,
+                policies_len,
+                epoch,
+                generation: old.generation + 1,
+                revoked: false,
+            };
+            self.sessions.write(session_key, record);
+            self
+                .emit(
+                    SessionKeyAdded {
+                        session_key, valid_until, max_calls, allowed_entrypoints: entrypoints,
+                    },
+                );
+        }
+
+        fn revoke_session_key(ref self: ComponentState<TContractState>, session_key: felt252) {
+            assert_only_self();
+            let old = self.sessions.read(session_key);
+            assert(old.is_known(), Errors::SESSION_NOT_REGISTERED);
+            self.clear_entrypoints(session_key, old.entrypoints_len);
+            self.clear_targets(session_key, old.targets_len);
+            Hooks::clear_policies(ref self, session_key, old.policies_len);
+            let record = SessionRecord {
+                valid_until: 0,
+                max_calls: 0,
+                calls_used: 0,
+                entrypoints_len: 0,
+                targets_len: 0,
+                policies_len: 0,
+                epoch: self.epoch(),
+                generation: old.generation + 1,
+                revoked: true,
+            };
+            self.sessions.write(session_key, record);
+            self.emit(SessionKeyRevoked { session_key });
+        }
+
+        fn revoke_all_sessions(ref self: ComponentState<TContractState>) {
+            assert_only_self();
+            let mut outside = get_dep_component_mut!(ref self, Outside);
+            let new_epoch = outside.bump_epoch();
+            self.emit(AllSessionsRevoked { new_epoch });
+        }
+
+        fn get_session_data(
+            self: @ComponentState<TContractState>, session_key: felt252,
+        ) -> SessionData {
+            let record = self.sessions.read(session_key);
+            if !record.is_live(self.epoch()) {
+                return SessionData {
+                    valid_until: 0, max_calls: 0, calls_used: 0, allowed_entrypoints_len: 0,
+                };
+            }
+            SessionData {
+                valid_until: record.valid_until,
+                max_calls: record.max_calls,
+                calls_used: record.calls_used,
+                allowed_entrypoints_len: record.entrypoints_len,
+            }
+        }
+
+        fn get_session_allowed_entrypoints(
+            self: @ComponentState<TContractState>, session_key: felt252,
+        ) -> Array<felt252> {
+            let record = self.sessions.read(session_key);
+            let mut out = array![];
+            if record.is_live(self.epoch()) {
+                for i in 0..record.entrypoints_len {
+                    out.append(self.entrypoint_at.read((session_key, i)));
+                }
+            }
+            out
+        }
+
+        fn get_session_status(self: @ComponentState<TContractState>, session_key: felt252) -> u8 {
+            let record = self.sessions.read(session_key);
+            if !record.is_known() {
+                constants::STATUS_NONE
+            } else if record.revoked || record.epoch != self.epoch() {
+                constants::STATUS_REVOKED
+            } else if get_block_timestamp() > record.valid_until {
+                constants::STATUS_EXPIRED
+            } else if record.calls_used >= record.max_calls {
+                constants::STATUS_EXHAUSTED
+            } else {
+                constants::STATUS_ACTIVE
+            }
+        }
+
+        fn set_session_targets(
+            ref self: ComponentState<TContractState>,
+            session_key: felt252,
+            targets: Array<ContractAddress>,
+        ) {
+            assert_only_self();
+            let mut record = self.live_record(session_key);
+            let targets = targets.span();
+            let len = targets.len();
+            assert(len <= constants::MAX_TARGETS, Errors::SESSION_INVALID_CONFIG);
+            self.clear_targets(session_key, record.targets_len);
+            let this = get_contract_address();
+            let mut i: u32 = 0;
+            for target in targets {
+                let target = *target;
+                assert(!target.is_zero(), Errors::SESSION_INVALID_CONFIG);
+                assert(target != this, Errors::SESSION_INVALID_CONFIG);
+                assert(
+                    !self.target_allowed.read((session_key, target)),
+                    Errors::SESSION_INVALID_CONFIG,
+                );
+                self.target_at.write((session_key, i), target);
+                self.target_allowed.write((session_key, target), true);
+                i += 1;
+            }
+            record.targets_len = len;
+            record.generation += 1;
+            self.sessions.write(session_key, record);
+            self.emit(TargetsSet { session_key, targets });
+        }
+
+        fn get_session_targets(
+            self: @ComponentState<TContractState>, session_key: felt252,
+        ) -> Array<ContractAddress> {
+            let record = self.sessions.read(session_key);
+            let mut out = array![];
+            if record.is_live(self.epoch()) {
+                for i in 0..record.targets_len {
+                    out.append(self.target_at.read((session_key, i)));
+                }
+            }
+            out
+        }
+
+        fn get_sessions_epoch(self: @ComponentState<TContractState>) -> u32 {
+            self.epoch()
+        }
+
+        fn get_session_generation(
+            self: @ComponentState<TContractState>, session_key: felt252,
+        ) -> u32 {
+            self.sessions.read(session_key).generation
+        }
+    }
+
+    #[generate_trait]
+    pub impl InternalImpl<
+        TContractState,
+        +HasComponent<TContractState>,
+        impl Outside: OutsideExecutionComponent::HasComponent<TContractState>,
+        impl Hooks: SessionManagerHooks<TContractState>,
+        +Drop<TContractState>,
+    > of InternalTrait<TContractState> {
+        fn epoch(self: @ComponentState<TContractState>) -> u32 {
+            get_dep_component!(self, Outside).epoch()
+        }
+
+        /// The session's record if it is registered in the current epoch and not revoked.
+        fn live_record(self: @ComponentState<TContractState>, session_key: felt252) -> SessionRecord {
+            let record = self.sessions.read(session_key);
+            assert(record.is_known(), Errors::SESSION_NOT_REGISTERED);
+            assert(record.is_live(self.epoch()), Errors::SESSION_REVOKED);
+            record
+        }
+
+        /// The session's record as it is, live or not (for views that say "empty" themselves).
+        fn record(self: @ComponentState<TContractState>, session_key: felt252) -> SessionRecord {
+            self.sessions.read(session_key)
+        }
+
+        fn write_record(
+            ref self: ComponentState<TContractState>, session_key: felt252, record: SessionRecord,
+        ) {
+            self.sessions.write(session_key, record);
+        }
+
+        /// Checks a session-signed outside execution — the session, every call, the signature
+        /// under the current registration — then charges its spending and counts its use.
+        /// `signature` is `[session_key, r, s, valid_until]`.
+        fn authorize(
+            ref self: ComponentState<TContractState>,
+            calls: Span<Call>,
+            signature: Span<felt252>,
+            message_hash: felt252,
+            this: ContractAddress,
+            now: u64,
+            epoch: u32,
+        ) {
+            let session_key = *signature.at(0);
+            let mut record = self.sessions.read(session_key);
+            assert(record.is_known(), Errors::SESSION_NOT_REGISTERED);
+            assert(record.is_live(epoch), Errors::SESSION_REVOKED);
+            assert(now <= record.valid_until, Errors::SESSION_EXPIRED);
+            assert(record.calls_used < record.max_calls, Errors::SESSION_MAX_CALLS);
+            assert(
+                *signature.at(3) == record.valid_until.into(), Errors::SESSION_REGISTRATION_MISMATCH,
+            );
+            self.check_calls(session_key, @record, calls, this);
+            let (r, s) = (*signature.at(1), *signature.at(2));
+            let signed = snip12::session_message_hash(message_hash, record.registration());
+            if !check_ecdsa_signature(signed, session_key, r, s) {
+                core::panic_with_felt252(stale_or_bad(message_hash, @record, session_key, r, s));
+            }
+            // Accounting: spending limits, then one use per execution (a refusal reverts both).
+            // No event: the count is in `get_session_data`, and an event costs more gas than
+            // the rest of the accounting.
+            Hooks::charge_spending(ref self, session_key, record.policies_len, calls, now);
+            record.calls_used += 1;
+            self.sessions.write(session_key, record);
+        }
+
+        /// Every call against the session's rules.
+        fn check_calls(
+            self: @ComponentState<TContractState>,
+            session_key: felt252,
+            record: @SessionRecord,
+            calls: Span<Call>,
+            this: ContractAddress,
+        ) {
+            let check_selectors = *record.entrypoints_len != 0;
+            let check_targets = *record.targets_len != 0;
+            for call in calls {
+                let to = *call.to;
+                let selector = *call.selector;
+                assert(to != this, Errors::SESSION_SELF_CALL);
+                assert(!is_blocked_selector(selector), Errors::SESSION_BLOCKED_SELECTOR);
+                if check_selectors {
+                    assert(
+                        self.entrypoint_allowed.read((session_key, selector)),
+                        Errors::SESSION_SELECTOR_DENIED,
+                    );
+                }
+                if check_targets {
+                    assert(
+                        self.target_allowed.read((session_key, to)), Errors::SESSION_TARGET_DENIED,
+                    );
+                }
+            }
+        }
+
+        fn clear_entrypoints(ref self: ComponentState<TContractState>, session_key: felt252, len: u32) {
+            for i in 0..len {
+                let selector = self.entrypoint_at.read((session_key, i));
+                self.entrypoint_allowed.write((session_key, selector), false);
+                self.entrypoint_at.write((session_key, i), 0);
+            }
+        }
+
+        fn clear_targets(ref self: ComponentState<TContractState>, session_key: felt252, len: u32) {
+            for i in 0..len {
+                let target = self.target_at.read((session_key, i));
+                self.target_allowed.write((session_key, target), false);
+                self.target_at.write((session_key, i), Zero::zero());
+            }
+        }
+    }
+
+    /// The refusal of a signature that does not verify under the current registration: a
+    /// signature made under one of the key's recent earlier registrations (same expiry, an older
+    /// generation) is named as such; anything else is a bad signature.
+    fn stale_or_bad(
+        message_hash: felt252, record: @SessionRecord, session_key: felt252, r: felt252, s: felt252,
+    ) -> felt252 {
+        let generation = *record.generation;
+        let oldest = if generation > constants::STALE_LOOKBACK {
+            generation - constants::STALE_LOOKBACK
+        } else {
+            0
+        };
+        let mut earlier = generation;
+        while earlier > oldest {
+            earlier -= 1;
+            let registration = registration_of(*record.valid_until, earlier);
+            let signed = snip12::session_message_hash(message_hash, registration);
+            if check_ecdsa_signature(signed, session_key, r, s) {
+                return Errors::SESSION_REGISTRATION_MISMATCH;
+            }
+        }
+        Errors::SESSION_BAD_SIGNATURE
+    }
+
+    fn is_blocked_selector(selector: felt252) -> bool {
+        selector == constants::SELECTOR_UPGRADE
+            || selector == constants::SELECTOR_ADD_OR_UPDATE_SESSION_KEY
+            || selector == constants::SELECTOR_REVOKE_SESSION_KEY
+            || selector == constants::SELECTOR_EXECUTE
+            || selector == constants::SELECTOR_SET_PUBLIC_KEY
+            || selector == constants::SELECTOR_SET_PUBLIC_KEY_CAMEL
+            || selector == constants::SELECTOR_EXECUTE_FROM_OUTSIDE_V2
+            || selector == constants::SELECTOR_SET_SPENDING_POLICY
+            || selector == constants::SELECTOR_REMOVE_SPENDING_POLICY
+            || selector == constants::SELECTOR_REVOKE_ALL_SESSIONS
+            || selector == constants::SELECTOR_SET_SESSION_TARGETS
+    }
+}
