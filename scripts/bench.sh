@@ -6,7 +6,8 @@
 #   scripts/bench.sh instances     # one paymaster instance against two on one PostgreSQL
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --quiet --locked -p stark-sessions-cli -p stark-sessions-tests --bins
+# --workspace: the same features (and so the same dependency artifacts) as the test command.
+cargo build --quiet --locked --workspace --bins
 target_dir=$(cargo metadata --no-deps --format-version 1 --locked |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 # The instances benchmark (part of "all") runs paymasters on a private PostgreSQL.

@@ -30,8 +30,12 @@ if (( check )); then
 fi
 mkdir -p "$out"
 
-cargo run --quiet --locked -p stark-sessions-compiler --bin stark-sessions-compile -- \
-  "$ROOT/contracts" "$out" "${CONTRACTS[@]}"
+# Built with the workspace's features (--workspace), so that its cairo-lang dependencies are the
+# same artifacts the devnet and the tests use, not a second build of them.
+cargo build --quiet --locked --workspace --bin stark-sessions-compile
+target_dir=$(cargo metadata --no-deps --format-version 1 --locked |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+"$target_dir/debug/stark-sessions-compile" "$ROOT/contracts" "$out" "${CONTRACTS[@]}"
 
 status=0
 for entry in "${CONTRACTS[@]}"; do

@@ -11,7 +11,8 @@ pub mod FloorAccount {
 
     #[storage]
     struct Storage {
-        last_nonce: u256,
+        /// One slot (a u256 would take two).
+        last_nonce: felt252,
     }
 
     #[abi(embed_v0)]
@@ -19,15 +20,16 @@ pub mod FloorAccount {
         fn execute_from_outside_v2(
             ref self: ContractState, outside_execution: OutsideExecution, signature: Span<felt252>,
         ) -> Array<Span<felt252>> {
-            let nonce: u256 = outside_execution.nonce.into();
-            assert(nonce > self.last_nonce.read(), Errors::OUTSIDE_NONCE_USED);
+            let nonce = outside_execution.nonce;
+            let last: u256 = self.last_nonce.read().into();
+            assert(Into::<felt252, u256>::into(nonce) > last, Errors::OUTSIDE_NONCE_USED);
             self.last_nonce.write(nonce);
             execute_calls(outside_execution.calls)
         }
 
         fn is_valid_outside_execution_nonce(self: @ContractState, nonce: felt252) -> bool {
-            let nonce: u256 = nonce.into();
-            nonce > self.last_nonce.read()
+            let last: u256 = self.last_nonce.read().into();
+            Into::<felt252, u256>::into(nonce) > last
         }
     }
 }

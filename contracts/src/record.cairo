@@ -1,6 +1,8 @@
 //! The packed records of the hot path: a session's registration (one slot read on every use)
 //! and the account-wide state every outside execution reads (one slot).
 
+#[feature("bounded-int-utils")]
+use core::internal::bounded_int::{BoundedInt, DivRemHelper, UnitInt, div_rem, upcast};
 use core::traits::DivRem;
 use starknet::storage_access::StorePacking;
 
@@ -23,10 +25,7 @@ pub struct SessionRecord {
 }
 
 // Packing is felt arithmetic (every field is in range by its type); unpacking splits the two
-// u128 limbs with one divmod per field.
-const SHIFT_16: NonZero<u128> = 0x10000;
-const SHIFT_32: NonZero<u128> = 0x100000000;
-const SHIFT_64: NonZero<u128> = 0x10000000000000000;
+// u128 limbs with one constant-divisor division per field.
 const F_SHIFT_16: felt252 = 0x10000;
 const F_SHIFT_32: felt252 = 0x100000000;
 const F_SHIFT_48: felt252 = 0x1000000000000;
@@ -37,6 +36,7 @@ const F_SHIFT_112: felt252 = 0x10000000000000000000000000000;
 const F_SHIFT_128: felt252 = 0x100000000000000000000000000000000;
 
 pub impl SessionRecordPacking of StorePacking<SessionRecord, felt252> {
+    #[inline(always)]
     fn pack(value: SessionRecord) -> felt252 {
         let low = value.valid_until.into()
             + value.max_calls.into() * F_SHIFT_64
@@ -55,43 +55,91 @@ pub impl SessionRecordPacking of StorePacking<SessionRecord, felt252> {
         low + high * F_SHIFT_128
     }
 
+    #[inline(always)]
     fn unpack(value: felt252) -> SessionRecord {
+        // Constant divisors on bounded integers: every field comes out in its range, so it
+        // widens into its type without a check.
         let value: u256 = value.into();
-        let (rest, valid_until) = DivRem::div_rem(value.low, SHIFT_64);
-        let (calls_used, max_calls) = DivRem::div_rem(rest, SHIFT_32);
-        let (rest, entrypoints_len) = DivRem::div_rem(value.high, SHIFT_16);
-        let (rest, targets_len) = DivRem::div_rem(rest, SHIFT_16);
-        let (rest, policies_len) = DivRem::div_rem(rest, SHIFT_16);
-        let (rest, epoch) = DivRem::div_rem(rest, SHIFT_32);
-        let (revoked, generation) = DivRem::div_rem(rest, SHIFT_32);
+        let (rest, valid_until) = div_rem(value.low, NZ_POW64);
+        let (calls_used, max_calls) = div_rem(rest, NZ_POW32);
+        let (rest, entrypoints_len) = div_rem(value.high, NZ_POW16);
+        let (rest, targets_len) = div_rem(rest, NZ_POW16);
+        let (rest, policies_len) = div_rem(rest, NZ_POW16);
+        let (rest, epoch) = div_rem(rest, NZ_POW32);
+        let (revoked, generation) = div_rem(rest, NZ_POW32);
+        let revoked: felt252 = upcast(revoked);
         SessionRecord {
-            valid_until: valid_until.try_into().unwrap(),
-            max_calls: max_calls.try_into().unwrap(),
-            calls_used: calls_used.try_into().unwrap(),
-            entrypoints_len: entrypoints_len.try_into().unwrap(),
-            targets_len: targets_len.try_into().unwrap(),
-            policies_len: policies_len.try_into().unwrap(),
-            epoch: epoch.try_into().unwrap(),
-            generation: generation.try_into().unwrap(),
+            valid_until: upcast(valid_until),
+            max_calls: upcast(max_calls),
+            calls_used: upcast(calls_used),
+            entrypoints_len: upcast(entrypoints_len),
+            targets_len: upcast(targets_len),
+            policies_len: upcast(policies_len),
+            epoch: upcast(epoch),
+            generation: upcast(generation),
             revoked: revoked != 0,
         }
     }
+}
+
+// The quotient and remainder ranges of the record's divisions (bounded_int).
+const POW16: felt252 = 0x10000;
+const POW32: felt252 = 0x100000000;
+const POW48: felt252 = 0x1000000000000;
+const POW64: felt252 = 0x10000000000000000;
+const POW80: felt252 = 0x100000000000000000000;
+const POW96: felt252 = 0x1000000000000000000000000;
+const POW112: felt252 = 0x10000000000000000000000000000;
+const NZ_POW16: NonZero<UnitInt<POW16>> = 0x10000;
+const NZ_POW32: NonZero<UnitInt<POW32>> = 0x100000000;
+const NZ_POW64: NonZero<UnitInt<POW64>> = 0x10000000000000000;
+
+impl DivU128By64 of DivRemHelper<u128, UnitInt<POW64>> {
+    type DivT = BoundedInt<0, { POW64 - 1 }>;
+    type RemT = BoundedInt<0, { POW64 - 1 }>;
+}
+impl DivU64By32 of DivRemHelper<BoundedInt<0, { POW64 - 1 }>, UnitInt<POW32>> {
+    type DivT = BoundedInt<0, { POW32 - 1 }>;
+    type RemT = BoundedInt<0, { POW32 - 1 }>;
+}
+impl DivU128By16 of DivRemHelper<u128, UnitInt<POW16>> {
+    type DivT = BoundedInt<0, { POW112 - 1 }>;
+    type RemT = BoundedInt<0, { POW16 - 1 }>;
+}
+impl DivU112By16 of DivRemHelper<BoundedInt<0, { POW112 - 1 }>, UnitInt<POW16>> {
+    type DivT = BoundedInt<0, { POW96 - 1 }>;
+    type RemT = BoundedInt<0, { POW16 - 1 }>;
+}
+impl DivU96By16 of DivRemHelper<BoundedInt<0, { POW96 - 1 }>, UnitInt<POW16>> {
+    type DivT = BoundedInt<0, { POW80 - 1 }>;
+    type RemT = BoundedInt<0, { POW16 - 1 }>;
+}
+impl DivU80By32 of DivRemHelper<BoundedInt<0, { POW80 - 1 }>, UnitInt<POW32>> {
+    type DivT = BoundedInt<0, { POW48 - 1 }>;
+    type RemT = BoundedInt<0, { POW32 - 1 }>;
+}
+impl DivU48By32 of DivRemHelper<BoundedInt<0, { POW48 - 1 }>, UnitInt<POW32>> {
+    type DivT = BoundedInt<0, { POW16 - 1 }>;
+    type RemT = BoundedInt<0, { POW32 - 1 }>;
 }
 
 #[generate_trait]
 pub impl SessionRecordImpl of SessionRecordTrait {
     /// What a session signature is bound to: `valid_until + 2^64 * generation`, hashed with the
     /// outside execution's message hash (`snip12::session_message_hash`).
+    #[inline(always)]
     fn registration(self: @SessionRecord) -> felt252 {
         (*self.valid_until).into() + (*self.generation).into() * F_SHIFT_64
     }
 
     /// Registered at some point (or revoked since): not a key the account never saw.
+    #[inline(always)]
     fn is_known(self: @SessionRecord) -> bool {
         *self.revoked || *self.valid_until != 0
     }
 
     /// A registered, unrevoked session of the current revoke-all epoch.
+    #[inline(always)]
     fn is_live(self: @SessionRecord, epoch: u32) -> bool {
         !*self.revoked && *self.valid_until != 0 && *self.epoch == epoch
     }
@@ -104,47 +152,80 @@ pub fn registration_of(valid_until: u64, generation: u32) -> felt252 {
 }
 
 /// Account-wide state, one slot read by every outside execution: the revoke-all epoch of the
-/// session manager; whether a session-signed outside execution is running its calls (no outside
-/// execution may start meanwhile); and the hot nonce word — the bitmap of the latest 128-nonce
-/// word in use (its index below 2^80), so that consecutive nonces cost no storage access of
-/// their own.
+/// session manager; the tag of the last transaction in which a session-signed outside
+/// execution started (an outside execution of that same transaction that does not come straight
+/// from its sender is nested, and refused); and the hot nonce word — the bitmap of the latest
+/// 128-nonce word in use (its index below 2^73, nonces below 2^80), so that consecutive nonces
+/// cost no storage access of their own.
 #[derive(Copy, Drop, PartialEq, Debug)]
 pub struct AccountState {
     pub epoch: u32,
-    pub executing: bool,
+    /// 1 to 2^18 - 1; 0 before the first session execution (`tx_tag`).
+    pub session_tag: u32,
     pub hot_word: u128,
     pub hot_bits: u128,
 }
 
-const F_SHIFT_33: felt252 = 0x200000000;
-const F_SHIFT_113: felt252 = 0x20000000000000000000000000000;
-const TWO: NonZero<u128> = 2;
-const SHIFT_15: u128 = 0x8000;
-const SHIFT_80: NonZero<u128> = 0x100000000000000000000;
+// Layout: epoch [0, 32), session_tag [32, 50), hot_word [50, 123), hot_bits [123, 251).
+const F_SHIFT_50: felt252 = 0x4000000000000;
+const F_SHIFT_123: felt252 = 0x8000000000000000000000000000000;
+const SHIFT_18: NonZero<u128> = 0x40000;
+const SHIFT_5: u128 = 0x20;
 
 pub impl AccountStatePacking of StorePacking<AccountState, felt252> {
+    #[inline(always)]
     fn pack(value: AccountState) -> felt252 {
-        let executing = if value.executing {
-            F_SHIFT_32
-        } else {
-            0
-        };
         value.epoch.into()
-            + executing
-            + value.hot_word.into() * F_SHIFT_33
-            + value.hot_bits.into() * F_SHIFT_113
+            + value.session_tag.into() * F_SHIFT_32
+            + value.hot_word.into() * F_SHIFT_50
+            + value.hot_bits.into() * F_SHIFT_123
     }
 
+    #[inline(always)]
     fn unpack(value: felt252) -> AccountState {
         let value: u256 = value.into();
-        let (rest, epoch) = DivRem::div_rem(value.low, SHIFT_32);
-        let (rest, executing) = DivRem::div_rem(rest, TWO);
-        let (bits_low, hot_word) = DivRem::div_rem(rest, SHIFT_80);
+        let (rest, epoch) = div_rem(value.low, NZ_POW32);
+        let (rest, session_tag) = div_rem(rest, NZ_POW18);
+        let (bits_low, hot_word) = div_rem(rest, NZ_POW73);
+        let bits_low: u128 = upcast(bits_low);
         AccountState {
-            epoch: epoch.try_into().unwrap(),
-            executing: executing != 0,
-            hot_word,
-            hot_bits: bits_low + value.high * SHIFT_15,
+            epoch: upcast(epoch),
+            session_tag: upcast(session_tag),
+            hot_word: upcast(hot_word),
+            hot_bits: bits_low + value.high * SHIFT_5,
         }
     }
+}
+
+const POW18: felt252 = 0x40000;
+const POW73: felt252 = 0x2000000000000000000;
+const POW78: felt252 = 0x40000000000000000000;
+const NZ_POW18: NonZero<UnitInt<POW18>> = 0x40000;
+const NZ_POW73: NonZero<UnitInt<POW73>> = 0x2000000000000000000;
+
+impl DivU128By32 of DivRemHelper<u128, UnitInt<POW32>> {
+    type DivT = BoundedInt<0, { POW96 - 1 }>;
+    type RemT = BoundedInt<0, { POW32 - 1 }>;
+}
+impl DivU96By18 of DivRemHelper<BoundedInt<0, { POW96 - 1 }>, UnitInt<POW18>> {
+    type DivT = BoundedInt<0, { POW78 - 1 }>;
+    type RemT = BoundedInt<0, { POW18 - 1 }>;
+}
+impl DivU78By73 of DivRemHelper<BoundedInt<0, { POW78 - 1 }>, UnitInt<POW73>> {
+    type DivT = BoundedInt<0, 31>;
+    type RemT = BoundedInt<0, { POW73 - 1 }>;
+}
+
+/// A transaction's tag: its hash's low 18 bits, never 0. Two transactions share one with
+/// probability 2^-18; that can only refuse an execution relayed by a forwarder (not the
+/// transaction's sender) after a session execution in an earlier transaction, never let a
+/// nested one through.
+#[inline(always)]
+pub fn tx_tag(transaction_hash: felt252) -> u32 {
+    let hash: u256 = transaction_hash.into();
+    let (_, tag) = DivRem::div_rem(hash.low, SHIFT_18);
+    if tag == 0 {
+        return 1;
+    }
+    tag.try_into().unwrap()
 }

@@ -146,6 +146,7 @@ pub mod SessionAccount {
     }
 
     impl OutsideHooks of OutsideExecutionComponent::OutsideExecutionHooks<ContractState> {
+        #[inline(always)]
         fn is_owner_signature(
             self: @OutsideExecutionComponent::ComponentState<ContractState>,
             hash: felt252,
@@ -154,6 +155,7 @@ pub mod SessionAccount {
             self.get_contract().is_owner_signature(hash, signature)
         }
 
+        #[inline(always)]
         fn authorize_session(
             ref self: OutsideExecutionComponent::ComponentState<ContractState>,
             calls: Span<Call>,
@@ -169,6 +171,7 @@ pub mod SessionAccount {
     }
 
     impl SessionHooks of SessionManagerComponent::SessionManagerHooks<ContractState> {
+        #[inline(always)]
         fn charge_spending(
             ref self: SessionManagerComponent::ComponentState<ContractState>,
             session_key: felt252,
@@ -192,6 +195,7 @@ pub mod SessionAccount {
 
     #[generate_trait]
     impl InternalImpl of InternalTrait {
+        #[inline(always)]
         fn is_owner_signature(self: @ContractState, hash: felt252, signature: Span<felt252>) -> bool {
             signature.len() == 2
                 && check_ecdsa_signature(

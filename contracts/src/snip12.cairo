@@ -8,6 +8,7 @@ use crate::constants;
 use crate::interfaces::OutsideExecution;
 
 /// poseidon_hash_span([a, b]).
+#[inline(always)]
 pub fn hash_2(a: felt252, b: felt252) -> felt252 {
     let (s0, s1, s2) = hades_permutation(a, b, 0);
     let (out, _, _) = hades_permutation(s0 + 1, s1, s2);
@@ -15,6 +16,7 @@ pub fn hash_2(a: felt252, b: felt252) -> felt252 {
 }
 
 /// poseidon_hash_span([a, b, c, d]).
+#[inline(always)]
 pub fn hash_4(a: felt252, b: felt252, c: felt252, d: felt252) -> felt252 {
     let (s0, s1, s2) = hades_permutation(a, b, 0);
     let (s0, s1, s2) = hades_permutation(s0 + c, s1 + d, s2);
@@ -23,6 +25,7 @@ pub fn hash_4(a: felt252, b: felt252, c: felt252, d: felt252) -> felt252 {
 }
 
 /// poseidon_hash_span([a, b, c, d, e]).
+#[inline(always)]
 pub fn hash_5(a: felt252, b: felt252, c: felt252, d: felt252, e: felt252) -> felt252 {
     let (s0, s1, s2) = hades_permutation(a, b, 0);
     let (s0, s1, s2) = hades_permutation(s0 + c, s1 + d, s2);
@@ -31,6 +34,7 @@ pub fn hash_5(a: felt252, b: felt252, c: felt252, d: felt252, e: felt252) -> fel
 }
 
 /// poseidon_hash_span([a, b, c, d, e, f]).
+#[inline(always)]
 pub fn hash_6(a: felt252, b: felt252, c: felt252, d: felt252, e: felt252, f: felt252) -> felt252 {
     let (s0, s1, s2) = hades_permutation(a, b, 0);
     let (s0, s1, s2) = hades_permutation(s0 + c, s1 + d, s2);
@@ -39,6 +43,7 @@ pub fn hash_6(a: felt252, b: felt252, c: felt252, d: felt252, e: felt252, f: fel
     out
 }
 
+#[inline(always)]
 fn hash_call(call: @Call) -> felt252 {
     hash_4(
         constants::CALL_TYPE_HASH,
@@ -48,23 +53,41 @@ fn hash_call(call: @Call) -> felt252 {
     )
 }
 
-/// The SNIP-12 struct hash of an outside execution.
-pub fn hash_outside_execution(outside_execution: @OutsideExecution) -> felt252 {
+/// poseidon_hash_span([a]).
+#[inline(always)]
+fn hash_1(a: felt252) -> felt252 {
+    let (out, _, _) = hades_permutation(a, 1, 0);
+    out
+}
+
+/// The SNIP-12 hash of the calls array: one call (the common case) without building an array.
+#[inline(always)]
+fn hash_calls(calls: Span<Call>) -> felt252 {
+    if calls.len() == 1 {
+        return hash_1(hash_call(calls.at(0)));
+    }
     let mut call_hashes = array![];
-    for call in *outside_execution.calls {
+    for call in calls {
         call_hashes.append(hash_call(call));
     }
+    poseidon_hash_span(call_hashes.span())
+}
+
+/// The SNIP-12 struct hash of an outside execution.
+#[inline(always)]
+pub fn hash_outside_execution(outside_execution: @OutsideExecution) -> felt252 {
     hash_6(
         constants::OUTSIDE_EXECUTION_TYPE_HASH,
         (*outside_execution.caller).into(),
         *outside_execution.nonce,
         (*outside_execution.execute_after).into(),
         (*outside_execution.execute_before).into(),
-        poseidon_hash_span(call_hashes.span()),
+        hash_calls(*outside_execution.calls),
     )
 }
 
 /// The SNIP-9 v2 domain's hash: a constant on Starknet's public chains, computed elsewhere.
+#[inline(always)]
 pub fn hash_domain(chain_id: felt252) -> felt252 {
     if chain_id == constants::CHAIN_ID_SN_MAIN {
         return constants::DOMAIN_HASH_SN_MAIN;
@@ -82,6 +105,7 @@ pub fn hash_domain(chain_id: felt252) -> felt252 {
 }
 
 /// The message an owner signs for an outside execution on `account`.
+#[inline(always)]
 pub fn outside_execution_message_hash(
     outside_execution: @OutsideExecution, account: ContractAddress, chain_id: felt252,
 ) -> felt252 {
@@ -95,6 +119,7 @@ pub fn outside_execution_message_hash(
 
 /// What a session key signs: the message hash bound to one registration of the key
 /// (`SessionRecordTrait::registration`).
+#[inline(always)]
 pub fn session_message_hash(message_hash: felt252, registration: felt252) -> felt252 {
     hash_2(message_hash, registration)
 }

@@ -15,12 +15,12 @@ pub mod OutsideExecutionComponent {
     use crate::errors::Errors;
     use crate::interfaces::{IOutsideExecutionV2, OutsideExecution};
     use crate::nonces::nonce_slot;
-    use crate::record::AccountState;
+    use crate::record::{AccountState, tx_tag};
     use crate::snip12;
 
     #[storage]
     pub struct Storage {
-        /// The revoke-all epoch, the re-entrancy flag and the hot nonce word (record.cairo).
+        /// The revoke-all epoch, the re-entrancy tag and the hot nonce word (record.cairo).
         pub account_state: AccountState,
         /// Used SNIP-9 nonces, 128 to a word, for words that are not the hot one.
         pub nonce_bits: Map<felt252, u128>,
@@ -63,10 +63,17 @@ pub mod OutsideExecutionComponent {
         ) -> Array<Span<felt252>> {
             // One execution-info syscall serves every check below.
             let info = get_execution_info().unbox();
+            let tx = info.tx_info.unbox();
             let this = info.contract_address;
             let now = info.block_info.unbox().block_timestamp;
+            let tag = tx_tag(tx.transaction_hash);
             let state = self.account_state.read();
-            assert(!state.executing, Errors::OUTSIDE_REENTRANT);
+            // A session execution of this transaction runs (or ran): an outside execution that
+            // does not come straight from the transaction's sender is one its calls started.
+            assert(
+                state.session_tag != tag || info.caller_address == tx.account_contract_address,
+                Errors::OUTSIDE_REENTRANT,
+            );
             let caller: felt252 = outside_execution.caller.into();
             if caller != constants::ANY_CALLER && caller != 0 {
                 assert(
@@ -77,7 +84,7 @@ pub mod OutsideExecutionComponent {
             assert(now < outside_execution.execute_before, Errors::OUTSIDE_EXPIRED);
             let (after, state_changed) = self.use_nonce(state, outside_execution.nonce);
             let message_hash = snip12::outside_execution_message_hash(
-                @outside_execution, this, info.tx_info.unbox().chain_id,
+                @outside_execution, this, tx.chain_id,
             );
             if signature.len() == 2 {
                 assert(
@@ -90,17 +97,16 @@ pub mod OutsideExecutionComponent {
                 return execute_calls(outside_execution.calls);
             }
             assert(signature.len() == 4, Errors::INVALID_SIGNATURE_LENGTH);
-            // Whatever the calls reach cannot start another outside execution on this account
-            // while they run; the flag is cleared after them, so a later execution in the same
-            // transaction (bundled by a relayer) is not taken for a nested one.
-            self.account_state.write(AccountState { executing: true, ..after });
+            // One write before the calls: the nonce, and this transaction's tag, which refuses
+            // whatever the calls reach an outside execution on this account. Never cleared: a
+            // later execution in the same transaction sent by its sender (a relayer bundling)
+            // is not nested, and a later transaction has another tag.
+            self.account_state.write(AccountState { session_tag: tag, ..after });
             Hooks::authorize_session(
                 ref self, outside_execution.calls, signature, message_hash, this, now, state.epoch,
             );
             // Atomic: a failing call reverts the whole execution.
-            let results = execute_calls(outside_execution.calls);
-            self.account_state.write(after);
-            results
+            execute_calls(outside_execution.calls)
         }
 
         fn is_valid_outside_execution_nonce(
@@ -136,6 +142,7 @@ pub mod OutsideExecutionComponent {
         /// Marks `nonce` used (refusing a used one): in the hot word of `state` when it is that
         /// word or a later one (the hot word then moves on, its bits kept in the map), else in
         /// the map. Returns the new state and whether it changed.
+        #[inline(always)]
         fn use_nonce(
             ref self: ComponentState<TContractState>, state: AccountState, nonce: felt252,
         ) -> (AccountState, bool) {

@@ -9,7 +9,8 @@ pub mod SessionManagerComponent {
     use core::num::traits::Zero;
     use starknet::account::Call;
     use starknet::storage::{
-        Map, StorageMapReadAccess, StorageMapWriteAccess,
+        Map, StorageMapReadAccess, StorageMapWriteAccess, StoragePathEntry,
+        StoragePointerReadAccess, StoragePointerWriteAccess,
     };
     use starknet::{ContractAddress, get_block_timestamp, get_contract_address};
     use crate::calls::assert_only_self;
@@ -313,6 +314,7 @@ pub mod SessionManagerComponent {
         /// Checks a session-signed outside execution — the session, every call, the signature
         /// under the current registration — then charges its spending and counts its use.
         /// `signature` is `[session_key, r, s, valid_until]`.
+        #[inline(always)]
         fn authorize(
             ref self: ComponentState<TContractState>,
             calls: Span<Call>,
@@ -322,17 +324,22 @@ pub mod SessionManagerComponent {
             now: u64,
             epoch: u32,
         ) {
-            let session_key = *signature.at(0);
-            let mut record = self.sessions.read(session_key);
+            let [session_key, r, s, signed_valid_until] = (*signature
+                .try_into()
+                .expect(Errors::INVALID_SIGNATURE_LENGTH))
+                .unbox();
+            // One address computation for the read and the write.
+            let entry = self.sessions.entry(session_key);
+            let mut record = entry.read();
             assert(record.is_known(), Errors::SESSION_NOT_REGISTERED);
             assert(record.is_live(epoch), Errors::SESSION_REVOKED);
             assert(now <= record.valid_until, Errors::SESSION_EXPIRED);
             assert(record.calls_used < record.max_calls, Errors::SESSION_MAX_CALLS);
             assert(
-                *signature.at(3) == record.valid_until.into(), Errors::SESSION_REGISTRATION_MISMATCH,
+                signed_valid_until == record.valid_until.into(),
+                Errors::SESSION_REGISTRATION_MISMATCH,
             );
             self.check_calls(session_key, @record, calls, this);
-            let (r, s) = (*signature.at(1), *signature.at(2));
             let signed = snip12::session_message_hash(message_hash, record.registration());
             if !check_ecdsa_signature(signed, session_key, r, s) {
                 core::panic_with_felt252(stale_or_bad(message_hash, @record, session_key, r, s));
@@ -342,10 +349,11 @@ pub mod SessionManagerComponent {
             // the rest of the accounting.
             Hooks::charge_spending(ref self, session_key, record.policies_len, calls, now);
             record.calls_used += 1;
-            self.sessions.write(session_key, record);
+            entry.write(record);
         }
 
         /// Every call against the session's rules.
+        #[inline(always)]
         fn check_calls(
             self: @ComponentState<TContractState>,
             session_key: felt252,
@@ -415,6 +423,7 @@ pub mod SessionManagerComponent {
         Errors::SESSION_BAD_SIGNATURE
     }
 
+    #[inline(always)]
     fn is_blocked_selector(selector: felt252) -> bool {
         selector == constants::SELECTOR_UPGRADE
             || selector == constants::SELECTOR_ADD_OR_UPDATE_SESSION_KEY

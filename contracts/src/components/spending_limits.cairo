@@ -167,6 +167,7 @@ pub mod SpendingLimitsComponent {
         TContractState, +HasComponent<TContractState>,
     > of InternalTrait<TContractState> {
         /// Charges every tracked call of a session execution to the session's policies.
+        #[inline(always)]
         fn charge_calls(
             ref self: ComponentState<TContractState>,
             session_key: felt252,

@@ -17,7 +17,7 @@ pub const SESSION_ACCOUNT_SIERRA_JSON: &str =
 /// `scripts/build-contracts.sh` changes the class; a devnet test recomputes this and fails
 /// when it is stale.
 pub const SESSION_ACCOUNT_COMPILED_CLASS_HASH: Felt =
-    Felt::from_hex_unchecked("0x280e436f7c546e770bb03b29eb89996762569873e592acdaab2b8cf1c842f30");
+    Felt::from_hex_unchecked("0x1ce07e07efb5e60e07e3554ebb59722084d53d82cb2bfdfc486b8b936d54969");
 /// Sierra JSON of the scoreboard target contract used by tests and the demo.
 pub const SCOREBOARD_SIERRA_JSON: &str = include_str!("../artifacts/scoreboard.sierra.json");
 /// Sierra JSON of the floor account: an outside execution that checks only its nonce, the
