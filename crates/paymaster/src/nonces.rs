@@ -2,7 +2,7 @@
 //! per account, under a prefix drawn when the paymaster starts.
 //!
 //! The session account keeps used nonces as a bitmap, 128 to a word, and keeps its latest word
-//! (the hot word, for nonces below 2^87) in a slot it reads and writes anyway: consecutive
+//! (the hot word, for nonces below 2^80) in a slot it reads and writes anyway: consecutive
 //! nonces cost no storage access of their own, and a new storage slot (402 000 L2 gas on
 //! Starknet 0.14) once per 128 executions at most, where random nonces would pay both every
 //! time. The hot word only moves forward, so prefixes grow with time: the start time in seconds,

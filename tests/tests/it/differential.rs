@@ -105,7 +105,7 @@ fn random_op(rng: &mut StdRng, f: &Fixture) -> Op {
             Op::Use {
                 key,
                 calls,
-                stale: rng.gen_bool(0.3),
+                stale: rng.gen_bool(0.5),
             }
         }
         65..=71 => Op::Revoke { key },

@@ -216,6 +216,16 @@ pub async fn run() -> Result<Section> {
          (e') shows what a nonce outside any used word costs (OZ's and Argent's nonce maps pay \
          that on every execution)."
     ));
+    notes.push(
+        "How the rows are charged: the relayer is the devnet's OpenZeppelin 1.0.0 account, a \
+         Sierra 1.6.0 class, so blockifier runs it in Cairo steps, and runs every call beneath a \
+         Cairo-steps call in Cairo steps as well — our Sierra 1.9 account and the floor included. \
+         Relayed rows therefore pay Cairo steps (100 L2 gas a step, syscalls at their OS step \
+         counts, builtins only where they would outweigh the steps), and a transaction's steps \
+         are rounded up to whole L1 gas (40,000 L2 gas). (a) and (d), whose entry point is the \
+         account itself, run in Sierra gas."
+            .into(),
+    );
     Ok(Section {
         title: "On-chain cost of one STRK transfer (embedded devnet, from receipts)".into(),
         baseline: "(a) the predeployed OpenZeppelin 1.0.0 account's direct transfer".into(),
