@@ -22,8 +22,7 @@ pub const SESSION_ACCOUNT_COMPILED_CLASS_HASH: Felt =
 pub const SCOREBOARD_SIERRA_JSON: &str = include_str!("../artifacts/scoreboard.sierra.json");
 /// Sierra JSON of the floor account: an outside execution that checks only its nonce, the
 /// baseline the benchmarks measure the session checks against.
-pub const FLOOR_ACCOUNT_SIERRA_JSON: &str =
-    include_str!("../artifacts/floor_account.sierra.json");
+pub const FLOOR_ACCOUNT_SIERRA_JSON: &str = include_str!("../artifacts/floor_account.sierra.json");
 /// The oldest Sierra version that blockifier charges in Sierra gas rather than Cairo steps;
 /// every committed class carries it or a later one.
 pub const MIN_SIERRA_VERSION: (u64, u64, u64) = (1, 7, 0);
@@ -63,8 +62,7 @@ impl CompiledClass {
                 .sierra_program
                 .get(i)
                 .ok_or_else(|| AbiError::Class("Sierra program without a version".into()))?;
-            u64::try_from(*felt)
-                .map_err(|_| AbiError::Class("Sierra version out of range".into()))
+            u64::try_from(*felt).map_err(|_| AbiError::Class("Sierra version out of range".into()))
         };
         Ok((part(0)?, part(1)?, part(2)?))
     }

@@ -11,9 +11,8 @@ use std::collections::HashMap;
 use starknet_core::types::{Call, Felt};
 
 use crate::constants::{
-    STALE_LOOKBACK,
     BLOCKED_SELECTORS, MAX_ENTRYPOINTS, MAX_SPENDING_POLICIES, MAX_TARGETS, MAX_WINDOW_SECONDS,
-    TRACKED_SELECTORS,
+    STALE_LOOKBACK, TRACKED_SELECTORS,
 };
 use crate::errors::ContractError;
 use crate::types::{SessionData, SessionStatus, SpendingPolicy, U256};
@@ -780,8 +779,14 @@ mod tests {
     fn a_window_longer_than_the_chains_age_opens_at_the_first_spend() {
         let mut m = registered(5);
         let lifetime = crate::constants::MAX_WINDOW_SECONDS;
-        m.set_spending_policy(KEY, TOKEN, U256::from_u128(10), U256::from_u128(15), lifetime)
-            .expect("policy");
+        m.set_spending_policy(
+            KEY,
+            TOKEN,
+            U256::from_u128(10),
+            U256::from_u128(15),
+            lifetime,
+        )
+        .expect("policy");
         let vu = m.session_registration(KEY);
         let pay = |amount: u64| call(TOKEN, SELECTOR_TRANSFER, &[0x1, amount, 0]);
         assert_eq!(m.execute_session(KEY, vu, &[pay(10)], 900), Ok(()));

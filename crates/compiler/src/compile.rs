@@ -10,20 +10,20 @@ use cairo_lang_compiler::project::setup_project;
 use cairo_lang_compiler::CompilerConfig;
 use cairo_lang_defs::db::defs_group_input;
 use cairo_lang_defs::ids::{InlineMacroExprPluginLongId, MacroPluginLongId};
-use cairo_lang_semantic::db::semantic_group_input;
-use cairo_lang_semantic::ids::AnalyzerPluginLongId;
-use cairo_lang_semantic::inline_macros::get_default_plugin_suite;
-use cairo_lang_utils::ordered_hash_map::OrderedHashMap;
-use salsa::Setter;
 use cairo_lang_filesystem::db::init_dev_corelib;
 use cairo_lang_filesystem::ids::CrateInput;
 use cairo_lang_lowering::optimizations::config::Optimizations;
 use cairo_lang_lowering::utils::InliningStrategy;
+use cairo_lang_semantic::db::semantic_group_input;
+use cairo_lang_semantic::ids::AnalyzerPluginLongId;
+use cairo_lang_semantic::inline_macros::get_default_plugin_suite;
 use cairo_lang_starknet::compile::compile_contract_in_prepared_db;
 use cairo_lang_starknet::starknet_plugin_suite;
 use cairo_lang_starknet_classes::allowed_libfuncs::ListSelector;
 use cairo_lang_starknet_classes::casm_contract_class::CasmContractClass;
 use cairo_lang_starknet_classes::contract_class::ContractClass;
+use cairo_lang_utils::ordered_hash_map::OrderedHashMap;
+use salsa::Setter;
 
 /// The sequencer's limit on a compiled class's bytecode (felts).
 const MAX_BYTECODE_SIZE: usize = 81_290;
@@ -66,8 +66,12 @@ pub fn compile_contracts(
 fn use_starknet_plugins(db: &mut RootDatabase, crates: &[CrateInput]) {
     let mut suite = get_default_plugin_suite();
     suite.add(starknet_plugin_suite());
-    let macros: Arc<[MacroPluginLongId]> =
-        suite.plugins.iter().cloned().map(MacroPluginLongId).collect();
+    let macros: Arc<[MacroPluginLongId]> = suite
+        .plugins
+        .iter()
+        .cloned()
+        .map(MacroPluginLongId)
+        .collect();
     let inline: Arc<OrderedHashMap<String, InlineMacroExprPluginLongId>> = Arc::new(
         suite
             .inline_macro_plugins
@@ -97,7 +101,8 @@ fn use_starknet_plugins(db: &mut RootDatabase, crates: &[CrateInput]) {
         inline_overrides.insert(input.clone(), inline.clone());
         analyzer_overrides.insert(input.clone(), analyzers.clone());
     }
-    defs.set_macro_plugin_overrides(db).to(Some(macro_overrides));
+    defs.set_macro_plugin_overrides(db)
+        .to(Some(macro_overrides));
     defs.set_inline_macro_plugin_overrides(db)
         .to(Some(inline_overrides));
     semantic
@@ -129,12 +134,8 @@ fn check_class(class: &ContractClass) -> Result<(String, String)> {
     let program = class.extract_sierra_program(false)?;
     program.validate_version_compatible(ListSelector::DefaultList)?;
     let version = program.sierra_version;
-    let casm = CasmContractClass::from_contract_class(
-        class.clone(),
-        program,
-        false,
-        MAX_BYTECODE_SIZE,
-    )?;
+    let casm =
+        CasmContractClass::from_contract_class(class.clone(), program, false, MAX_BYTECODE_SIZE)?;
     let hash = casm.compiled_class_hash();
     Ok((
         format!("{}.{}.{}", version.major, version.minor, version.patch),

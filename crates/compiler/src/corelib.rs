@@ -25,7 +25,8 @@ pub const CORELIB_FINGERPRINT: &str =
 /// The environment variable naming a corelib folder (the one holding `src/`).
 pub const CORELIB_ENV: &str = "CAIRO_CORELIB_DIR";
 
-const ARCHIVE_URL: &str = "https://github.com/starkware-libs/cairo/archive/refs/tags/v2.19.4.tar.gz";
+const ARCHIVE_URL: &str =
+    "https://github.com/starkware-libs/cairo/archive/refs/tags/v2.19.4.tar.gz";
 
 /// One place looked at, and why it was not taken.
 #[derive(Debug, Clone)]
@@ -65,7 +66,13 @@ fn local_candidates(repo_root: &Path) -> Vec<PathBuf> {
     if let Some(dir) = std::env::var_os(CORELIB_ENV).filter(|v| !v.is_empty()) {
         out.push(PathBuf::from(dir));
     }
-    out.push(repo_root.join("..").join("shared").join("cairo").join("corelib"));
+    out.push(
+        repo_root
+            .join("..")
+            .join("shared")
+            .join("cairo")
+            .join("corelib"),
+    );
     out.push(cache_dir());
     out
 }
@@ -223,8 +230,11 @@ mod tests {
         let why = check(&copy).expect_err("a changed corelib is refused");
         assert!(why.contains("not the pinned one"), "{why}");
         // A LICENSE file is not part of the fingerprint: removing it changes nothing.
-        fs::write(&lib, fs::read(shared_corelib().join("src/lib.cairo")).expect("read"))
-            .expect("restore");
+        fs::write(
+            &lib,
+            fs::read(shared_corelib().join("src/lib.cairo")).expect("read"),
+        )
+        .expect("restore");
         let _ = fs::remove_file(copy.join("LICENSE"));
         assert_eq!(check(&copy), Ok(()));
     }
@@ -243,7 +253,10 @@ mod tests {
         ];
         let text = not_found_message(&looked);
         assert!(text.contains("/nowhere/corelib: not there"), "{text}");
-        assert!(text.contains("/cache/corelib: downloading failed"), "{text}");
+        assert!(
+            text.contains("/cache/corelib: downloading failed"),
+            "{text}"
+        );
         assert!(text.contains(CORELIB_ENV), "{text}");
         assert!(text.contains(CORELIB_FINGERPRINT), "{text}");
     }

@@ -238,7 +238,12 @@ async fn the_signed_registration_must_be_the_current_one() {
         .key
         .sign(&f.message_hash(&outside))
         .expect("sign the bare message hash");
-    let sig = vec![s.public_key, unbound.r, unbound.s, Felt::from(s.valid_until)];
+    let sig = vec![
+        s.public_key,
+        unbound.r,
+        unbound.s,
+        Felt::from(s.valid_until),
+    ];
     assert_eq!(
         f.relay(&outside, sig).await.expect("sent").expect_error(),
         ContractError::SessionBadSignature

@@ -169,7 +169,12 @@ fn goals(x: &Figures) -> Vec<String> {
         ),
         goal("(e) <= 0.75 x (b)", x.session as f64 / b, 0.75, "x"),
         goal("(f) <= 0.85 x (b)", x.limited as f64 / b, 0.85, "x"),
-        goal("(h) N=8 per execution <= 0.95 x (a)", bundle_8 / a, 0.95, "x"),
+        goal(
+            "(h) N=8 per execution <= 0.95 x (a)",
+            bundle_8 / a,
+            0.95,
+            "x",
+        ),
         goal("(d) <= 0.90 x (a)", x.owner_direct as f64 / a, 0.90, "x"),
     ];
     out.insert(
