@@ -141,6 +141,10 @@ pub struct Verified {
     pub subject: String,
     /// The token's `exp`, in Unix seconds.
     pub expires_at: u64,
+    /// The token's `jti`, if it has one.
+    pub jti: Option<String>,
+    /// Every claim of the (verified) payload, for the claims a caller configures.
+    pub claims: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Verifies identity-provider tokens for one [`JwtPolicy`], with its own key cache.
