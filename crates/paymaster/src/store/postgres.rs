@@ -136,7 +136,7 @@ impl PostgresStore {
     }
 
     /// As [`PostgresStore::open`], with `connections` connections and `options`; TLS as the
-    /// URL's `sslmode` says ([`tls`]).
+    /// URL's `sslmode` says (`disable`, `prefer`, `require`, `verify-full`).
     pub fn connect(
         url: &PostgresUrl,
         connections: usize,
