@@ -441,6 +441,13 @@ mod tests {
             rpc_url = "https://starknet-mainnet.example/v3/nodekey0123456789"
             ops_listen = "127.0.0.1:9090"
             ops_token = "ops-secret-0123456789"
+            [[identity_providers]]
+            api_key = "game"
+            jwks = { url = "https://idp.example/jwks.json?key=jwkskey0123456789" }
+            issuer = "https://idp.example/"
+            audience = "game"
+            max_fee_fri = 1000
+            max_executions = 5
             "#,
         )
         .expect("parses");
@@ -460,7 +467,12 @@ mod tests {
             .as_ref()
             .is_some_and(|t| t.matches("env-ops-secret-0123456789")));
         let shown = format!("{config:?}");
-        for secret in ["nodekey0123456789", "ops-secret", "/v3/"] {
+        for secret in [
+            "nodekey0123456789",
+            "ops-secret",
+            "/v3/",
+            "jwkskey0123456789",
+        ] {
             assert!(!shown.contains(secret), "{secret} in {shown}");
         }
         assert!(shown.contains("starknet-mainnet.example"), "{shown}");
