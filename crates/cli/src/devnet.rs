@@ -27,10 +27,14 @@ pub struct DevnetArgs {
     json: bool,
 }
 
-/// A paymaster on 127.0.0.1:`port` relaying for `devnet` from its predeployed accounts 1–3
-/// (account 0 is left to deploy and fund).
+/// The predeployed accounts the local paymaster relays from (account 0 is left to deploy and
+/// fund).
+const RELAYER_ACCOUNTS: std::ops::Range<usize> = 1..4;
+
+/// A paymaster on 127.0.0.1:`port` relaying for `devnet` from its predeployed accounts
+/// [`RELAYER_ACCOUNTS`].
 pub fn local_paymaster_config(devnet: &Devnet, port: u16) -> PaymasterConfig {
-    let relayers = devnet.accounts()[1..4]
+    let relayers = devnet.accounts()[RELAYER_ACCOUNTS]
         .iter()
         .map(|a| RelayerConfig {
             address: a.address,
@@ -82,7 +86,19 @@ pub async fn run(args: DevnetArgs) -> Result<()> {
     let accounts: Vec<_> = devnet
         .accounts()
         .iter()
-        .map(|a| json!({ "address": format!("{:#x}", a.address), "private_key": format!("{:#x}", a.private_key) }))
+        .enumerate()
+        .map(|(i, a)| {
+            json!({
+                "address": format!("{:#x}", a.address),
+                "private_key": format!("{:#x}", a.private_key),
+                "paymaster_relayer": RELAYER_ACCOUNTS.contains(&i),
+            })
+        })
+        .collect();
+    let relayers: Vec<String> = config
+        .relayers
+        .iter()
+        .map(|r| format!("{:#x}", r.address))
         .collect();
     if args.json {
         println!(
@@ -95,6 +111,7 @@ pub async fn run(args: DevnetArgs) -> Result<()> {
                 "session_account": format!("{:#x}", account.address),
                 "session_account_owner_key": format!("{:#x}", owner.secret_scalar()),
                 "paymaster_api_key": api_key.as_str(),
+                "paymaster_relayers": relayers,
                 "funded_accounts": accounts,
             })
         );
@@ -109,9 +126,21 @@ pub async fn run(args: DevnetArgs) -> Result<()> {
             account.address
         );
         println!("  its owner key      {:#x}", owner.secret_scalar());
-        println!("  funded accounts (0 deploys; 1–3 relay for the paymaster)");
+        println!(
+            "  funded accounts (0 deploys; {}–{} relay for the paymaster: leave them be)",
+            RELAYER_ACCOUNTS.start,
+            RELAYER_ACCOUNTS.end - 1
+        );
         for (i, a) in devnet.accounts().iter().enumerate() {
-            println!("    #{i:<2} {:#x}  key {:#x}", a.address, a.private_key);
+            let relays = if RELAYER_ACCOUNTS.contains(&i) {
+                "  (paymaster relayer)"
+            } else {
+                ""
+            };
+            println!(
+                "    #{i:<2} {:#x}  key {:#x}{relays}",
+                a.address, a.private_key
+            );
         }
         println!("Ctrl-C stops both.");
     }

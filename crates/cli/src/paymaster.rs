@@ -5,6 +5,7 @@ mod keys;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use serde_json::json;
 use stark_sessions_paymaster::{Paymaster, PaymasterConfig, PaymasterServer};
 
 pub use keys::{CreateKeyArgs, KeyIdArgs, ListKeysArgs};
@@ -13,10 +14,11 @@ pub use keys::{CreateKeyArgs, KeyIdArgs, ListKeysArgs};
 #[derive(Debug, clap::Subcommand)]
 pub enum PaymasterCommand {
     /// Serve the paymaster until interrupted.
-    Serve(ConfigArg),
+    Serve(ServeArgs),
     /// Create a backend API key in the paymaster's database and print it (once).
     CreateKey(CreateKeyArgs),
-    /// List the API keys: id, name, status, daily budget, today's use, rate (never secrets).
+    /// List the API keys: id, name, status, daily budget, use per UTC day, rate (never
+    /// secrets).
     ListKeys(ListKeysArgs),
     /// Revoke an API key for good: it and every client session token it minted are refused.
     RevokeKey(KeyIdArgs),
@@ -45,8 +47,39 @@ impl ConfigArg {
     }
 }
 
-async fn serve(args: &ConfigArg) -> Result<()> {
-    let config = args.load()?;
+/// How a command prints: text for people, or `--json` for machines.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct OutputArg {
+    /// Print JSON (one document; `serve` prints one line when it listens and one when it
+    /// stops) instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+impl OutputArg {
+    /// Prints `value` as JSON with `--json`, else `text`.
+    fn print(&self, value: &serde_json::Value, text: impl FnOnce() -> String) -> Result<()> {
+        if self.json {
+            println!("{}", serde_json::to_string(value)?);
+        } else {
+            println!("{}", text());
+        }
+        Ok(())
+    }
+}
+
+/// Options of `paymaster serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    #[command(flatten)]
+    output: OutputArg,
+}
+
+async fn serve(args: &ServeArgs) -> Result<()> {
+    let config = args.config.load()?;
+    config.check_serving()?;
     let paymaster = Paymaster::new(config.clone())
         .await
         .context("starting the paymaster")?;
@@ -55,13 +88,26 @@ async fn serve(args: &ConfigArg) -> Result<()> {
     }
     let relayers = paymaster.relayers().len();
     let server = PaymasterServer::start(paymaster.clone(), config.listen).await?;
-    println!("paymaster   {} ({relayers} relayers)", server.url());
+    let ops = server.ops_url().cloned();
+    let listening = json!({
+        "url": server.url().as_str(),
+        "ops_url": ops.as_ref().map(|u| u.as_str()),
+        "relayers": relayers,
+        "instance": paymaster.instance(),
+    });
+    args.output.print(&listening, || {
+        let ops = ops.map_or(String::new(), |u| format!("; /health and /metrics on {u}"));
+        format!("paymaster   {} ({relayers} relayers){ops}", server.url())
+    })?;
     tokio::signal::ctrl_c()
         .await
         .context("waiting for Ctrl-C")?;
     server.stop().await;
     // Other instances on the same database take over its relayers at once.
     paymaster.close().context("handing over relayer leases")?;
+    if args.output.json {
+        println!("{}", json!({ "stopped": true }));
+    }
     Ok(())
 }
 

@@ -14,6 +14,7 @@ use starknet::core::utils::{get_udc_deployed_address, UdcUniqueness};
 use starknet::providers::{Provider, ProviderError};
 
 use crate::api::DeploymentData;
+use crate::classes::Serving;
 use crate::error::PaymasterError;
 use crate::relayer::{classify_reason, execution_error_text};
 use crate::service::{node_error, Paymaster};
@@ -132,20 +133,19 @@ impl Paymaster {
                 }
                 other => node_error(other),
             })?;
-        let supported = &self.inner.config.supported_account_classes;
-        let served = if supported.is_empty() {
-            let out = self
-                .view(user, SELECTOR_SUPPORTS_INTERFACE, vec![ISRC9_V2_ID])
-                .await
-                .unwrap_or_default();
-            out.first() == Some(&Felt::ONE)
-        } else {
-            supported.contains(&class_hash)
+        let served = match self.inner.classes.serves(class_hash) {
+            Serving::Served => true,
+            Serving::IfSnip9 => {
+                let out = self
+                    .view(user, SELECTOR_SUPPORTS_INTERFACE, vec![ISRC9_V2_ID])
+                    .await
+                    .unwrap_or_default();
+                out.first() == Some(&Felt::ONE)
+            }
+            Serving::Refused => false,
         };
         if !served {
-            return Err(PaymasterError::ClassHashNotSupported(format!(
-                "class {class_hash:#x} of {user:#x} does not support SNIP-9 v2 outside execution here"
-            )));
+            return Err(self.inner.classes.refusal(class_hash, user));
         }
         if let Ok(mut m) = self.inner.cache.served_accounts.lock() {
             m.insert(user, Instant::now());
@@ -162,13 +162,7 @@ impl Paymaster {
                 d.version
             )));
         }
-        let supported = &self.inner.config.supported_account_classes;
-        let served = if supported.is_empty() {
-            d.class_hash == self.inner.default_account_class
-        } else {
-            supported.contains(&d.class_hash)
-        };
-        if !served {
+        if !self.inner.classes.deploys(d.class_hash) {
             return Err(PaymasterError::ClassHashNotSupported(format!(
                 "this paymaster does not deploy class {:#x}",
                 d.class_hash

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::Duration;
 
 use serde::Deserialize;
 use stark_sessions_abi::Felt;
@@ -9,7 +10,8 @@ use url::Url;
 use zeroize::Zeroizing;
 
 use crate::error::PaymasterError;
-use crate::store::Database;
+pub use crate::secrets::{NodeUrl, OpsToken};
+use crate::store::{Database, StoreOptions};
 
 /// Prefix of the environment overrides.
 pub const ENV_PREFIX: &str = "STARK_SESSIONS_PAYMASTER_";
@@ -76,14 +78,17 @@ pub struct PaymasterConfig {
     /// Where to listen (`127.0.0.1:0` for an ephemeral port).
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
-    /// The Starknet node (RPC 0.10).
-    pub rpc_url: Url,
+    /// The Starknet node (RPC 0.10). Shown without its path and query (which carry a node
+    /// provider's key) in every log, error and `Debug` output.
+    pub rpc_url: NodeUrl,
     /// Where state is kept: an SQLite file path, or a `postgres://` / `postgresql://` URL of
     /// a database shared by several instances; `None` keeps state in memory.
     #[serde(default)]
     pub database: Option<Database>,
     /// The relayer accounts (instances sharing a database share them, one instance per
-    /// relayer at a time).
+    /// relayer at a time); best given by `STARK_SESSIONS_PAYMASTER_RELAYERS`. `serve` needs at
+    /// least one; the key commands none.
+    #[serde(default)]
     pub relayers: Vec<RelayerConfig>,
     /// This instance's name among those sharing the database; default `local` with SQLite,
     /// a random one with PostgreSQL.
@@ -93,10 +98,15 @@ pub struct PaymasterConfig {
     /// an instance that stops without a word loses its relayers to the others after this.
     #[serde(default = "default_lease")]
     pub relayer_lease_ms: u64,
-    /// Account classes served; empty serves any account that declares SNIP-9 v2 by SRC-5 (and
-    /// deploys only the stark-sessions account class).
+    /// Account classes served and deployed besides the stark-sessions account class (the
+    /// only one served by default). For these the paymaster cannot enforce `allowed_targets`
+    /// or default mode's fee transfer: see `crate::classes`.
     #[serde(default)]
     pub supported_account_classes: Vec<Felt>,
+    /// Serve every account that declares SNIP-9 v2 outside execution by SRC-5, whatever its
+    /// class (deployments stay limited to the classes above).
+    #[serde(default)]
+    pub allow_any_account_class: bool,
     /// The most the operator pays for one transaction, in FRI.
     #[serde(
         default = "default_fee_cap",
@@ -154,6 +164,17 @@ pub struct PaymasterConfig {
     /// Identity providers whose JWTs may create client session tokens, each for one API key.
     #[serde(default)]
     pub identity_providers: Vec<crate::identity::IdentityProviderConfig>,
+    /// Where `/health` and `/metrics` are served instead of `listen` (a private address the
+    /// monitoring reaches); `None` serves them on `listen`.
+    #[serde(default)]
+    pub ops_listen: Option<SocketAddr>,
+    /// If set, `/health` and `/metrics` answer 401 without `Authorization: Bearer <ops_token>`
+    /// (a secret: best given by `STARK_SESSIONS_PAYMASTER_OPS_TOKEN`).
+    #[serde(default)]
+    pub ops_token: Option<OpsToken>,
+    /// PostgreSQL's `statement_timeout`, set on every connection, in milliseconds (0: none).
+    #[serde(default = "default_statement_timeout")]
+    pub database_statement_timeout_ms: u64,
 }
 
 fn default_listen() -> SocketAddr {
@@ -193,6 +214,9 @@ fn default_execute_timeout() -> u64 {
 fn default_token_ttl() -> u64 {
     crate::auth::DEFAULT_TOKEN_TTL_SECS
 }
+fn default_statement_timeout() -> u64 {
+    30_000
+}
 fn default_gas_tokens() -> Vec<GasTokenConfig> {
     vec![GasTokenConfig {
         address: STRK_TOKEN,
@@ -210,12 +234,13 @@ impl PaymasterConfig {
     pub fn new(rpc_url: Url, relayers: Vec<RelayerConfig>) -> Self {
         PaymasterConfig {
             listen: default_listen(),
-            rpc_url,
+            rpc_url: rpc_url.into(),
             database: None,
             relayers,
             instance_id: None,
             relayer_lease_ms: default_lease(),
             supported_account_classes: Vec::new(),
+            allow_any_account_class: false,
             max_fee_per_tx_fri: default_fee_cap(),
             fee_margin_percent: default_margin(),
             default_window_secs: default_window(),
@@ -231,12 +256,40 @@ impl PaymasterConfig {
             min_relayer_balance_fri: default_min_balance(),
             api_keys: Vec::new(),
             identity_providers: Vec::new(),
+            ops_listen: None,
+            ops_token: None,
+            database_statement_timeout_ms: default_statement_timeout(),
         }
     }
 
-    /// Parses a TOML configuration.
+    /// How the store connects, from `database_statement_timeout_ms`.
+    pub fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            statement_timeout: (self.database_statement_timeout_ms > 0)
+                .then(|| Duration::from_millis(self.database_statement_timeout_ms)),
+        }
+    }
+
+    /// Refuses a configuration that cannot serve: no relayer.
+    pub fn check_serving(&self) -> Result<(), PaymasterError> {
+        if self.relayers.is_empty() {
+            return Err(PaymasterError::Config(format!(
+                "no relayers: set {ENV_PREFIX}RELAYERS=\"0xaddress:0xkey,…\" or [[relayers]]"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Parses a TOML configuration. An error names the line and what is wrong, never quoting
+    /// the line (it may hold a key).
     pub fn from_toml(text: &str) -> Result<Self, PaymasterError> {
-        toml::from_str(text).map_err(|e| PaymasterError::Config(e.to_string()))
+        toml::from_str(text).map_err(|e| {
+            let line = e.span().map_or(0, |span| {
+                let before = text.get(..span.start).unwrap_or_default();
+                before.matches('\n').count() + 1
+            });
+            PaymasterError::Config(format!("line {line}: {}", e.message()))
+        })
     }
 
     /// Reads a TOML file, then applies the environment overrides.
@@ -248,7 +301,7 @@ impl PaymasterConfig {
         Ok(config)
     }
 
-    /// Applies `STARK_SESSIONS_PAYMASTER_{LISTEN,RPC_URL,DATABASE,INSTANCE_ID,RELAYERS,MAX_FEE_PER_TX_FRI,MAX_BUNDLE_SIZE}`
+    /// Applies `STARK_SESSIONS_PAYMASTER_{LISTEN,RPC_URL,DATABASE,INSTANCE_ID,RELAYERS,MAX_FEE_PER_TX_FRI,MAX_BUNDLE_SIZE,OPS_LISTEN,OPS_TOKEN}`
     /// from `get`. `RELAYERS` is `address:private_key[,address:private_key…]` and replaces
     /// the file's relayers (keys are best kept out of files).
     pub fn apply_env(
@@ -261,8 +314,14 @@ impl PaymasterConfig {
         if let Some(v) = var("LISTEN") {
             self.listen = v.parse().map_err(|e| bad("LISTEN", format!("{e}")))?;
         }
-        if let Some(v) = var("RPC_URL") {
+        if let Some(v) = var("RPC_URL").map(Zeroizing::new) {
             self.rpc_url = v.parse().map_err(|e| bad("RPC_URL", format!("{e}")))?;
+        }
+        if let Some(v) = var("OPS_LISTEN") {
+            self.ops_listen = Some(v.parse().map_err(|e| bad("OPS_LISTEN", format!("{e}")))?);
+        }
+        if let Some(v) = var("OPS_TOKEN").map(Zeroizing::new) {
+            self.ops_token = Some(v.parse()?);
         }
         if let Some(v) = var("DATABASE").map(Zeroizing::new) {
             self.database = Some(v.parse()?);
@@ -349,6 +408,83 @@ mod tests {
             .expect_err("malformed");
         assert!(err.to_string().contains("RELAYERS"));
         assert!(PaymasterConfig::from_toml("rpc_url = 3").is_err());
+    }
+
+    #[test]
+    fn relayers_may_come_from_the_environment_alone_and_serving_needs_one() {
+        let mut config = PaymasterConfig::from_toml(
+            r#"
+            rpc_url = "http://127.0.0.1:5050/rpc"
+            database = "pm.sqlite"
+            "#,
+        )
+        .expect("no relayers in the file");
+        assert!(config.relayers.is_empty());
+        let e = config.check_serving().expect_err("nothing to relay with");
+        assert!(
+            e.to_string().contains("STARK_SESSIONS_PAYMASTER_RELAYERS"),
+            "{e}"
+        );
+        config
+            .apply_env(|name| {
+                (name == "STARK_SESSIONS_PAYMASTER_RELAYERS").then(|| "0x2:0x3".to_string())
+            })
+            .expect("env applies");
+        assert_eq!(config.relayers.len(), 1);
+        config.check_serving().expect("one relayer");
+    }
+
+    #[test]
+    fn the_node_url_and_the_ops_token_stay_out_of_debug_and_errors() {
+        let mut config = PaymasterConfig::from_toml(
+            r#"
+            rpc_url = "https://starknet-mainnet.example/v3/nodekey0123456789"
+            ops_listen = "127.0.0.1:9090"
+            ops_token = "ops-secret-0123456789"
+            [[identity_providers]]
+            api_key = "game"
+            jwks = { url = "https://idp.example/jwks.json?key=jwkskey0123456789" }
+            issuer = "https://idp.example/"
+            audience = "game"
+            max_fee_fri = 1000
+            max_executions = 5
+            "#,
+        )
+        .expect("parses");
+        assert_eq!(config.ops_listen.map(|a| a.port()), Some(9090));
+        assert!(config
+            .ops_token
+            .as_ref()
+            .is_some_and(|t| t.matches("ops-secret-0123456789")));
+        config
+            .apply_env(|name| {
+                (name == "STARK_SESSIONS_PAYMASTER_OPS_TOKEN")
+                    .then(|| "env-ops-secret-0123456789".to_string())
+            })
+            .expect("env applies");
+        assert!(config
+            .ops_token
+            .as_ref()
+            .is_some_and(|t| t.matches("env-ops-secret-0123456789")));
+        let shown = format!("{config:?}");
+        for secret in [
+            "nodekey0123456789",
+            "ops-secret",
+            "/v3/",
+            "jwkskey0123456789",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("starknet-mainnet.example"), "{shown}");
+        let e = PaymasterConfig::from_toml("rpc_url = \"http://h/\"\nops_token = \"short\"")
+            .expect_err("too short");
+        assert!(!e.to_string().contains("short\""), "{e}");
+        assert_eq!(
+            config.store_options().statement_timeout,
+            Some(Duration::from_secs(30))
+        );
+        config.database_statement_timeout_ms = 0;
+        assert_eq!(config.store_options().statement_timeout, None);
     }
 
     #[test]

@@ -1,11 +1,12 @@
-//! The HTTP/JSON-RPC surface: `POST /` for the methods, `GET /health`, `GET /metrics`.
+//! The HTTP/JSON-RPC surface: `POST /` for the methods, `GET /health`, `GET /metrics` (on
+//! their own listener with `ops_listen`, behind a bearer token with `ops_token`).
 
 use std::net::SocketAddr;
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
@@ -91,8 +92,23 @@ pub async fn handle_body(
 
 fn failure(paymaster: &Paymaster, id: Value, method: &str, e: PaymasterError) -> Value {
     paymaster.metrics().failure(method, e.code());
-    tracing::info!(method, code = e.code(), error = %e, "refused");
-    json!({ "jsonrpc": "2.0", "id": id, "error": e.to_json() })
+    // Whatever produced the error, the node's URL (a provider's key) does not leave.
+    let node = &paymaster.inner.config.rpc_url;
+    let shown = node.scrub(&e.to_string());
+    tracing::info!(method, code = e.code(), error = %shown, "refused");
+    let mut error = e.to_json();
+    scrub_strings(&mut error, node);
+    json!({ "jsonrpc": "2.0", "id": id, "error": error })
+}
+
+/// Every string in `value` scrubbed of the node's URL.
+fn scrub_strings(value: &mut Value, node: &crate::config::NodeUrl) {
+    match value {
+        Value::String(text) => *text = node.scrub(text),
+        Value::Array(items) => items.iter_mut().for_each(|v| scrub_strings(v, node)),
+        Value::Object(map) => map.values_mut().for_each(|v| scrub_strings(v, node)),
+        _ => {}
+    }
 }
 
 async fn dispatch(
@@ -154,44 +170,83 @@ async fn rpc(State(paymaster): State<Paymaster>, headers: HeaderMap, body: Bytes
     Json(handle_body(&paymaster, credential(&headers), &body).await)
 }
 
-async fn health(State(paymaster): State<Paymaster>) -> impl IntoResponse {
+/// Whether a request to `/health` or `/metrics` may be answered: always without an
+/// `ops_token`, else only with `Authorization: Bearer <ops_token>` (compared in constant time).
+fn ops_allowed(paymaster: &Paymaster, headers: &HeaderMap) -> bool {
+    let Some(token) = &paymaster.inner.config.ops_token else {
+        return true;
+    };
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|presented| token.matches(presented.trim()))
+}
+
+fn ops_refused() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        "send Authorization: Bearer <ops_token>\n",
+    )
+        .into_response()
+}
+
+async fn health(State(paymaster): State<Paymaster>, headers: HeaderMap) -> Response {
+    if !ops_allowed(&paymaster, &headers) {
+        return ops_refused();
+    }
     let health = paymaster.health().await;
     let status = if health.ok() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(health.to_json(paymaster.chain_id())))
+    (status, Json(health.to_json(paymaster.chain_id()))).into_response()
 }
 
-async fn metrics(State(paymaster): State<Paymaster>) -> impl IntoResponse {
+async fn metrics(State(paymaster): State<Paymaster>, headers: HeaderMap) -> Response {
+    if !ops_allowed(&paymaster, &headers) {
+        return ops_refused();
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         paymaster.metrics_text().await,
     )
+        .into_response()
 }
 
-/// The HTTP router.
-pub fn router(paymaster: Paymaster) -> Router {
+/// `/health` and `/metrics`.
+fn ops_routes() -> Router<Paymaster> {
     Router::new()
-        .route("/", post(rpc))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
-        .with_state(paymaster)
 }
 
-/// A running server; stops when dropped.
+/// The HTTP router: the JSON-RPC methods, and `/health` and `/metrics` unless they have a
+/// listener of their own (`ops_listen`).
+pub fn router(paymaster: Paymaster) -> Router {
+    let rpc = Router::new().route("/", post(rpc));
+    let rpc = if paymaster.inner.config.ops_listen.is_some() {
+        rpc
+    } else {
+        rpc.merge(ops_routes())
+    };
+    rpc.with_state(paymaster)
+}
+
+/// One listener's server task.
 #[derive(Debug)]
-pub struct PaymasterServer {
+struct Listening {
     url: Url,
     addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
 
-impl PaymasterServer {
-    /// Binds `addr` (port 0 for an ephemeral port) and serves `paymaster`.
-    pub async fn start(paymaster: Paymaster, addr: SocketAddr) -> Result<Self, PaymasterError> {
+impl Listening {
+    /// Binds `addr` and serves `app` there.
+    async fn start(addr: SocketAddr, app: Router, what: &str) -> Result<Self, PaymasterError> {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| PaymasterError::Unknown(format!("cannot listen on {addr}: {e}")))?;
@@ -201,7 +256,6 @@ impl PaymasterServer {
         let url = Url::parse(&format!("http://{addr}/"))
             .map_err(|e| PaymasterError::Unknown(e.to_string()))?;
         let (tx, rx) = oneshot::channel::<()>();
-        let app = router(paymaster);
         let task = tokio::spawn(async move {
             let served = axum::serve(listener, app)
                 .with_graceful_shutdown(async {
@@ -212,8 +266,8 @@ impl PaymasterServer {
                 tracing::error!(error = %e, "paymaster server stopped");
             }
         });
-        tracing::info!(%url, "paymaster listening");
-        Ok(PaymasterServer {
+        tracing::info!(%url, what, "paymaster listening");
+        Ok(Listening {
             url,
             addr,
             shutdown: Some(tx),
@@ -221,29 +275,69 @@ impl PaymasterServer {
         })
     }
 
+    fn signal(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    async fn stop(&mut self) {
+        self.signal();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+/// A running server — the JSON-RPC listener, and the operations listener when `ops_listen`
+/// is configured; stops when dropped.
+#[derive(Debug)]
+pub struct PaymasterServer {
+    main: Listening,
+    ops: Option<Listening>,
+}
+
+impl PaymasterServer {
+    /// Binds `addr` (port 0 for an ephemeral port) and serves `paymaster`, and binds its
+    /// `ops_listen` for `/health` and `/metrics` if it has one.
+    pub async fn start(paymaster: Paymaster, addr: SocketAddr) -> Result<Self, PaymasterError> {
+        let ops = match paymaster.inner.config.ops_listen {
+            Some(ops_addr) => {
+                let app = ops_routes().with_state(paymaster.clone());
+                Some(Listening::start(ops_addr, app, "health and metrics").await?)
+            }
+            None => None,
+        };
+        let main = Listening::start(addr, router(paymaster), "json-rpc").await?;
+        Ok(PaymasterServer { main, ops })
+    }
+
     /// The JSON-RPC endpoint.
     pub fn url(&self) -> &Url {
-        &self.url
+        &self.main.url
     }
 
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.main.addr
+    }
+
+    /// Where `/health` and `/metrics` are served, when they have a listener of their own.
+    pub fn ops_url(&self) -> Option<&Url> {
+        self.ops.as_ref().map(|o| &o.url)
     }
 
     /// Stops accepting requests and waits for the server to finish.
     pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
+        self.main.stop().await;
+        if let Some(ops) = &mut self.ops {
+            ops.stop().await;
         }
     }
 
     /// Serves until the task ends (for the command line).
     pub async fn wait(mut self) {
-        if let Some(task) = self.task.take() {
+        if let Some(task) = self.main.task.take() {
             let _ = task.await;
         }
     }
@@ -251,8 +345,9 @@ impl PaymasterServer {
 
 impl Drop for PaymasterServer {
     fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+        self.main.signal();
+        if let Some(ops) = &mut self.ops {
+            ops.signal();
         }
     }
 }

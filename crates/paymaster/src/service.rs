@@ -40,7 +40,7 @@ pub(crate) struct Inner {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) engine: Engine,
     pub(crate) metrics: Arc<Metrics>,
-    pub(crate) default_account_class: Felt,
+    pub(crate) classes: crate::classes::AccountClasses,
     pub(crate) cache: ChainCache,
     pub(crate) recovered: RecoveryReport,
     pub(crate) nonces: crate::nonces::NonceIssuer,
@@ -65,7 +65,20 @@ pub fn unix_now() -> u64 {
 }
 
 pub(crate) fn node_error(e: ProviderError) -> PaymasterError {
-    PaymasterError::Unknown(format!("node: {e}"))
+    PaymasterError::Unknown(format!("node: {}", crate::secrets::node_error_text(&e)))
+}
+
+/// `paymaster_createClientSession`'s answer for a stored token.
+pub(crate) fn session_created(record: &ClientTokenRecord, token: &str) -> ClientSessionCreated {
+    let limits = record.limits;
+    ClientSessionCreated {
+        id: record.id.clone(),
+        client_session_token: token.to_owned(),
+        expires_at: record.expires_at,
+        requests_per_minute: limits.requests_per_minute,
+        max_fee_fri: limits.max_fee_fri.map(|m| m.to_string()),
+        max_executions: limits.max_executions,
+    }
 }
 
 pub(crate) fn random_felt() -> Felt {
@@ -93,7 +106,7 @@ pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<Value, Paymaster
 /// A client of the node whose every request times out after the configured time.
 fn provider(config: &PaymasterConfig) -> Result<stark_sessions_rpc::Node, PaymasterError> {
     stark_sessions_rpc::connect(
-        config.rpc_url.clone(),
+        config.rpc_url.expose().clone(),
         Duration::from_millis(config.rpc_timeout_ms),
     )
     .map_err(|e| PaymasterError::Config(format!("http client: {e}")))
@@ -127,7 +140,7 @@ impl Paymaster {
     /// Connects to the node, opens the configured store, loads the configured API keys,
     /// recovers what a previous run left unfinished and starts the engine.
     pub async fn new(config: PaymasterConfig) -> Result<Self, PaymasterError> {
-        let store = crate::store::open(config.database.as_ref())?;
+        let store = crate::store::open_with(config.database.as_ref(), config.store_options())?;
         Self::with_store(config, store).await
     }
 
@@ -147,12 +160,11 @@ impl Paymaster {
     ) -> Result<Self, PaymasterError> {
         let provider = provider(&config)?;
         let chain_id = provider.chain_id().await.map_err(|e| {
-            PaymasterError::Unknown(format!("node {} unreachable: {e}", config.rpc_url))
+            let why = crate::secrets::node_error_text(&e);
+            PaymasterError::Unknown(format!("node {} unreachable: {why}", config.rpc_url))
         })?;
         load_configured_keys(&config, store.as_ref())?;
-        let default_account_class = stark_sessions_abi::class::session_account()
-            .map_err(|e| PaymasterError::Unknown(e.to_string()))?
-            .class_hash;
+        let classes = crate::classes::AccountClasses::new(&config)?;
         let metrics = Arc::new(Metrics::default());
         let engine = Engine::new(
             config.clone(),
@@ -172,7 +184,7 @@ impl Paymaster {
                 store,
                 engine,
                 metrics,
-                default_account_class,
+                classes,
                 cache: ChainCache::default(),
                 recovered,
                 nonces: crate::nonces::NonceIssuer::default(),
@@ -362,6 +374,18 @@ impl Paymaster {
         principal: &Principal,
         request: CreateClientSession,
     ) -> Result<ClientSessionCreated, PaymasterError> {
+        let (record, token) = self.new_client_token(principal, request)?;
+        self.inner.store.put_client_token(&record)?;
+        Ok(session_created(&record, &token))
+    }
+
+    /// A new token for `principal` as `request` asks, checked (nothing is stored yet): its
+    /// record and its bearer form.
+    pub(crate) fn new_client_token(
+        &self,
+        principal: &Principal,
+        request: CreateClientSession,
+    ) -> Result<(ClientTokenRecord, Zeroizing<String>), PaymasterError> {
         if principal.token.is_some() {
             return Err(PaymasterError::Unauthorized(
                 "client session tokens are created with an API key".into(),
@@ -392,26 +416,18 @@ impl Paymaster {
             },
         )?;
         let (id, token, hash) = auth::new_client_token();
-        let expires_at = unix_now() + ttl;
-        self.inner.store.put_client_token(&ClientTokenRecord {
-            id: id.clone(),
+        let record = ClientTokenRecord {
+            id,
             api_key_id: principal.api_key.id.clone(),
             client_id: request.client_id,
             secret_hash: hash,
             user_addresses: request.user_addresses,
-            expires_at,
+            expires_at: unix_now() + ttl,
             revoked: false,
             limits,
             usage: Default::default(),
-        })?;
-        Ok(ClientSessionCreated {
-            id,
-            client_session_token: token.to_string(),
-            expires_at,
-            requests_per_minute: limits.requests_per_minute,
-            max_fee_fri: limits.max_fee_fri.map(|m| m.to_string()),
-            max_executions: limits.max_executions,
-        })
+        };
+        Ok((record, token))
     }
 
     /// `paymaster_revokeClientSession` (the creating API key only).

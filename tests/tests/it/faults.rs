@@ -85,7 +85,7 @@ impl<'a> Stage<'a> {
             .expect("proxy");
         let dir = std::env::temp_dir().join(format!("pm-faults-{}", rand::random::<u64>()));
         let mut config = PaymasterHarness::config(fixture, Some(dir.join("paymaster.sqlite")));
-        config.rpc_url = proxy.url().clone();
+        config.rpc_url = proxy.url().clone().into();
         config.rpc_timeout_ms = u64::try_from(RPC_TIMEOUT.as_millis()).expect("ms");
         config.resubmit_after_secs = 1;
         config.relayers.truncate(relayers);

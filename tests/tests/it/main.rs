@@ -3,6 +3,7 @@
 
 mod account;
 mod argent;
+mod classes;
 mod client;
 mod client_retry;
 mod devnet;
@@ -13,6 +14,7 @@ mod identity;
 mod instances;
 mod keys;
 mod onboarding;
+mod ops;
 mod outside;
 mod paymaster;
 mod paymaster_engine;

@@ -5,6 +5,8 @@
 //! Each refuses to run without a persistent `database`: a key kept in memory would die with
 //! this command.
 
+mod days;
+
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
@@ -12,10 +14,11 @@ use serde_json::json;
 use stark_sessions_abi::Felt;
 use stark_sessions_paymaster::auth::new_api_key;
 use stark_sessions_paymaster::service::unix_now;
-use stark_sessions_paymaster::store::{self, ApiKeyListing, ApiKeyRecord, KeyStatus};
+use stark_sessions_paymaster::store::{self, ApiKeyListing, ApiKeyRecord, DayUsage, KeyStatus};
 use stark_sessions_paymaster::{PaymasterConfig, Store};
 
-use super::ConfigArg;
+use super::{ConfigArg, OutputArg};
+use days::{date_of, DayRange};
 
 /// Options of `paymaster create-key`.
 #[derive(Debug, clap::Args)]
@@ -34,6 +37,8 @@ pub struct CreateKeyArgs {
     /// Contracts sponsored calls may target (repeat; none = any).
     #[arg(long = "allow-target")]
     allowed_targets: Vec<String>,
+    #[command(flatten)]
+    output: OutputArg,
 }
 
 /// Options of `paymaster list-keys`.
@@ -41,9 +46,14 @@ pub struct CreateKeyArgs {
 pub struct ListKeysArgs {
     #[command(flatten)]
     config: ConfigArg,
-    /// One JSON document instead of a table.
+    /// First UTC day (YYYY-MM-DD) whose use to show, each day apart (default: `--to`).
     #[arg(long)]
-    json: bool,
+    from: Option<String>,
+    /// Last UTC day (YYYY-MM-DD) whose use to show (default: today).
+    #[arg(long)]
+    to: Option<String>,
+    #[command(flatten)]
+    output: OutputArg,
 }
 
 /// Options of the commands that act on one key.
@@ -54,6 +64,8 @@ pub struct KeyIdArgs {
     /// The key's id.
     #[arg(long)]
     id: String,
+    #[command(flatten)]
+    output: OutputArg,
 }
 
 /// The configured database's store; an error when none is configured.
@@ -67,7 +79,8 @@ fn open(args: &ConfigArg) -> Result<(Arc<dyn Store>, PaymasterConfig)> {
             args.config.display()
         );
     };
-    let store = store::open(Some(database)).with_context(|| format!("opening {database}"))?;
+    let store = store::open_with(Some(database), config.store_options())
+        .with_context(|| format!("opening {database}"))?;
     Ok((store, config))
 }
 
@@ -102,17 +115,30 @@ pub fn create(args: &CreateKeyArgs) -> Result<()> {
             args.id
         );
     }
-    println!("{}", *key);
+    args.output
+        .print(&json!({ "id": args.id, "api_key": key.as_str() }), || {
+            key.to_string()
+        })?;
     eprintln!("api key `{}` created; it is shown only this once", args.id);
     Ok(())
 }
 
-/// `list-keys`.
+/// `list-keys`: every key with its use today, or with `--from`/`--to` its use on each day of
+/// the range.
 pub fn list(args: &ListKeysArgs) -> Result<()> {
     let (store, _) = open(&args.config)?;
-    let keys = store.list_api_keys(unix_now() / 86_400)?;
-    if args.json {
-        let rows: Vec<_> = keys.iter().map(listing_json).collect();
+    let today = unix_now() / 86_400;
+    let keys = store.list_api_keys(today)?;
+    let range = DayRange::new(args.from.as_deref(), args.to.as_deref(), today)?;
+    let usage = match &range {
+        Some(r) => store.usage_by_day(r.from, r.to)?,
+        None => Vec::new(),
+    };
+    if args.output.json {
+        let rows: Vec<_> = keys
+            .iter()
+            .map(|l| listing_json(l, range.as_ref(), &usage))
+            .collect();
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
@@ -128,13 +154,34 @@ pub fn list(args: &ListKeysArgs) -> Result<()> {
             k.id, k.name, k.status, k.daily_budget_fri, l.used_fri, k.requests_per_minute
         );
     }
+    if let Some(r) = &range {
+        println!(
+            "\nuse per UTC day, {} to {} (days without use are left out)",
+            date_of(r.from),
+            date_of(r.to)
+        );
+        println!("{:<10}  {:<20} {:>26}", "DAY", "ID", "USED (FRI)");
+        for u in &usage {
+            println!(
+                "{:<10}  {:<20} {:>26}",
+                date_of(u.day),
+                u.api_key_id,
+                u.used_fri
+            );
+        }
+    }
     Ok(())
 }
 
-/// One key as `list-keys --json` shows it (amounts as decimal strings: they exceed 2^53).
-fn listing_json(l: &ApiKeyListing) -> serde_json::Value {
+/// One key as `list-keys --json` shows it (amounts as decimal strings: they exceed 2^53);
+/// with a range, its use on each day of it (0 on days without) and in all.
+fn listing_json(
+    l: &ApiKeyListing,
+    range: Option<&DayRange>,
+    usage: &[DayUsage],
+) -> serde_json::Value {
     let k = &l.key;
-    json!({
+    let mut row = json!({
         "id": k.id,
         "name": k.name,
         "status": k.status.as_str(),
@@ -145,7 +192,22 @@ fn listing_json(l: &ApiKeyListing) -> serde_json::Value {
             t.iter().map(|f| format!("{f:#x}")).collect::<Vec<_>>()
         }),
         "rotated_at": l.rotated_at,
-    })
+    });
+    if let Some(r) = range {
+        let used_on = |day| {
+            usage
+                .iter()
+                .find(|u| u.api_key_id == k.id && u.day == day)
+                .map_or(0, |u| u.used_fri)
+        };
+        let days: Vec<_> = (r.from..=r.to)
+            .map(|day| json!({ "day": date_of(day), "used_fri": used_on(day).to_string() }))
+            .collect();
+        let total: u128 = (r.from..=r.to).map(used_on).sum();
+        row["usage"] = json!(days);
+        row["used_in_range_fri"] = json!(total.to_string());
+    }
+    row
 }
 
 /// Moves key `id` to `status`, unless it is revoked.
@@ -160,6 +222,10 @@ fn set_status(args: &KeyIdArgs, status: KeyStatus, done: &str) -> Result<()> {
     }
     if !store.set_api_key_status(&args.id, status)? {
         bail!("API key `{}` was revoked meanwhile", args.id);
+    }
+    let shown = json!({ "id": args.id, "status": status.as_str() });
+    if args.output.json {
+        println!("{shown}");
     }
     eprintln!("api key `{}` {done}", args.id);
     Ok(())
@@ -213,7 +279,10 @@ pub fn rotate(args: &KeyIdArgs) -> Result<()> {
     if !store.rotate_api_key(&args.id, &hash, unix_now())? {
         bail!("API key `{}` was revoked meanwhile", args.id);
     }
-    println!("{}", *secret);
+    args.output.print(
+        &json!({ "id": args.id, "api_key": secret.as_str() }),
+        || secret.to_string(),
+    )?;
     eprintln!(
         "api key `{}` has a new secret, shown only this once; the old one is refused from now \
          on (budget, history and client session tokens stay)",

@@ -1,6 +1,7 @@
 //! The `stark-sessions` binary, run as a user runs it.
 
 mod account;
+mod devnet;
 mod keys;
 mod logs;
 mod owner;

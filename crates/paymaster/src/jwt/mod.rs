@@ -62,7 +62,7 @@ pub const MAX_SUBJECT_BYTES: usize = 255;
 ///
 /// In TOML: `jwks = { url = "https://idp.example/.well-known/jwks.json" }` or
 /// `jwks = { file = "/etc/paymaster/idp-jwks.json" }`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JwksSource {
     /// A JWKS document on disk, read again on every refresh.
@@ -70,6 +70,13 @@ pub enum JwksSource {
     /// A JWKS URL: `https`, or `http` to a loopback address only. Up to three redirects are
     /// followed, to `https` URLs only.
     Url(Url),
+}
+
+impl std::fmt::Debug for JwksSource {
+    /// As [`Display`](std::fmt::Display): a URL's credentials, query and fragment stay out.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "JwksSource({self})")
+    }
 }
 
 impl std::fmt::Display for JwksSource {
@@ -141,6 +148,10 @@ pub struct Verified {
     pub subject: String,
     /// The token's `exp`, in Unix seconds.
     pub expires_at: u64,
+    /// The token's `jti`, if it has one.
+    pub jti: Option<String>,
+    /// Every claim of the (verified) payload, for the claims a caller configures.
+    pub claims: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Verifies identity-provider tokens for one [`JwtPolicy`], with its own key cache.

@@ -295,12 +295,14 @@ async fn rs256_token_from_a_jwks_url_is_accepted_with_its_subject() {
         .await
         .expect("a valid RS256 token");
     assert_eq!(
-        verified,
-        Verified {
-            subject: SUBJECT.into(),
-            expires_at: NOW + 300
-        }
+        (
+            verified.subject.as_str(),
+            verified.expires_at,
+            &verified.jti
+        ),
+        (SUBJECT, NOW + 300, &None)
     );
+    assert_eq!(Value::Object(verified.claims), claims());
     assert_eq!(server.fetches(), 1);
 }
 
@@ -625,6 +627,26 @@ async fn subject_is_required_non_empty_and_printable() {
         let token = key.token(&claims_with("sub", sub));
         assert_eq!(refused(&verifier, &token, NOW).await.to_string(), message);
     }
+}
+
+#[tokio::test]
+async fn jti_is_read_as_a_string_and_other_claims_are_kept_for_the_caller() {
+    let key = TestKey::ec("ec-1");
+    let server = JwksServer::start(jwks(&[&key])).await;
+    let verifier = server.verifier();
+    let mut with_extra = claims_with("jti", json!("jwt-7"));
+    with_extra["starknet_accounts"] = json!(["0x1"]);
+    let verified = verifier
+        .verify(&key.token(&with_extra), NOW)
+        .await
+        .expect("valid");
+    assert_eq!(verified.jti.as_deref(), Some("jwt-7"));
+    assert_eq!(verified.claims["starknet_accounts"], json!(["0x1"]));
+    let token = key.token(&claims_with("jti", json!(7)));
+    assert_eq!(
+        refused(&verifier, &token, NOW).await.to_string(),
+        "JWT claim jti is not a string"
+    );
 }
 
 // The key cache.

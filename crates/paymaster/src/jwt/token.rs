@@ -150,6 +150,8 @@ pub(super) struct Claims {
     exp: Option<u64>,
     nbf: Option<u64>,
     sub: Option<String>,
+    jti: Option<String>,
+    all: Map<String, Value>,
 }
 
 impl Claims {
@@ -161,6 +163,8 @@ impl Claims {
             exp: date_claim(claims, "exp")?,
             nbf: date_claim(claims, "nbf")?,
             sub: string_claim(claims, "sub")?,
+            jti: string_claim(claims, "jti")?,
+            all: claims.clone(),
         })
     }
 
@@ -190,6 +194,8 @@ impl Claims {
         Ok(Verified {
             subject,
             expires_at: exp,
+            jti: self.jti,
+            claims: self.all,
         })
     }
 }

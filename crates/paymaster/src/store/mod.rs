@@ -22,18 +22,38 @@ pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use stark_sessions_abi::Felt;
 
 use crate::error::PaymasterError;
 use crate::lifecycle::{ExecutionState, TxState};
 
+/// How a store connects (PostgreSQL; SQLite has nothing to set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StoreOptions {
+    /// `statement_timeout` of every connection: a statement running longer is cancelled.
+    pub statement_timeout: Option<Duration>,
+}
+
 /// Opens the store the configuration names; `None` keeps state in memory (SQLite).
 pub fn open(database: Option<&Database>) -> Result<Arc<dyn Store>, PaymasterError> {
+    open_with(database, StoreOptions::default())
+}
+
+/// As [`open`], with `options`.
+pub fn open_with(
+    database: Option<&Database>,
+    options: StoreOptions,
+) -> Result<Arc<dyn Store>, PaymasterError> {
     Ok(match database {
         None => Arc::new(SqliteStore::in_memory()?),
         Some(Database::Sqlite(path)) => Arc::new(SqliteStore::open(path)?),
-        Some(Database::Postgres(url)) => Arc::new(PostgresStore::open(url)?),
+        Some(Database::Postgres(url)) => Arc::new(PostgresStore::connect(
+            url,
+            postgres::DEFAULT_CONNECTIONS,
+            options,
+        )?),
     })
 }
 
@@ -103,6 +123,43 @@ pub struct ApiKeyListing {
     pub rotated_at: Option<u64>,
     /// Reserved (unsettled) plus charged fees of the day asked about, in FRI.
     pub used_fri: u128,
+}
+
+/// A key's reserved (unsettled) plus charged fees of one UTC day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayUsage {
+    /// The key.
+    pub api_key_id: String,
+    /// The UTC day (Unix seconds / 86 400).
+    pub day: u64,
+    /// Its usage that day, in FRI.
+    pub used_fri: u128,
+}
+
+/// Which accounts the client session tokens minted for one identity-provider subject cover:
+/// fixed by its first token (see [`Store::bind_identity`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityBinding {
+    /// The API key the provider mints tokens under.
+    pub api_key_id: String,
+    /// The provider's `iss`.
+    pub issuer: String,
+    /// The JWT's `sub`.
+    pub subject: String,
+    /// The accounts its tokens may cover.
+    pub user_addresses: Vec<Felt>,
+}
+
+/// Outcome of storing a token as the one live token of its slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlotClaim {
+    /// Stored: it is the slot's live token.
+    Minted,
+    /// Nothing stored: the slot's token is still live, until `expires_at`.
+    Held {
+        /// Unix seconds when the live token expires.
+        expires_at: u64,
+    },
 }
 
 /// A client session token, as stored (the secret part is stored hashed).
@@ -335,6 +392,24 @@ pub trait Store: Send + Sync {
     fn client_token(&self, id: &str) -> Result<Option<ClientTokenRecord>, PaymasterError>;
     /// Revokes a token created by `api_key_id`; false if there is no such token.
     fn revoke_client_token(&self, id: &str, api_key_id: &str) -> Result<bool, PaymasterError>;
+    /// Binds `binding`'s subject to its accounts unless the subject is bound already (or
+    /// `binding` names none: a lookup), and returns the accounts it is bound to — the earlier
+    /// binding's, if any; none if it is not bound. A binding never changes; of concurrent
+    /// first bindings one wins.
+    fn bind_identity(
+        &self,
+        binding: &IdentityBinding,
+        now: u64,
+    ) -> Result<Vec<Felt>, PaymasterError>;
+    /// Stores `token` as the token of `slot` unless the slot's token is live at `now` (stored,
+    /// not revoked, not expired): then stores nothing. Of concurrent calls for one slot, one
+    /// mints.
+    fn put_slotted_client_token(
+        &self,
+        token: &ClientTokenRecord,
+        slot: &str,
+        now: u64,
+    ) -> Result<SlotClaim, PaymasterError>;
 
     /// Claims `(user_address, outside_nonce)` in state `accepted`, held by `new.owner`. An execution refused before
     /// (`failed`) may be claimed again, under the new tracking id.
@@ -377,6 +452,9 @@ pub trait Store: Send + Sync {
     fn release_unlinked(&self, ids: &[Felt]) -> Result<(), PaymasterError>;
     /// Reserved (unsettled) plus charged fees of a key on a day.
     fn spent_on(&self, api_key_id: &str, day: u64) -> Result<u128, PaymasterError>;
+    /// Every key's non-zero usage on each UTC day from `from` to `to` (both included), by key
+    /// then day.
+    fn usage_by_day(&self, from: u64, to: u64) -> Result<Vec<DayUsage>, PaymasterError>;
     /// The ledger: every entry, or only those not settled yet (what is pending).
     fn ledger(&self, pending_only: bool) -> Result<Vec<LedgerEntry>, PaymasterError>;
     /// The ledger entries of one transaction's executions.

@@ -38,15 +38,18 @@
 //! violation from a concurrent insert rolls the transaction back; it is run again, at most
 //! [`TRIES`] times.
 //!
-//! Layout: `pool` (connection threads), `txn` (transactions, run again after a conflict),
+//! Layout: `pool` (connection threads), `tls` (`sslmode`), `txn` (transactions, run again
+//! after a conflict),
 //! `changes` (every change of several rows), `keys` (API keys, tokens, request counts), `rows`
 //! (reading rows, binding values); this file
 //! opens the store, migrates it and maps the [`Store`] methods.
 
 mod changes;
+mod identity;
 mod keys;
 mod pool;
 mod rows;
+mod tls;
 mod txn;
 
 use postgres::{Client, Transaction};
@@ -57,8 +60,9 @@ use super::location::PostgresUrl;
 use super::migrations::{self, Migration};
 use super::FORGET_INSTANCES_AFTER_MS;
 use super::{
-    ApiKeyListing, ApiKeyRecord, Claim, ClientTokenRecord, ExecutionRecord, KeyStatus, Lease,
-    LedgerEntry, NewExecution, Reservation, ReserveOutcome, Settlement, Store, TxRecord,
+    ApiKeyListing, ApiKeyRecord, Claim, ClientTokenRecord, DayUsage, ExecutionRecord,
+    IdentityBinding, KeyStatus, Lease, LedgerEntry, NewExecution, Reservation, ReserveOutcome,
+    Settlement, SlotClaim, Store, StoreOptions, TxRecord,
 };
 use crate::error::PaymasterError;
 use crate::lifecycle::{ExecutionState, TxState};
@@ -66,7 +70,7 @@ use changes::{
     adopt, claim, drop_tx, move_tx, record_signed, release_where, reserve, settle, with_items,
 };
 pub(crate) use pool::storage_error;
-use pool::Pool;
+use pool::{Connect, Pool};
 use rows::{
     amount, api_key_from_row, execution_from_row, felt, int, ledger_from_row, names, rows,
     token_from_row, tx_from_row, uint, API_KEY_COLUMNS, EXECUTION_COLUMNS, LEDGER_COLUMNS,
@@ -128,10 +132,27 @@ impl PostgresStore {
 
     /// As [`PostgresStore::open`], with `connections` connections.
     pub fn open_with(url: &PostgresUrl, connections: usize) -> Result<Self, PaymasterError> {
-        let config: postgres::Config = url.expose().parse().map_err(|e| {
+        Self::connect(url, connections, StoreOptions::default())
+    }
+
+    /// As [`PostgresStore::open`], with `connections` connections and `options`; TLS as the
+    /// URL's `sslmode` says (`disable`, `prefer`, `require`, `verify-full`).
+    pub fn connect(
+        url: &PostgresUrl,
+        connections: usize,
+        options: StoreOptions,
+    ) -> Result<Self, PaymasterError> {
+        let (driver_url, tls_settings) = tls::split_url(url.expose())?;
+        let mut config: postgres::Config = driver_url.parse().map_err(|e| {
             PaymasterError::Config(format!("database {url}: {}", storage_error(&e)))
         })?;
-        let pool = Pool::start(config, connections, url.to_string())?;
+        config.ssl_mode(tls_settings.mode.driver());
+        let connect = Connect {
+            config,
+            tls: tls::connector(&tls_settings)?,
+            statement_timeout: options.statement_timeout,
+        };
+        let pool = Pool::start(connect, connections, url.to_string())?;
         pool.run(|client| migrate(client, &migrations::postgres()))?;
         Ok(PostgresStore { pool })
     }
@@ -232,6 +253,25 @@ impl Store for PostgresStore {
         })
     }
 
+    fn bind_identity(
+        &self,
+        binding: &IdentityBinding,
+        now: u64,
+    ) -> Result<Vec<Felt>, PaymasterError> {
+        let (binding, now) = (binding.clone(), int(now)?);
+        self.transact(move |tx| identity::bind(tx, &binding, now))
+    }
+
+    fn put_slotted_client_token(
+        &self,
+        token: &ClientTokenRecord,
+        slot: &str,
+        now: u64,
+    ) -> Result<SlotClaim, PaymasterError> {
+        let (token, slot, now) = (token.clone(), slot.to_owned(), int(now)?);
+        self.transact(move |tx| identity::put_slotted(tx, &token, &slot, now))
+    }
+
     fn claim_execution(&self, new: &NewExecution, now: u64) -> Result<Claim, PaymasterError> {
         let (new, now) = (new.clone(), int(now)?);
         self.transact(move |tx| claim(tx, &new, now))
@@ -327,6 +367,24 @@ impl Store for PostgresStore {
                 &[&key, &day],
             )?
             .map_or(Ok(0), |r| amount(&r, 0))
+        })
+    }
+
+    fn usage_by_day(&self, from: u64, to: u64) -> Result<Vec<DayUsage>, PaymasterError> {
+        let (from, to) = (int(from)?, int(to)?);
+        self.read(move |tx| {
+            let found = tx.query(
+                "SELECT api_key_id, day, used_fri::text FROM budget_usage \
+                 WHERE day >= $1 AND day <= $2 AND used_fri > 0 ORDER BY api_key_id, day",
+                &[&from, &to],
+            )?;
+            rows(found, |r| {
+                Ok(DayUsage {
+                    api_key_id: r.try_get(0)?,
+                    day: uint(r, 1)?,
+                    used_fri: amount(r, 2)?,
+                })
+            })
         })
     }
 

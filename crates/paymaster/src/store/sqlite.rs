@@ -13,13 +13,14 @@ use super::limits::book_on_token;
 use super::migrations::{self, Migration};
 use super::FORGET_INSTANCES_AFTER_MS;
 use super::{
-    ApiKeyListing, ApiKeyRecord, Claim, ClientTokenRecord, ExecutionRecord, FeePayment, KeyStatus,
-    Lease, LedgerEntry, NewExecution, Reservation, ReserveOutcome, Settlement, Store, TxItem,
-    TxRecord,
+    ApiKeyListing, ApiKeyRecord, Claim, ClientTokenRecord, DayUsage, ExecutionRecord, FeePayment,
+    IdentityBinding, KeyStatus, Lease, LedgerEntry, NewExecution, Reservation, ReserveOutcome,
+    Settlement, SlotClaim, Store, TxItem, TxRecord,
 };
 use crate::error::PaymasterError;
 use crate::lifecycle::{ExecutionState, TxState};
 
+mod identity;
 mod keys;
 
 /// [`Store`] on an embedded SQLite database.
@@ -447,6 +448,23 @@ impl Store for SqliteStore {
         })
     }
 
+    fn bind_identity(
+        &self,
+        binding: &IdentityBinding,
+        now: u64,
+    ) -> Result<Vec<Felt>, PaymasterError> {
+        self.atomically(|tx| identity::bind(tx, binding, now))
+    }
+
+    fn put_slotted_client_token(
+        &self,
+        token: &ClientTokenRecord,
+        slot: &str,
+        now: u64,
+    ) -> Result<SlotClaim, PaymasterError> {
+        self.atomically(|tx| identity::put_slotted(tx, token, slot, now))
+    }
+
     fn claim_execution(&self, new: &NewExecution, now: u64) -> Result<Claim, PaymasterError> {
         self.atomically(|tx| {
             let existing = tx
@@ -597,10 +615,18 @@ impl Store for SqliteStore {
                 },
                 None => None,
             };
-            let previous = current.first().map_or(0, |e| e.reserved_fri);
+            // Re-sizing one's own reservation does not count it twice; an entry of another
+            // day (or key) leaves that day's usage instead.
+            let (same_day, other_day): (Vec<_>, Vec<_>) = current
+                .iter()
+                .partition(|e| e.api_key_id == r.api_key_id && e.day == r.day);
+            let previous = same_day.first().map_or(0, |e| e.reserved_fri);
             let used = usage(tx, &r.api_key_id, r.day)?.saturating_sub(previous);
             if used.checked_add(r.amount).is_none_or(|t| t > r.budget) {
                 return Ok(ReserveOutcome::OverKeyBudget);
+            }
+            for old in other_day {
+                adjust_usage(tx, old, old.reserved_fri, 0)?;
             }
             tx.execute(
                 "DELETE FROM budget_ledger WHERE tracking_id = ?1 AND attempt = ?2",
@@ -643,6 +669,10 @@ impl Store for SqliteStore {
 
     fn spent_on(&self, api_key_id: &str, day: u64) -> Result<u128, PaymasterError> {
         self.atomically(|tx| usage(tx, api_key_id, day))
+    }
+
+    fn usage_by_day(&self, from: u64, to: u64) -> Result<Vec<DayUsage>, PaymasterError> {
+        self.with(|c| keys::usage_by_day(c, from, to))
     }
 
     fn ledger(&self, pending_only: bool) -> Result<Vec<LedgerEntry>, PaymasterError> {

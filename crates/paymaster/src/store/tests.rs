@@ -23,6 +23,7 @@ macro_rules! store_suite {
         store_suite!(@tests $fresh;
             one_outside_execution_is_claimed_once_and_a_refused_one_may_be_claimed_again,
             reservations_never_exceed_the_budget_and_settle_to_the_actual_fee,
+            a_reservation_resized_after_midnight_moves_from_its_old_day_to_the_new,
             a_signed_transaction_links_reservations_and_is_booked_once,
             a_reverted_bundle_is_charged_and_its_items_queued_alone,
             a_dropped_transaction_is_requeued_once_and_released,
@@ -39,6 +40,10 @@ macro_rules! store_suite {
             a_tokens_limits_hold_and_its_usage_follows_reservations_charges_and_releases,
             two_instances_racing_through_one_token_never_exceed_its_limits,
             requests_through_a_token_are_counted_apart_from_its_key,
+            a_subject_is_bound_to_the_accounts_of_its_first_binding_for_good,
+            a_slot_holds_one_live_token_until_it_expires_or_is_revoked,
+            two_instances_racing_for_one_slot_mint_one_token,
+            usage_by_day_lists_each_keys_used_days_in_the_range,
         );
     };
     (@tests $fresh:expr; $($name:ident),+ $(,)?) => {
@@ -181,6 +186,41 @@ pub(super) fn reservations_never_exceed_the_budget_and_settle_to_the_actual_fee(
     store.release_unlinked(&[Felt::TWO]).expect("release");
     assert_eq!(store.spent_on("k", DAY).expect("spent"), 40);
     assert_eq!(store.ledger(true).expect("pending").len(), 1);
+}
+
+pub(super) fn a_reservation_resized_after_midnight_moves_from_its_old_day_to_the_new(
+    f: &dyn Fixture,
+) {
+    let store = f.store();
+    let on = |day: u64, id: u64, amount: u128| Reservation {
+        day,
+        ..reservation(id, 1, amount, 100)
+    };
+    let spent = |day| store.spent_on("k", day).expect("spent");
+    assert!(store.reserve(&on(DAY, 1, 60)).expect("r").is_granted());
+    assert!(store.reserve(&on(DAY + 1, 2, 50)).expect("r").is_granted());
+    // Execution 1's reservation is re-sized the next day: it leaves yesterday's usage whole
+    // and weighs on today's besides execution 2's.
+    assert!(store.reserve(&on(DAY + 1, 1, 40)).expect("r").is_granted());
+    assert_eq!((spent(DAY), spent(DAY + 1)), (0, 90));
+    assert_eq!(
+        store.reserve(&on(DAY + 1, 3, 11)).expect("r"),
+        ReserveOutcome::OverKeyBudget,
+        "today holds 90 of 100"
+    );
+    assert!(store.reserve(&on(DAY + 1, 3, 10)).expect("r").is_granted());
+    // Re-sized again the same day: counted once.
+    assert!(store.reserve(&on(DAY + 1, 1, 30)).expect("r").is_granted());
+    assert_eq!((spent(DAY), spent(DAY + 1)), (0, 90));
+    let days: Vec<u64> = store
+        .ledger(false)
+        .expect("ledger")
+        .iter()
+        .map(|e| e.day)
+        .collect();
+    assert_eq!(days, [DAY + 1; 3]);
+    store.release_unlinked(&[Felt::ONE]).expect("release");
+    assert_eq!((spent(DAY), spent(DAY + 1)), (0, 60));
 }
 
 pub(super) fn a_signed_transaction_links_reservations_and_is_booked_once(f: &dyn Fixture) {
@@ -943,4 +983,155 @@ pub(super) fn requests_through_a_token_are_counted_apart_from_its_key(f: &dyn Fi
     assert!(store
         .count_token_request("t", 101, LIMIT)
         .expect("next minute"));
+}
+
+fn binding(subject: &str, accounts: &[u64]) -> IdentityBinding {
+    IdentityBinding {
+        api_key_id: "k".into(),
+        issuer: "https://idp.example/".into(),
+        subject: subject.into(),
+        user_addresses: accounts.iter().map(|&a| Felt::from(a)).collect(),
+    }
+}
+
+pub(super) fn a_subject_is_bound_to_the_accounts_of_its_first_binding_for_good(f: &dyn Fixture) {
+    let store = f.store();
+    let felts = |a: &[u64]| a.iter().map(|&a| Felt::from(a)).collect::<Vec<_>>();
+    let bind = |b: IdentityBinding| store.bind_identity(&b, 1).expect("bind");
+    // Naming no account only looks: nothing is bound.
+    assert_eq!(bind(binding("alice", &[])), felts(&[]));
+    assert_eq!(bind(binding("alice", &[1, 2])), felts(&[1, 2]));
+    assert_eq!(bind(binding("alice", &[])), felts(&[1, 2]));
+    // Later bindings of the subject change nothing: they read the first.
+    assert_eq!(bind(binding("alice", &[3])), felts(&[1, 2]));
+    assert_eq!(
+        f.reopen()
+            .bind_identity(&binding("alice", &[4]), 2)
+            .expect("bind"),
+        felts(&[1, 2])
+    );
+    // Another subject, issuer or key has a binding of its own.
+    assert_eq!(bind(binding("bob", &[3])), felts(&[3]));
+    let other_issuer = IdentityBinding {
+        issuer: "https://other.example/".into(),
+        ..binding("alice", &[5])
+    };
+    assert_eq!(bind(other_issuer), felts(&[5]));
+    let other_key = IdentityBinding {
+        api_key_id: "k2".into(),
+        ..binding("alice", &[6])
+    };
+    assert_eq!(bind(other_key), felts(&[6]));
+}
+
+/// A token `id` of key `k` expiring at `expires_at`.
+fn slot_token(id: &str, expires_at: u64) -> ClientTokenRecord {
+    ClientTokenRecord {
+        id: id.into(),
+        api_key_id: "k".into(),
+        client_id: "alice".into(),
+        secret_hash: [7; 32],
+        user_addresses: Some(vec![Felt::ONE]),
+        expires_at,
+        revoked: false,
+        limits: TokenLimits::default(),
+        usage: TokenUsage::default(),
+    }
+}
+
+pub(super) fn a_slot_holds_one_live_token_until_it_expires_or_is_revoked(f: &dyn Fixture) {
+    let store = f.store();
+    let put = |id: &str, expires_at: u64, now: u64| {
+        store
+            .put_slotted_client_token(&slot_token(id, expires_at), "alice", now)
+            .expect("put")
+    };
+    assert_eq!(put("t1", 100, 10), SlotClaim::Minted);
+    assert_eq!(put("t2", 200, 20), SlotClaim::Held { expires_at: 100 });
+    assert!(
+        store.client_token("t2").expect("read").is_none(),
+        "nothing stored"
+    );
+    // Another slot is free.
+    assert_eq!(
+        store
+            .put_slotted_client_token(&slot_token("u1", 100), "bob", 20)
+            .expect("put"),
+        SlotClaim::Minted
+    );
+    // Once the live token expires, the slot takes the next.
+    assert_eq!(put("t3", 300, 100), SlotClaim::Minted);
+    assert_eq!(put("t4", 400, 150), SlotClaim::Held { expires_at: 300 });
+    // A revoked token frees its slot.
+    assert!(store.revoke_client_token("t3", "k").expect("revoke"));
+    assert_eq!(put("t5", 500, 160), SlotClaim::Minted);
+    assert_eq!(
+        f.reopen()
+            .put_slotted_client_token(&slot_token("t6", 600), "alice", 170)
+            .expect("put"),
+        SlotClaim::Held { expires_at: 500 }
+    );
+    let stored = store.client_token("t5").expect("read").expect("t5");
+    assert_eq!(stored, slot_token("t5", 500));
+}
+
+pub(super) fn two_instances_racing_for_one_slot_mint_one_token(f: &dyn Fixture) {
+    let outcomes = race(f, |store, thread, _| {
+        store
+            .put_slotted_client_token(&slot_token(&format!("t{thread}"), 1_000), "alice", 10)
+            .expect("put")
+    });
+    let minted = outcomes.iter().filter(|o| **o == SlotClaim::Minted).count();
+    assert_eq!(minted, 1, "{outcomes:?}");
+    assert!(outcomes
+        .iter()
+        .all(|o| matches!(o, SlotClaim::Minted | SlotClaim::Held { expires_at: 1_000 })));
+    let stored = (0..2 * RACERS)
+        .filter(|i| {
+            f.store()
+                .client_token(&format!("t{i}"))
+                .expect("read")
+                .is_some()
+        })
+        .count();
+    assert_eq!(stored, 1, "only the minted token is stored");
+}
+
+pub(super) fn usage_by_day_lists_each_keys_used_days_in_the_range(f: &dyn Fixture) {
+    let store = f.store();
+    let on = |key: &str, day: u64, id: u64, amount: u128| {
+        let r = Reservation {
+            api_key_id: key.into(),
+            day,
+            ..reservation(id, 1, amount, u128::MAX)
+        };
+        assert!(store.reserve(&r).expect("reserve").is_granted());
+    };
+    on("k", DAY - 1, 1, 5);
+    on("k", DAY, 2, 7);
+    on("k", DAY, 3, 8);
+    on("k", DAY + 2, 4, 9);
+    on("a", DAY + 1, 5, 11);
+    on("k", DAY + 3, 6, 13);
+    // Released to zero: no usage that day.
+    on("a", DAY, 7, 17);
+    store.release_unlinked(&[Felt::from(7u8)]).expect("release");
+    let listed: Vec<(String, u64, u128)> = store
+        .usage_by_day(DAY, DAY + 2)
+        .expect("usage")
+        .into_iter()
+        .map(|u| (u.api_key_id, u.day, u.used_fri))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("a".to_owned(), DAY + 1, 11),
+            ("k".to_owned(), DAY, 15),
+            ("k".to_owned(), DAY + 2, 9),
+        ]
+    );
+    assert!(store
+        .usage_by_day(DAY + 10, DAY + 20)
+        .expect("usage")
+        .is_empty());
 }

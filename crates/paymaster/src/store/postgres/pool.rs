@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use postgres::{Client, Config, NoTls};
 
+use super::tls::RustlsConnect;
 use crate::error::PaymasterError;
 
 /// How long a connection attempt may take unless the URL says (`connect_timeout`).
@@ -29,9 +30,33 @@ pub(super) struct Pool {
     threads: Vec<JoinHandle<()>>,
 }
 
+/// How each connection is made.
+#[derive(Clone)]
+pub(super) struct Connect {
+    /// The driver's configuration (its `sslmode` set from ours).
+    pub config: Config,
+    /// The TLS connector; `None` for `sslmode=disable`.
+    pub tls: Option<RustlsConnect>,
+    /// `statement_timeout`, set on each connection once made.
+    pub statement_timeout: Option<Duration>,
+}
+
+impl Connect {
+    fn client(&self) -> Result<Client, postgres::Error> {
+        let mut client = match &self.tls {
+            None => self.config.connect(NoTls)?,
+            Some(tls) => self.config.connect(tls.clone())?,
+        };
+        if let Some(timeout) = self.statement_timeout {
+            client.batch_execute(&format!("SET statement_timeout = {}", timeout.as_millis()))?;
+        }
+        Ok(client)
+    }
+}
+
 /// One thread's connection (none until needed, or after it broke).
 struct Slot {
-    config: Config,
+    connect: Connect,
     /// The server, redacted, for errors.
     label: String,
     client: Option<Client>,
@@ -56,7 +81,7 @@ impl Slot {
         let client = match &mut self.client {
             Some(client) => client,
             empty => {
-                let client = self.config.connect(NoTls).map_err(|e| {
+                let client = self.connect.client().map_err(|e| {
                     let why = storage_error(&e);
                     PaymasterError::Unknown(format!("{why} (server {})", self.label))
                 })?;
@@ -87,18 +112,18 @@ fn serve(mut slot: Slot, jobs: Arc<Mutex<Receiver<Job>>>) {
 }
 
 impl Pool {
-    /// Starts `size` connection threads for the server of `config` (`label` names it, without
-    /// the password, in errors).
-    pub fn start(mut config: Config, size: usize, label: String) -> Result<Pool, PaymasterError> {
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
+    /// Starts `size` connection threads for the server of `connect` (`label` names it,
+    /// without the password, in errors).
+    pub fn start(mut connect: Connect, size: usize, label: String) -> Result<Pool, PaymasterError> {
+        if connect.config.get_connect_timeout().is_none() {
+            connect.config.connect_timeout(CONNECT_TIMEOUT);
         }
         let (sender, receiver) = mpsc::channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
         let threads = (0..size.max(1))
             .map(|i| {
                 let slot = Slot {
-                    config: config.clone(),
+                    connect: connect.clone(),
                     label: label.clone(),
                     client: None,
                 };

@@ -9,7 +9,7 @@ use crate::error::PaymasterError;
 use crate::store::codec::{felts_to_text, qualified, text_to_felts};
 use crate::store::limits::TokenRow;
 use crate::store::{
-    ApiKeyListing, ApiKeyRecord, ClientTokenRecord, KeyStatus, TokenLimits, TokenUsage,
+    ApiKeyListing, ApiKeyRecord, ClientTokenRecord, DayUsage, KeyStatus, TokenLimits, TokenUsage,
 };
 
 /// The columns [`api_key_from_row`] reads, in order.
@@ -106,6 +106,26 @@ pub(super) fn list_api_keys(
             key: api_key_from_row(r)?,
             rotated_at: r.get(7)?,
             used_fri: opt_u128_at(r, 8)?.unwrap_or_default(),
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Every key's non-zero usage from day `from` to `to`, by key then day.
+pub(super) fn usage_by_day(
+    c: &Connection,
+    from: u64,
+    to: u64,
+) -> Result<Vec<DayUsage>, PaymasterError> {
+    let mut stmt = c.prepare(
+        "SELECT api_key_id, day, used_fri FROM budget_usage \
+         WHERE day >= ?1 AND day <= ?2 AND used_fri <> '0' ORDER BY api_key_id, day",
+    )?;
+    let rows = stmt.query_map([from, to], |r| {
+        Ok(DayUsage {
+            api_key_id: r.get(0)?,
+            day: r.get(1)?,
+            used_fri: u128_at(r, 2)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
