@@ -9,6 +9,7 @@ mod devnet;
 mod differential;
 mod faults;
 mod gas;
+mod hostile;
 mod identity;
 mod instances;
 mod keys;
