@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use stark_sessions_abi::constants::SELECTOR_EXECUTE_FROM_OUTSIDE_V2;
 use stark_sessions_abi::Felt;
+use stark_sessions_paymaster::settlement::failing_call;
 use stark_sessions_paymaster::{ExecutionState, Step, TxState};
 use stark_sessions_tests::fault_proxy::{Fault, FaultProxy};
 use stark_sessions_tests::paymaster::{
@@ -369,9 +371,13 @@ async fn a_reverted_bundle_of_two_tenants_is_paid_by_the_execution_that_made_it_
         .expect("read")
         .expect("bundle");
     let fee = reverted.actual_fee.expect("fee");
-    assert!(
-        reverted.reason.is_some(),
-        "the bundle reverted: {reverted:?}"
+    // The node's revert reason names bob's call in the frames it writes before the failure
+    // reason: that is how the engine knew.
+    let reason = reverted.reason.as_deref().expect("the bundle reverted");
+    assert_eq!(
+        failing_call(reason, pm.relayers[0]),
+        Some((bob.address, Some(SELECTOR_EXECUTE_FROM_OUTSIDE_V2))),
+        "{reason}"
     );
     let ledger = store.ledger(false).expect("ledger");
     let charged = |key: &str, tx: Option<Felt>| -> u128 {

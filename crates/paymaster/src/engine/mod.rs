@@ -19,7 +19,7 @@
 //!   for what an instance that stopped left behind.
 //!
 //! Its life cycle is [`crate::lifecycle`]; fail points ([`failpoint`]) let tests stop it at
-//! each step. Its parts see the chain through [`chain_view::ChainView`] and the database
+//! each step. Its parts see the chain through `chain_view::ChainView` and the database
 //! through [`Store`], so that each is tested against a scripted chain as well as a node.
 
 pub(crate) mod chain_view;

@@ -42,6 +42,16 @@ type SendRule = Box<dyn Fn(usize) -> Option<NodeError> + Send + Sync>;
 /// Whether a transaction carrying executions with these calls reverts, and its revert reason.
 type RevertRule = Box<dyn Fn(&[Vec<Call>]) -> Option<String> + Send + Sync>;
 
+/// A transaction the scripted chain included.
+#[derive(Debug, Clone)]
+struct Included {
+    hash: Felt,
+    /// The tracking ids it carried.
+    ids: Vec<Felt>,
+    /// Its revert reason, if it reverted.
+    reverted: Option<String>,
+}
+
 /// A chain whose answers a test scripts. A transaction it accepts is in a block at once (its
 /// relayer nonce used), for [`FEE`]; it keeps no traces.
 struct ScriptedChain {
@@ -52,8 +62,8 @@ struct ScriptedChain {
     send_rule: SendRule,
     revert_rule: RevertRule,
     sends: AtomicUsize,
-    /// Included transactions, in order: hash, tracking ids, revert reason.
-    included: Mutex<Vec<(Felt, Vec<Felt>, Option<String>)>>,
+    /// Included transactions, in order.
+    included: Mutex<Vec<Included>>,
 }
 
 impl ScriptedChain {
@@ -69,7 +79,7 @@ impl ScriptedChain {
         }
     }
 
-    fn included(&self) -> Vec<(Felt, Vec<Felt>, Option<String>)> {
+    fn included(&self) -> Vec<Included> {
         self.included
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -138,23 +148,27 @@ impl ChainView for ScriptedChain {
         self.included
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push((tx.hash, ids, reverted));
+            .push(Included {
+                hash: tx.hash,
+                ids,
+                reverted,
+            });
         *self.nonce.lock().unwrap_or_else(|p| p.into_inner()) += Felt::ONE;
         Ok(tx.hash)
     }
 
     async fn status(&self, hash: Felt) -> Result<(), NodeError> {
-        let known = self.included().iter().any(|(h, _, _)| *h == hash);
+        let known = self.included().iter().any(|t| t.hash == hash);
         known.then_some(()).ok_or_else(not_found)
     }
 
     async fn receipt(&self, hash: Felt) -> Result<TransactionReceiptWithBlockInfo, NodeError> {
         let included = self.included();
-        let (_, _, reverted) = included
+        let tx = included
             .iter()
-            .find(|(h, _, _)| *h == hash)
+            .find(|t| t.hash == hash)
             .ok_or_else(not_found)?;
-        let execution_result = match reverted {
+        let execution_result = match &tx.reverted {
             None => ExecutionResult::Succeeded,
             Some(reason) => ExecutionResult::Reverted {
                 reason: reason.clone(),
@@ -291,7 +305,7 @@ fn landed_once(chain: &ScriptedChain, records: &[ExecutionRecord], ids: &[Felt])
     for id in ids {
         let carriers = included
             .iter()
-            .filter(|(_, i, reverted)| reverted.is_none() && i.contains(id))
+            .filter(|t| t.reverted.is_none() && t.ids.contains(id))
             .count();
         let record = records.iter().find(|r| r.id == *id).expect("record");
         assert_eq!(
@@ -338,10 +352,7 @@ async fn a_poison_execution_mentioning_the_transaction_nonce_is_refused_and_the_
     assert_eq!((poison.attempts, poison.tries), (0, 0), "refused at once");
     let others: Vec<Felt> = ids.iter().copied().filter(|id| *id != poison.id).collect();
     landed_once(&chain, &records, &others);
-    assert!(chain
-        .included()
-        .iter()
-        .all(|(_, i, _)| !i.contains(&poison.id)));
+    assert!(chain.included().iter().all(|t| !t.ids.contains(&poison.id)));
     assert!(
         store.ledger(true).expect("ledger").is_empty(),
         "nothing held"
@@ -469,8 +480,11 @@ async fn a_reverted_bundle_of_two_keys_is_paid_by_the_execution_that_made_it_rev
     assert_eq!(bob_record.state, ExecutionState::Failed, "{bob_record:?}");
 
     let included = chain.included();
-    let (bundle, _, reason) = &included[0];
-    assert!(reason.is_some(), "the bundle reverted: {included:?}");
+    let bundle = &included[0].hash;
+    assert!(
+        included[0].reverted.is_some(),
+        "the bundle reverted: {included:?}"
+    );
     let charged: Vec<(Felt, Option<u128>)> = store
         .transaction_ledger(*bundle)
         .expect("ledger")
