@@ -84,16 +84,27 @@ impl NodeError {
             NodeError::Starknet(other) => {
                 return PaymasterError::TransactionExecution(other.to_string());
             }
-            NodeError::NoAnswer(why) => return PaymasterError::Unknown(format!("node: {why}")),
+            NodeError::NoAnswer(_) => return no_answer(),
         };
         classify_reason(reason)
     }
 }
 
-/// A failed node request as the error a client sees (163 unless the node refused).
+/// The text a client is told when the node did not answer. The transport's own words stay
+/// out: they may name the node's URL, which carries a provider's key.
+const NO_ANSWER: &str = "node: no answer (timeout, reset, 5xx or a malformed reply)";
+
+fn no_answer() -> PaymasterError {
+    PaymasterError::Unknown(NO_ANSWER.into())
+}
+
+/// A failed node request as the error a client sees (163).
 pub fn node_error(e: ProviderError) -> PaymasterError {
     match NodeError::from(e) {
-        NodeError::NoAnswer(why) => PaymasterError::Unknown(format!("node: {why}")),
+        NodeError::NoAnswer(why) => {
+            tracing::debug!(%why, "the node did not answer");
+            no_answer()
+        }
         NodeError::Starknet(e) => PaymasterError::Unknown(format!("node: {e}")),
     }
 }
@@ -164,9 +175,11 @@ mod tests {
         );
         let balance = NodeError::Starknet(StarknetError::InsufficientAccountBalance);
         assert_eq!(balance.to_paymaster().code(), 163);
+        let gone = NodeError::NoAnswer("error sending request for url (https://node/KEY)".into());
         assert_eq!(
-            NodeError::NoAnswer("reset".into()).to_paymaster().code(),
-            163
+            gone.to_paymaster(),
+            PaymasterError::Unknown(NO_ANSWER.into()),
+            "the transport's words, which may name the node's URL, stay out"
         );
         assert_eq!(node_error(ProviderError::RateLimited).code(), 163);
     }

@@ -198,7 +198,10 @@ impl Sender {
             .chain
             .nonce(self.relayer.address())
             .await
-            .map_err(|e| PaymasterError::Unknown(format!("node: {e}")))?;
+            .map_err(|e| {
+                tracing::debug!(error = %e, "could not read the relayer's nonce");
+                e.to_paymaster()
+            })?;
         self.nonce = Some(n);
         Ok(n)
     }

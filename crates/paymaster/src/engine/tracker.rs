@@ -170,7 +170,7 @@ async fn weights(
     }
     let trace = match core.chain.trace(tx.hash).await {
         Ok(trace) => trace,
-        Err(NodeError::NoAnswer(e)) if patient => return Err(PaymasterError::Unknown(e)),
+        Err(e @ NodeError::NoAnswer(_)) if patient => return Err(node(e)),
         Err(e) => {
             tracing::info!(tx = %format_args!("{:#x}", tx.hash), error = %e, "no trace; equal shares");
             return Ok(Attribution::equal(tx.items.len()));
