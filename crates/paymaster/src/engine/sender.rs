@@ -30,13 +30,15 @@ use super::leases::LeaseFlag;
 use super::proposer::{flatten, propose, Proposal, ProposeError};
 use super::queue::Job;
 use super::{tracker, Core};
-use crate::clock::{today, unix_now};
+use crate::clock::unix_now;
 use crate::error::PaymasterError;
 use crate::lifecycle::TxState;
 use crate::node_error::NodeError;
 use crate::relayer::Relayer;
-use crate::settlement::{reservation_shares, split_fee};
-use crate::store::{Reservation, TxItem, TxRecord};
+use crate::store::{TxItem, TxRecord};
+
+// The fee cap, default mode's fee transfers and budgets: checked before signing.
+mod admission;
 
 /// Proposals for one batch before what is left goes back to the queue.
 const MAX_ROUNDS: usize = 8;
@@ -292,131 +294,6 @@ impl Sender {
         jobs.into_iter()
             .filter(|j| !failed.contains(&j.id))
             .collect()
-    }
-
-    /// A transaction over the fee cap is halved (the rest goes back to the queue); a single
-    /// execution over it is refused.
-    fn within_cap(&self, mut jobs: Vec<Job>, p: &Proposal) -> Result<Vec<Job>, Vec<Job>> {
-        let cap = self.core.config.max_fee_per_tx_fri;
-        if p.quote.max_fee <= cap {
-            return Ok(jobs);
-        }
-        if jobs.len() > 1 {
-            let back = jobs.split_off(jobs.len() / 2);
-            self.core.queue.push_front(back);
-            return Err(jobs);
-        }
-        for job in jobs {
-            self.core.refuse(
-                job.id,
-                PaymasterError::FeeCapExceeded(format!(
-                    "this transaction may cost up to {} FRI; the cap is {cap} FRI",
-                    p.quote.max_fee
-                )),
-            );
-        }
-        Err(Vec::new())
-    }
-
-    /// In default mode the user's signed fee transfer must cover its share of the estimate.
-    fn check_fee_transfers(&self, jobs: Vec<Job>, p: &Proposal) -> (Vec<Job>, bool) {
-        let shares = split_fee(p.quote.estimated_fee, &vec![1; jobs.len()]);
-        let mut kept = Vec::with_capacity(jobs.len());
-        let mut refused = false;
-        for (job, share) in jobs.into_iter().zip(shares) {
-            let Some(fee) = job.fee else {
-                kept.push(job);
-                continue;
-            };
-            let token = self
-                .core
-                .config
-                .gas_tokens
-                .iter()
-                .find(|t| t.address == fee.token);
-            let required = match token {
-                Some(t) => crate::quote::to_token_units(share, t),
-                None => Err(PaymasterError::TokenNotSupported(format!(
-                    "{:#x} is no longer accepted",
-                    fee.token
-                ))),
-            };
-            match required {
-                Ok(required) if fee.amount >= required => kept.push(job),
-                Ok(required) => {
-                    refused = true;
-                    self.core.refuse(
-                        job.id,
-                        PaymasterError::MaxAmountTooLow(format!(
-                            "the signed fee transfer is {}, the fee is now {required}",
-                            fee.amount
-                        )),
-                    );
-                }
-                Err(e) => {
-                    refused = true;
-                    self.core.refuse(job.id, e);
-                }
-            }
-        }
-        (kept, refused)
-    }
-
-    /// Reserves each execution's share of the maximum fee; refuses those over budget.
-    /// Returns the jobs kept and whether any was refused.
-    fn reserve(
-        &self,
-        jobs: Vec<Job>,
-        p: &Proposal,
-    ) -> Result<(Vec<Job>, bool), (Vec<Job>, PaymasterError)> {
-        let shares = reservation_shares(p.quote.max_fee, jobs.len());
-        let day = today();
-        let mut kept = Vec::with_capacity(jobs.len());
-        let mut refused = false;
-        let mut pending = jobs.into_iter().zip(shares);
-        while let Some((job, amount)) = pending.next() {
-            match self.reserve_one(&job, amount, day) {
-                Ok(None) => kept.push(job),
-                Ok(Some(error)) => {
-                    refused = true;
-                    self.core.refuse(job.id, error);
-                }
-                Err(e) => {
-                    kept.push(job);
-                    kept.extend(pending.map(|(j, _)| j));
-                    return Err((kept, e));
-                }
-            }
-        }
-        Ok((kept, refused))
-    }
-
-    fn reserve_one(
-        &self,
-        job: &Job,
-        amount: u128,
-        day: u64,
-    ) -> Result<Option<PaymasterError>, PaymasterError> {
-        let store = &self.core.store;
-        let Some(key) = store.api_key(&job.api_key_id)? else {
-            return Ok(Some(PaymasterError::Unauthorized(
-                "the sponsoring API key no longer exists".into(),
-            )));
-        };
-        if let Err(refused) = crate::auth::check_active(&key) {
-            return Ok(Some(refused));
-        }
-        let budget = key.daily_budget_fri;
-        let reservation = Reservation {
-            tracking_id: job.id,
-            attempt: job.attempt,
-            api_key_id: key.id,
-            token_id: job.token_id.clone(),
-            day,
-            amount,
-            budget,
-        };
-        Ok(store.reserve(&reservation)?.refusal(amount, budget))
     }
 
     async fn sign(
