@@ -139,7 +139,7 @@ async fn settle(core: &Core, tx: &TxRecord, patient: bool) -> Result<(), Paymast
     let attribution = if tx.state == TxState::Included {
         weights(core, tx, &calls, patient).await?
     } else {
-        Attribution::Culprits(culprits(core, tx, &calls).await)
+        Attribution::Culprits(culprits(core, tx, &calls, patient).await?)
     };
     let settled = settlement::book(core.store.as_ref(), tx, &attribution)?;
     if settled.booked {
@@ -182,26 +182,35 @@ async fn weights(
 }
 
 /// The executions that made a reverted transaction revert: those its revert reason names;
-/// of several, the first that the node still refuses alone now; if none is, all of them.
-async fn culprits(core: &Core, tx: &TxRecord, calls: &[Vec<Call>]) -> Vec<usize> {
+/// of several, the first that the node still refuses alone now; if none is, all of them. A
+/// node that does not answer is an error while `patient` (the tracker asks again).
+async fn culprits(
+    core: &Core,
+    tx: &TxRecord,
+    calls: &[Vec<Call>],
+    patient: bool,
+) -> Result<Vec<usize>, PaymasterError> {
     let failing = settlement::failing_call(tx.reason.as_deref().unwrap_or_default(), tx.relayer);
     let suspects = settlement::suspects(calls, failing);
     if suspects.len() < 2 {
-        return suspects;
+        return Ok(suspects);
     }
     let Some(relayer) = core.relayers.iter().find(|r| r.address() == tx.relayer) else {
-        return suspects;
+        return Ok(suspects);
     };
-    let Ok(nonce) = core.chain.nonce(relayer.address()).await else {
-        return suspects;
+    let nonce = match core.chain.nonce(relayer.address()).await {
+        Ok(nonce) => nonce,
+        Err(e) if patient => return Err(node(e)),
+        Err(_) => return Ok(suspects),
     };
     for &i in &suspects {
         match core.chain.estimate(relayer, nonce, calls[i].clone()).await {
-            Err(e) if e.is_execution_refusal() => return vec![i],
+            Err(e) if e.is_execution_refusal() => return Ok(vec![i]),
+            Err(e @ NodeError::NoAnswer(_)) if patient => return Err(node(e)),
             Ok(_) | Err(_) => {}
         }
     }
-    suspects
+    Ok(suspects)
 }
 
 /// The node does not know the hash.
