@@ -1,7 +1,9 @@
 //! A fault-injecting HTTP proxy for a node's JSON-RPC: on 127.0.0.1, an ephemeral port, for a
 //! bounded time. Requests pass through to the node unless a rule picks them (by JSON-RPC method
-//! and position), in which case the proxy forwards and loses the answer, answers too late,
-//! answers 5xx, or resets the connection — before or after the node saw the request.
+//! and position, or by method and a piece of the request body), in which case the proxy
+//! forwards and loses the answer, answers too late, answers 5xx, or resets the connection —
+//! before or after the node saw the request — or answers a JSON-RPC error of the test's choice
+//! in the node's place (as a node answers a user's call that panics with that text).
 //! Started with [`FaultProxy::start_forwarding_headers`] it also passes the named request
 //! headers on (a paymaster's credentials), to stand between the SDK and a paymaster.
 
@@ -46,14 +48,24 @@ impl Fault {
     }
 }
 
+/// What a rule does to a request it picks.
+#[derive(Debug, Clone)]
+enum Action {
+    Fault(Fault),
+    /// Answers this JSON-RPC `error` object without forwarding.
+    Answer(Value),
+}
+
 #[derive(Debug)]
 struct Rule {
     method: String,
+    /// Only requests whose body contains this, if set.
+    needle: Option<String>,
     /// Matching requests to let through first.
     skip: usize,
     /// Matching requests to fault after those.
     times: usize,
-    fault: Fault,
+    action: Action,
     seen: usize,
 }
 
@@ -68,15 +80,19 @@ struct Shared {
 }
 
 impl Shared {
-    /// The fault for a request of `method`, if a rule picks it.
-    fn pick(&self, method: &str) -> Option<Fault> {
+    /// What to do to a request of `method` with this body, if a rule picks it.
+    fn pick(&self, method: &str, body: &[u8]) -> Option<Action> {
+        let body = String::from_utf8_lossy(body);
         let mut rules = self.rules.lock().unwrap_or_else(|p| p.into_inner());
-        for rule in rules.iter_mut().filter(|r| r.method == method) {
+        let matching = rules.iter_mut().filter(|r| {
+            r.method == method && r.needle.as_ref().is_none_or(|n| body.contains(n.as_str()))
+        });
+        for rule in matching {
             let position = rule.seen;
             rule.seen += 1;
-            if position >= rule.skip && position < rule.skip + rule.times {
+            if position >= rule.skip && position - rule.skip < rule.times {
                 self.injected.fetch_add(1, Ordering::Relaxed);
-                return Some(rule.fault);
+                return Some(rule.action.clone());
             }
         }
         None
@@ -140,19 +156,41 @@ impl FaultProxy {
         &self.url
     }
 
-    /// Faults `times` requests of JSON-RPC `method`, after letting `skip` of them through.
-    pub fn inject(&self, method: &str, skip: usize, times: usize, fault: Fault) {
+    fn add(&self, method: &str, needle: Option<&str>, skip: usize, times: usize, action: Action) {
         self.shared
             .rules
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(Rule {
                 method: method.to_owned(),
+                needle: needle.map(str::to_owned),
                 skip,
                 times,
-                fault,
+                action,
                 seen: 0,
             });
+    }
+
+    /// Faults `times` requests of JSON-RPC `method`, after letting `skip` of them through.
+    pub fn inject(&self, method: &str, skip: usize, times: usize, fault: Fault) {
+        self.add(method, None, skip, times, Action::Fault(fault));
+    }
+
+    /// Faults every request of JSON-RPC `method` whose body contains `needle`.
+    pub fn inject_matching(&self, method: &str, needle: &str, fault: Fault) {
+        self.add(method, Some(needle), 0, usize::MAX, Action::Fault(fault));
+    }
+
+    /// Answers `times` requests of JSON-RPC `method`, after letting `skip` of them through,
+    /// with the JSON-RPC `error` object given, in the node's place.
+    pub fn answer(&self, method: &str, skip: usize, times: usize, error: Value) {
+        self.add(method, None, skip, times, Action::Answer(error));
+    }
+
+    /// Answers every request of JSON-RPC `method` whose body contains `needle` with the
+    /// JSON-RPC `error` object given, in the node's place.
+    pub fn answer_matching(&self, method: &str, needle: &str, error: Value) {
+        self.add(method, Some(needle), 0, usize::MAX, Action::Answer(error));
     }
 
     /// How many requests were faulted so far.
@@ -182,11 +220,31 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) {
         let Ok(Some((headers, body))) = read_request(&stream, &mut buffer).await else {
             return;
         };
-        let method = serde_json::from_slice::<Value>(&body)
-            .ok()
-            .and_then(|v| v.get("method").and_then(Value::as_str).map(str::to_owned))
-            .unwrap_or_default();
-        let fault = shared.pick(&method);
+        let request = serde_json::from_slice::<Value>(&body).unwrap_or_default();
+        let method = request
+            .get("method")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let fault = match shared.pick(&method, &body) {
+            Some(Action::Answer(error)) => {
+                let id = request.get("id").cloned().unwrap_or(Value::Null);
+                let answer = serde_json::json!({ "jsonrpc": "2.0", "id": id, "error": error });
+                if !respond(
+                    &stream,
+                    200,
+                    "application/json",
+                    answer.to_string().as_bytes(),
+                )
+                .await
+                {
+                    return;
+                }
+                continue;
+            }
+            Some(Action::Fault(fault)) => Some(fault),
+            None => None,
+        };
         let answer = match fault {
             Some(f) if !f.forwards() => None,
             _ => match forward(&shared, &headers, body).await {

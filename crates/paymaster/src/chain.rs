@@ -16,8 +16,8 @@ use starknet::providers::{Provider, ProviderError};
 use crate::api::DeploymentData;
 use crate::classes::Serving;
 use crate::error::PaymasterError;
-use crate::relayer::{classify_reason, execution_error_text};
-use crate::service::{node_error, Paymaster};
+use crate::node_error::{classify_reason, execution_error_text, node_error};
+use crate::service::Paymaster;
 
 /// How long the chain's time and gas price are reused.
 const CHAIN_NOW_TTL: Duration = Duration::from_millis(250);

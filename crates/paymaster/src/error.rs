@@ -82,6 +82,11 @@ pub enum PaymasterError {
     /// 177: the fee of this transaction exceeds the operator's per-transaction cap.
     #[error("fee cap exceeded: {0}")]
     FeeCapExceeded(String),
+    /// 178: the engine tried the execution as often as it tries any and could not send it
+    /// (the node kept failing it, or its relayer transaction kept being refused); it is
+    /// refused, nothing is charged, and the same signed execution may be submitted again.
+    #[error("attempts exhausted: {0}")]
+    AttemptsExhausted(String),
 }
 
 impl PaymasterError {
@@ -112,6 +117,7 @@ impl PaymasterError {
             PaymasterError::RateLimited(_) => 175,
             PaymasterError::TargetNotAllowed(_) => 176,
             PaymasterError::FeeCapExceeded(_) => 177,
+            PaymasterError::AttemptsExhausted(_) => 178,
         }
     }
 
@@ -142,6 +148,7 @@ impl PaymasterError {
             PaymasterError::RateLimited(_) => "RATE_LIMITED",
             PaymasterError::TargetNotAllowed(_) => "TARGET_NOT_ALLOWED",
             PaymasterError::FeeCapExceeded(_) => "FEE_CAP_EXCEEDED",
+            PaymasterError::AttemptsExhausted(_) => "ATTEMPTS_EXHAUSTED",
         }
     }
 
@@ -231,6 +238,14 @@ mod tests {
             assert_eq!(json["code"], code);
             assert_eq!(json["message"], format!("An error occurred ({name})"));
         }
+        let exhausted = PaymasterError::AttemptsExhausted("16 tries".into()).to_json();
+        assert_eq!(
+            (&exhausted["code"], &exhausted["message"]),
+            (
+                &json!(178),
+                &json!("An error occurred (ATTEMPTS_EXHAUSTED)")
+            )
+        );
         let exec = PaymasterError::TransactionExecution("boom".into()).to_json();
         assert_eq!(exec["data"]["execution_error"], "boom");
     }

@@ -36,7 +36,8 @@ pub enum ExecutionState {
     Settled,
     /// Final: lost, and not sent again (resubmitted too often).
     Dropped,
-    /// Final: refused before anything was sent (simulation, budget, fee cap); nothing charged.
+    /// Final: refused before any transaction carrying it entered the chain (simulation,
+    /// budget, fee cap, or its tries used up); nothing charged.
     Failed,
 }
 

@@ -1,5 +1,5 @@
 //! Relayers — funded accounts that send the users' outside executions — and what a relayer
-//! transaction costs: quotes from estimates, and node errors mapped to paymaster errors.
+//! transaction costs: quotes from estimates. (Node errors are mapped in `node_error`.)
 //!
 //! A relayer's nonce belongs to its sender task in the engine (`engine::sender`), which alone
 //! sends from it.
@@ -7,17 +7,14 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use stark_sessions_abi::{ContractError, Felt};
-use starknet::accounts::{Account, AccountError, ExecutionEncoding, SingleOwnerAccount};
-use starknet::core::types::{
-    BlockId, BlockTag, ContractExecutionError, FeeEstimate, StarknetError,
-};
+use stark_sessions_abi::Felt;
+use starknet::accounts::{Account, ExecutionEncoding, SingleOwnerAccount};
+use starknet::core::types::{BlockId, BlockTag, FeeEstimate};
 use starknet::providers::jsonrpc::HttpTransport;
-use starknet::providers::{JsonRpcClient, ProviderError};
+use starknet::providers::JsonRpcClient;
 use starknet::signers::{LocalWallet, SigningKey};
 
 use crate::config::RelayerConfig;
-use crate::error::PaymasterError;
 
 /// A relayer account on the configured node.
 pub type RelayerAccount = SingleOwnerAccount<Arc<JsonRpcClient<HttpTransport>>, LocalWallet>;
@@ -126,69 +123,19 @@ impl Quote {
             bounds,
         }
     }
-}
 
-/// Whether the node refused a transaction (or its estimate) for a stale relayer nonce.
-pub fn is_nonce_error<S>(e: &AccountError<S>) -> bool {
-    match e {
-        AccountError::Provider(ProviderError::StarknetError(
-            StarknetError::InvalidTransactionNonce(_),
-        )) => true,
-        AccountError::Provider(ProviderError::StarknetError(
-            StarknetError::TransactionExecutionError(data),
-        )) => {
-            // Nodes report a stale nonce in estimates as an execution error ("Account
-            // transaction nonce is invalid."); the account's own outside-execution nonce
-            // errors ("outside/nonce-used") do not mention a transaction nonce.
-            execution_error_text(&data.execution_error)
-                .to_ascii_lowercase()
-                .contains("transaction nonce")
-        }
-        _ => false,
+    /// The quote with `extra` more units of L2 gas allowed (and the maximum fee raised by
+    /// what they may cost): a transaction signed again for the same executions at the same
+    /// nonce and prices then has a hash of its own.
+    pub fn with_extra_l2_gas(self, extra: u64) -> Self {
+        let mut quote = self;
+        quote.bounds.l2_gas = quote.bounds.l2_gas.saturating_add(extra);
+        quote.max_fee = quote
+            .max_fee
+            .saturating_add(u128::from(extra).saturating_mul(quote.bounds.l2_gas_price));
+        quote
     }
 }
 
-/// The innermost message of a contract execution error.
-pub fn execution_error_text(e: &ContractExecutionError) -> String {
-    match e {
-        ContractExecutionError::Message(m) => m.clone(),
-        ContractExecutionError::Nested(inner) => execution_error_text(&inner.error),
-    }
-}
-
-/// Maps a failed estimate or send to the paymaster error a client should see: a signature the
-/// account refuses is 153, any other refusal 156 with the execution error, node trouble 163.
-pub fn classify<S: std::fmt::Display>(e: AccountError<S>) -> PaymasterError {
-    let reason = match &e {
-        AccountError::Provider(ProviderError::StarknetError(
-            StarknetError::TransactionExecutionError(data),
-        )) => execution_error_text(&data.execution_error),
-        AccountError::Provider(ProviderError::StarknetError(StarknetError::ValidationFailure(
-            m,
-        ))) => m.clone(),
-        AccountError::Provider(ProviderError::StarknetError(
-            StarknetError::InsufficientAccountBalance,
-        )) => {
-            return PaymasterError::Unknown("the relayer cannot pay this fee".into());
-        }
-        AccountError::Provider(ProviderError::StarknetError(other)) => {
-            return PaymasterError::TransactionExecution(other.to_string());
-        }
-        other => return PaymasterError::Unknown(format!("node: {other}")),
-    };
-    classify_reason(reason)
-}
-
-/// 153 for a signature refusal named in `reason`, else 156.
-pub fn classify_reason(reason: String) -> PaymasterError {
-    let lower = reason.to_ascii_lowercase();
-    let signature = ContractError::from_revert_reason(&reason)
-        .is_some_and(ContractError::is_signature_error)
-        || lower.contains("invalid signature")
-        || lower.contains("invalid_sig");
-    if signature {
-        PaymasterError::InvalidSignature(reason)
-    } else {
-        PaymasterError::TransactionExecution(reason)
-    }
-}
+// The node-error mapping lives in `node_error`; these names stay here for the crate's users.
+pub use crate::node_error::{classify, classify_reason, execution_error_text};

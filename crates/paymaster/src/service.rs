@@ -3,7 +3,7 @@
 //! [`crate::engine`].
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rand::Rng;
 use serde_json::{json, Value};
@@ -11,7 +11,7 @@ use stark_sessions_abi::typed_data::hex;
 use stark_sessions_abi::Felt;
 use starknet::core::types::TransactionStatus;
 use starknet::providers::jsonrpc::HttpTransport;
-use starknet::providers::{JsonRpcClient, Provider, ProviderError};
+use starknet::providers::{JsonRpcClient, Provider};
 use zeroize::Zeroizing;
 
 use crate::api::{
@@ -56,17 +56,9 @@ impl std::fmt::Debug for Paymaster {
     }
 }
 
-/// Unix seconds by the wall clock (tokens, budgets' days, resubmission timers).
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-pub(crate) fn node_error(e: ProviderError) -> PaymasterError {
-    PaymasterError::Unknown(format!("node: {}", crate::secrets::node_error_text(&e)))
-}
+// The clock and the node-error mapping have homes of their own; their names stay here too.
+pub use crate::clock::unix_now;
+pub(crate) use crate::node_error::node_error;
 
 /// `paymaster_createClientSession`'s answer for a stored token.
 pub(crate) fn session_created(record: &ClientTokenRecord, token: &str) -> ClientSessionCreated {

@@ -4,23 +4,50 @@
 //! Before sending, each of a transaction's `n` executions reserves an equal share of its
 //! maximum fee: `⌈max_fee / n⌉ + 1` FRI (the shares cover the whole maximum).
 //!
-//! After inclusion, each execution pays in proportion to its weight — the L2 gas its own calls
-//! used, read from the transaction's trace — so the relayer's validation and the
-//! transaction's fixed costs are shared in the same proportion. Shares are rounded down and
-//! the few FRI left over (fewer than the number of executions) go one each to the first
-//! executions, so the charges add up to the fee exactly. No execution pays more than it
-//! reserved: what a capped share leaves over is spread over the others, in proportion to
-//! their weights. A reverted transaction (no trace of its calls) or a node that keeps no
-//! traces splits equally.
+//! After inclusion ([`Attribution::Weights`]), each execution pays in proportion to its
+//! weight — the L2 gas its own calls used, read from the transaction's trace — so the relayer's
+//! validation and the transaction's fixed costs are shared in the same proportion. Shares are
+//! rounded down and the few FRI left over (fewer than the number of executions) go one each to
+//! the first executions, so the charges add up to the fee exactly. No execution pays more than
+//! it reserved: what a capped share leaves over is spread over the others, in proportion to
+//! their weights. A node that keeps no traces splits equally.
+//!
+//! A reverted transaction ([`Attribution::Culprits`]) carried nobody: a revert rolls back every
+//! execution in it. The execution that made it revert pays its whole fee — even beyond what it
+//! reserved, so its key may end the day over its budget by at most that fee — and the others
+//! pay nothing for it (they pay for the transaction that carries them later). Which execution
+//! it was is read from the revert reason's call frames ([`failing_call`]), the part of the
+//! reason the node writes before anything a user's call can produce; when that names several
+//! executions (or none), the engine asks the node which of them still fails alone, and failing
+//! that, those named share the fee equally.
+//!
+//! This module books; what it needs from the chain (traces, which execution still fails) the
+//! engine's tracker reads and hands over.
 
-use stark_sessions_abi::Felt;
-use starknet::core::types::{ExecuteInvocation, StarknetError, TransactionTrace};
-use starknet::providers::{Provider, ProviderError};
+use stark_sessions_abi::{CairoSerde, Call, Felt};
+use starknet::core::types::{ExecuteInvocation, TransactionTrace};
 
-use crate::engine::Core;
 use crate::error::PaymasterError;
 use crate::lifecycle::TxState;
-use crate::store::TxRecord;
+use crate::store::{Settlement, Store, TxRecord};
+
+/// How a transaction's fee is divided among the executions it carried (by position).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attribution {
+    /// In proportion to these weights (one per execution; a zero weight counts as one),
+    /// capped by what each reserved.
+    Weights(Vec<u128>),
+    /// The transaction reverted and these executions made it revert: they pay its fee in
+    /// equal parts, the others nothing. (Empty: all of them.)
+    Culprits(Vec<usize>),
+}
+
+impl Attribution {
+    /// Equal shares among `n` executions.
+    pub fn equal(n: usize) -> Self {
+        Attribution::Weights(vec![1; n])
+    }
+}
 
 /// `a * b / c`, rounded down, without overflowing where the result fits (`c > 0`).
 fn mul_div(a: u128, b: u128, c: u128) -> u128 {
@@ -80,6 +107,29 @@ pub fn split_fee_capped(fee: u128, weights: &[u128], caps: &[u128]) -> Vec<u128>
     charges
 }
 
+/// What each of `n` executions is charged of `fee`, given what each reserved (`caps`); the
+/// charges add up to `fee`.
+pub fn charges(fee: u128, attribution: &Attribution, caps: &[u128]) -> Vec<u128> {
+    let n = caps.len();
+    match attribution {
+        Attribution::Weights(weights) => split_fee_capped(fee, weights, caps),
+        Attribution::Culprits(culprits) => {
+            let mut culprits: Vec<usize> = culprits.iter().copied().filter(|i| *i < n).collect();
+            if culprits.is_empty() {
+                culprits = (0..n).collect();
+            }
+            let mut out = vec![0u128; n];
+            for (i, share) in culprits
+                .iter()
+                .zip(split_fee(fee, &vec![1; culprits.len()]))
+            {
+                out[*i] = share;
+            }
+            out
+        }
+    }
+}
+
 /// What each of `n` executions reserves of a transaction whose fee may reach `max_fee`.
 pub fn reservation_shares(max_fee: u128, n: usize) -> Vec<u128> {
     let n = n.max(1) as u128;
@@ -88,7 +138,7 @@ pub fn reservation_shares(max_fee: u128, n: usize) -> Vec<u128> {
 
 /// The L2 gas of each execution's calls in an included transaction's trace; `None` if the
 /// trace does not show them (reverted, or not the expected calls).
-fn weights_from_trace(trace: &TransactionTrace, calls_per_item: &[usize]) -> Option<Vec<u128>> {
+pub fn weights_from_trace(trace: &TransactionTrace, calls_per_item: &[usize]) -> Option<Vec<u128>> {
     let TransactionTrace::Invoke(invoke) = trace else {
         return None;
     };
@@ -110,41 +160,119 @@ fn weights_from_trace(trace: &TransactionTrace, calls_per_item: &[usize]) -> Opt
     )
 }
 
-/// The executions' weights: from the trace, else equal. An unreachable node is an error (the
-/// tracker asks again); a node that has no trace is not.
-async fn weights(core: &Core, tx: &TxRecord) -> Result<Vec<u128>, PaymasterError> {
-    let equal = vec![1; tx.items.len()];
-    if tx.items.len() < 2 || tx.state != TxState::Included {
-        return Ok(equal);
-    }
-    let trace = match core.provider.trace_transaction(tx.hash).await {
-        Ok(trace) => trace,
-        Err(ProviderError::StarknetError(e)) => {
-            let e: StarknetError = e;
-            tracing::info!(tx = %format_args!("{:#x}", tx.hash), error = %e, "no trace; equal shares");
-            return Ok(equal);
-        }
-        Err(e) => return Err(PaymasterError::Unknown(format!("node: {e}"))),
-    };
-    let mut calls_per_item = Vec::with_capacity(tx.items.len());
-    for item in &tx.items {
-        let record = core.store.execution(item.tracking_id)?;
-        let calls = record
-            .map(|r| crate::engine::queue::Job::from_record(&r).map(|j| j.calls.len()))
-            .transpose()?
-            .unwrap_or(1);
-        calls_per_item.push(calls);
-    }
-    Ok(weights_from_trace(&trace, &calls_per_item).unwrap_or(equal))
+/// The relayer calls of each execution a transaction carried, from the store (an execution
+/// the store no longer has counts as one call to nothing).
+pub(crate) fn calls_of(store: &dyn Store, tx: &TxRecord) -> Result<Vec<Vec<Call>>, PaymasterError> {
+    tx.items
+        .iter()
+        .map(|item| match store.execution(item.tracking_id)? {
+            Some(record) => Vec::<Call>::from_felts(&record.calls)
+                .map_err(|e| PaymasterError::Unknown(format!("storage: calls: {e}"))),
+            None => Ok(vec![Call {
+                to: Felt::ZERO,
+                selector: Felt::ZERO,
+                calldata: Vec::new(),
+            }]),
+        })
+        .collect()
 }
 
-/// Books an included or reverted transaction (once; a second call books nothing). A reverted
-/// bundle's executions are queued again, each to go alone: a revert rolls back every
-/// execution in the transaction, including their SNIP-9 nonces.
-pub(crate) async fn settle(core: &Core, tx: &TxRecord) -> Result<(), PaymasterError> {
+/// The lines a node writes before the call frames of a revert reason.
+const HEADERS: [&str; 2] = [
+    "Transaction execution has failed:",
+    "Execution failed. Failure reason:",
+];
+
+/// The contract address and selector of one call-frame line of a revert reason, in either of
+/// the two forms nodes write (`0: Error in the called contract (…):` and
+/// `Error in contract (…):`); `None` for any other line.
+fn frame(line: &str) -> Option<(Felt, Option<Felt>)> {
+    let unnumbered = match line.split_once(": ") {
+        Some((depth, rest)) if !depth.is_empty() && depth.bytes().all(|b| b.is_ascii_digit()) => {
+            rest
+        }
+        _ => line,
+    };
+    let inside = [
+        "Error in contract (",
+        "Error in the called contract (",
+        "Error in a library call (",
+        "Error in the contract class constructor (",
+    ]
+    .iter()
+    .find_map(|p| unnumbered.strip_prefix(p))?
+    .strip_suffix("):")?;
+    let mut fields = inside.split(", ");
+    let address = fields.next()?.strip_prefix("contract address: ")?;
+    let class = fields.next()?.strip_prefix("class hash: ")?;
+    let selector = fields.next()?.strip_prefix("selector: ")?;
+    if fields.next().is_some() || (class != "_" && hex_felt(class).is_none()) {
+        return None;
+    }
+    let selector = match selector {
+        "UNKNOWN" => None,
+        s => Some(hex_felt(s)?),
+    };
+    Some((hex_felt(address)?, selector))
+}
+
+fn hex_felt(s: &str) -> Option<Felt> {
+    let digits = s.strip_prefix("0x")?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    Felt::from_hex(s).ok()
+}
+
+/// The call that made a relayer transaction revert, read from its revert reason: the
+/// contract address (and selector, if written) of the first call frame that is not the
+/// relayer's own. Only the lines before anything else are read — the headers and call frames
+/// the node writes from the transaction's call stack; the failure reason that follows (which
+/// a user's call chooses) never is. `None` if those lines name no such call.
+pub fn failing_call(reason: &str, relayer: Felt) -> Option<(Felt, Option<Felt>)> {
+    for line in reason.lines().map(str::trim_end) {
+        if HEADERS.contains(&line) {
+            continue;
+        }
+        let (address, selector) = frame(line)?;
+        if address != relayer {
+            return Some((address, selector));
+        }
+    }
+    None
+}
+
+/// The executions (by position) that may have made a transaction revert: those with a call to
+/// the failing call's contract; all of them when it is unknown or matches none.
+pub fn suspects(calls: &[Vec<Call>], failing: Option<(Felt, Option<Felt>)>) -> Vec<usize> {
+    let all = || (0..calls.len()).collect();
+    let Some((address, selector)) = failing else {
+        return all();
+    };
+    let named: Vec<usize> = (0..calls.len())
+        .filter(|i| {
+            calls[*i]
+                .iter()
+                .any(|c| c.to == address && selector.is_none_or(|s| s == c.selector))
+        })
+        .collect();
+    if named.is_empty() {
+        all()
+    } else {
+        named
+    }
+}
+
+/// Books an included or reverted transaction by `attribution` (once; a second call books
+/// nothing). A reverted bundle's executions are queued again, each to go alone: a revert rolls
+/// back every execution in the transaction, including their SNIP-9 nonces.
+pub(crate) fn book(
+    store: &dyn Store,
+    tx: &TxRecord,
+    attribution: &Attribution,
+) -> Result<Settlement, PaymasterError> {
     let fee = tx.actual_fee.unwrap_or_default();
-    let weights = weights(core, tx).await?;
-    let ledger = core.store.transaction_ledger(tx.hash)?;
+    let ledger = store.transaction_ledger(tx.hash)?;
     let caps: Vec<u128> = tx
         .items
         .iter()
@@ -155,25 +283,14 @@ pub(crate) async fn settle(core: &Core, tx: &TxRecord) -> Result<(), PaymasterEr
                 .map_or(0, |l| l.reserved_fri)
         })
         .collect();
-    let charges: Vec<(Felt, u128)> = tx
+    let charged: Vec<(Felt, u128)> = tx
         .items
         .iter()
         .map(|i| i.tracking_id)
-        .zip(split_fee_capped(fee, &weights, &caps))
+        .zip(charges(fee, attribution, &caps))
         .collect();
     let requeue = tx.state == TxState::Reverted && tx.items.len() > 1;
-    let settled = core.store.settle_transaction(tx.hash, &charges, requeue)?;
-    if settled.booked {
-        core.metrics.add_fee(fee);
-        tracing::info!(
-            tx = %format_args!("{:#x}", tx.hash),
-            fee,
-            executions = tx.items.len(),
-            reverted = tx.state == TxState::Reverted,
-            "settled"
-        );
-    }
-    core.requeue(&settled.requeued)
+    store.settle_transaction(tx.hash, &charged, requeue)
 }
 
 #[cfg(test)]
@@ -219,5 +336,104 @@ mod tests {
             assert_eq!(shares.len(), n);
             assert!(shares.iter().sum::<u128>() >= max);
         }
+    }
+
+    #[test]
+    fn a_revert_is_paid_by_the_execution_that_made_it_and_by_nobody_else() {
+        let reserved = reservation_shares(150, 3);
+        // More than the culprit reserved: it pays all the same, the others nothing.
+        assert_eq!(
+            charges(120, &Attribution::Culprits(vec![1]), &reserved),
+            vec![0, 120, 0]
+        );
+        assert_eq!(
+            charges(7, &Attribution::Culprits(vec![0, 2]), &reserved),
+            vec![4, 0, 3]
+        );
+        // Nobody named (or out of range): all of them, equally.
+        for unknown in [vec![], vec![9]] {
+            let shares = charges(10, &Attribution::Culprits(unknown), &reserved);
+            assert_eq!(shares, vec![4, 3, 3]);
+        }
+        let weighted = charges(100, &Attribution::Weights(vec![8, 1, 1]), &reserved);
+        assert_eq!(weighted, vec![51, 25, 24]);
+    }
+
+    fn frame_line(address: Felt, selector: Felt) -> String {
+        format!(
+            "Error in contract (contract address: {address:#066x}, class hash: {:#066x}, selector: {selector:#066x}):",
+            Felt::from(0xc1a55u32)
+        )
+    }
+
+    /// A revert reason as a node writes it: the relayer's entry point, then the call stack
+    /// down to the failing call, then the failure reason.
+    fn revert_reason(relayer: Felt, stack: &[(Felt, Felt)], failure: &str) -> String {
+        let mut lines = vec![
+            "Transaction execution has failed:".to_owned(),
+            format!(
+                "0: Error in the called contract (contract address: {relayer:#066x}, class hash: {:#066x}, selector: {:#066x}):",
+                Felt::from(0xc1a55u32),
+                Felt::from(0xe7u8)
+            ),
+            "Execution failed. Failure reason:".to_owned(),
+            frame_line(relayer, Felt::from(0xe7u8)),
+        ];
+        lines.extend(stack.iter().map(|(a, s)| frame_line(*a, *s)));
+        lines.push(failure.to_owned());
+        lines.join("\n") + ".\n"
+    }
+
+    #[test]
+    fn the_failing_call_is_read_from_the_frames_the_node_writes_not_from_the_failure_reason() {
+        let (relayer, alice, bob, target) = (
+            Felt::from(0x4e1u32),
+            Felt::from(0xa11cu32),
+            Felt::from(0xb0bu32),
+            Felt::from(0x7a4u32),
+        );
+        let outside = Felt::from(0x0e0u32);
+        let reason = revert_reason(
+            relayer,
+            &[(alice, outside), (target, Felt::ONE)],
+            "0x6f7574736964652f6e6f6e63652d75736564 ('outside/nonce-used')",
+        );
+        assert_eq!(failing_call(&reason, relayer), Some((alice, Some(outside))));
+
+        // A failure reason that imitates a frame naming bob: the frames above it still name
+        // alice, and a reason without frames (too long, or ambiguous) names nobody.
+        let forged = format!("\"\n{}\"", frame_line(bob, outside));
+        let reason = revert_reason(relayer, &[(alice, outside)], &forged);
+        assert_eq!(failing_call(&reason, relayer), Some((alice, Some(outside))));
+        let frameless = format!(
+            "Transaction execution has failed:\nExecution failed. Failure reason:\n{forged}.\n"
+        );
+        assert_eq!(failing_call(&frameless, relayer), None);
+        assert_eq!(failing_call("Insufficient max L2Gas", relayer), None);
+        assert_eq!(failing_call("", relayer), None);
+    }
+
+    #[test]
+    fn suspects_are_the_executions_calling_the_failing_contract() {
+        let call = |to: u32, selector: u32| Call {
+            to: Felt::from(to),
+            selector: Felt::from(selector),
+            calldata: vec![],
+        };
+        let calls = vec![
+            vec![call(0xa, 0xe0)],
+            vec![call(0xb, 0xe0)],
+            vec![call(0xd, 0xde), call(0xa, 0xe0)],
+        ];
+        let failing = |to: u32| Some((Felt::from(to), Some(Felt::from(0xe0u32))));
+        assert_eq!(suspects(&calls, failing(0xb)), vec![1]);
+        assert_eq!(suspects(&calls, failing(0xa)), vec![0, 2]);
+        assert_eq!(suspects(&calls, failing(0xf)), vec![0, 1, 2]);
+        assert_eq!(suspects(&calls, None), vec![0, 1, 2]);
+        assert_eq!(
+            suspects(&calls, Some((Felt::from(0xdu8), None))),
+            vec![2],
+            "a frame without a selector matches by address"
+        );
     }
 }

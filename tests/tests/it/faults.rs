@@ -487,8 +487,9 @@ async fn poll_concurrently(pm: &Arc<PaymasterHarness>, id: Felt, n: usize) -> Ve
 
 /// One relayer: while it holds its first transaction, three executions queue and go out as
 /// one bundle. Before the bundle is sent, one of its executions is relayed by someone else, so
-/// the bundle reverts on chain; its executions are charged their shares and retried alone —
-/// the two still valid land, the third is refused (its nonce is used).
+/// the bundle reverts on chain; the revert is charged to that execution alone (all three are
+/// the same account's: the one the node still refuses alone is found), and all are retried
+/// alone — the two still valid land, the third is refused (its nonce is used).
 async fn reverted_bundle(fixture: &Fixture, secret: u64) -> Audit {
     let name = "reverted bundle";
     let stage = Stage::new(fixture, secret, 1).await;
@@ -550,17 +551,27 @@ async fn reverted_bundle(fixture: &Fixture, secret: u64) -> Audit {
         (reverted.state, reverted.items.len()),
         (TxState::Settled, 3)
     );
-    let charges: u128 = store
+    let culprit = outside.nonce;
+    let charges: Vec<(Felt, u128)> = store
         .ledger(false)
         .expect("ledger")
         .iter()
         .filter(|l| l.tx_hash == Some(bundle_hash))
-        .filter_map(|l| l.charged_fri)
-        .sum();
-    assert_eq!(
-        Some(charges),
-        reverted.actual_fee,
-        "{name}: the revert's fee split among its items"
+        .filter_map(|l| {
+            let r = store
+                .execution(l.tracking_id)
+                .expect("read")
+                .expect("record");
+            l.charged_fri.map(|c| (r.outside_nonce, c))
+        })
+        .collect();
+    let fee = reverted.actual_fee.expect("fee");
+    assert_eq!(charges.len(), 3, "{name}: {charges:?}");
+    assert!(
+        charges
+            .iter()
+            .all(|(nonce, c)| *c == if *nonce == culprit { fee } else { 0 }),
+        "{name}: the revert is paid by the execution that made it: {charges:?}"
     );
     let states: Vec<(ExecutionState, u32)> = bundle
         .iter()

@@ -10,6 +10,7 @@ mod devnet;
 mod differential;
 mod faults;
 mod gas;
+mod hostile;
 mod identity;
 mod instances;
 mod keys;

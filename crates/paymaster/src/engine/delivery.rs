@@ -10,12 +10,10 @@ use std::time::Duration;
 
 use stark_sessions_abi::Felt;
 use starknet::core::types::{BroadcastedInvokeTransaction, StarknetError};
-use starknet::providers::{Provider, ProviderError};
 
 use super::Core;
-use crate::error::PaymasterError;
 use crate::metrics::Metrics;
-use crate::relayer::classify_reason;
+use crate::node_error::NodeError;
 
 /// Sends of one transaction before doubt is left to the tracker.
 const ATTEMPTS: u32 = 4;
@@ -25,13 +23,9 @@ const ATTEMPTS: u32 = 4;
 pub(crate) enum Delivery {
     /// The node has the transaction.
     Accepted,
-    /// The node refused it; it can never be included.
-    Rejected {
-        /// Why.
-        error: PaymasterError,
-        /// The relayer nonce was not the node's.
-        stale_nonce: bool,
-    },
+    /// The node refused it (and does not know its hash): it can never be included. What the
+    /// refusal says of the relayer's nonce is for the caller to check against the node.
+    Rejected(NodeError),
     /// No definite answer: the tracker keeps asking.
     InDoubt,
 }
@@ -39,44 +33,26 @@ pub(crate) enum Delivery {
 /// What a failed send means.
 enum Judgement {
     Known,
-    Refused {
-        error: PaymasterError,
-        stale_nonce: bool,
-    },
+    Refused(NodeError),
     InDoubt(String),
 }
 
-fn judge(e: ProviderError) -> Judgement {
-    let refused = |error, stale_nonce| Judgement::Refused { error, stale_nonce };
+fn judge(e: NodeError) -> Judgement {
     match e {
-        ProviderError::StarknetError(StarknetError::DuplicateTx) => Judgement::Known,
-        ProviderError::StarknetError(StarknetError::InvalidTransactionNonce(m)) => {
-            refused(PaymasterError::Unknown(format!("relayer nonce: {m}")), true)
-        }
-        ProviderError::StarknetError(
+        NodeError::Starknet(StarknetError::DuplicateTx) => Judgement::Known,
+        NodeError::Starknet(
             e @ (StarknetError::UnexpectedError(_) | StarknetError::FailedToReceiveTransaction),
         ) => Judgement::InDoubt(e.to_string()),
-        ProviderError::StarknetError(StarknetError::TransactionExecutionError(data)) => {
-            let reason = crate::relayer::execution_error_text(&data.execution_error);
-            let stale = reason.to_ascii_lowercase().contains("transaction nonce");
-            refused(classify_reason(reason), stale)
-        }
-        ProviderError::StarknetError(StarknetError::ValidationFailure(m)) => {
-            refused(classify_reason(m), false)
-        }
-        ProviderError::StarknetError(other) => refused(
-            PaymasterError::TransactionExecution(other.to_string()),
-            false,
-        ),
-        other => Judgement::InDoubt(other.to_string()),
+        refused @ NodeError::Starknet(_) => Judgement::Refused(refused),
+        NodeError::NoAnswer(why) => Judgement::InDoubt(why),
     }
 }
 
 /// Whether the node knows `hash`: `None` when it did not answer.
 pub(crate) async fn known(core: &Core, hash: Felt) -> Option<bool> {
-    match core.provider.get_transaction_status(hash).await {
-        Ok(_) => Some(true),
-        Err(ProviderError::StarknetError(StarknetError::TransactionHashNotFound)) => Some(false),
+    match core.chain.status(hash).await {
+        Ok(()) => Some(true),
+        Err(NodeError::Starknet(StarknetError::TransactionHashNotFound)) => Some(false),
         Err(_) => None,
     }
 }
@@ -89,28 +65,28 @@ pub(crate) async fn deliver(
     hash: Felt,
 ) -> Delivery {
     for attempt in 0..ATTEMPTS {
-        let answer = core.provider.add_invoke_transaction(request).await;
-        let judgement = match answer {
-            Ok(r) if r.transaction_hash == hash => return Delivery::Accepted,
-            Ok(r) => {
-                tracing::error!(
-                    ours = %format_args!("{hash:#x}"),
-                    node = %format_args!("{:#x}", r.transaction_hash),
-                    "the node computed another transaction hash"
-                );
+        let judgement = match core.chain.send(request).await {
+            Ok(theirs) => {
+                if theirs != hash {
+                    tracing::error!(
+                        ours = %format_args!("{hash:#x}"),
+                        node = %format_args!("{theirs:#x}"),
+                        "the node computed another transaction hash"
+                    );
+                }
                 return Delivery::Accepted;
             }
             Err(e) => judge(e),
         };
         match judgement {
             Judgement::Known => return Delivery::Accepted,
-            Judgement::Refused { error, stale_nonce } => {
+            Judgement::Refused(error) => {
                 // The same bytes may have reached the node before (a send in doubt, here or in
                 // the tracker) and used the nonce: only a node that does not know the hash
                 // refused the transaction.
                 return match known(core, hash).await {
                     Some(true) => Delivery::Accepted,
-                    Some(false) => Delivery::Rejected { error, stale_nonce },
+                    Some(false) => Delivery::Rejected(error),
                     None => Delivery::InDoubt,
                 };
             }
@@ -129,15 +105,14 @@ pub(crate) async fn deliver(
 
 #[cfg(test)]
 mod tests {
+    use starknet::providers::ProviderError;
+
     use super::*;
 
     fn kind(e: ProviderError) -> &'static str {
-        match judge(e) {
+        match judge(e.into()) {
             Judgement::Known => "known",
-            Judgement::Refused {
-                stale_nonce: true, ..
-            } => "stale nonce",
-            Judgement::Refused { .. } => "refused",
+            Judgement::Refused(_) => "refused",
             Judgement::InDoubt(_) => "in doubt",
         }
     }
@@ -149,7 +124,7 @@ mod tests {
             (ProviderError::StarknetError(S::DuplicateTx), "known"),
             (
                 ProviderError::StarknetError(S::InvalidTransactionNonce("2 != 3".into())),
-                "stale nonce",
+                "refused",
             ),
             (ProviderError::StarknetError(S::FeeBelowMinimum), "refused"),
             (

@@ -18,16 +18,8 @@ use tokio::sync::Notify;
 
 use super::recovery::{self, RecoveryReport};
 use super::Core;
+use crate::clock::now_ms;
 use crate::error::PaymasterError;
-
-/// Unix milliseconds by the wall clock (instances sharing a database must agree on it within
-/// a small part of the lease period).
-pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
 
 /// How often the keeper runs: a third of the lease period.
 pub(crate) fn renew_every(lease_ms: u64) -> Duration {
@@ -162,8 +154,6 @@ mod tests {
     use std::path::Path;
 
     use stark_sessions_abi::Felt;
-    use starknet::providers::jsonrpc::HttpTransport;
-    use starknet::providers::JsonRpcClient;
 
     use super::*;
     use crate::config::{PaymasterConfig, RelayerConfig};
@@ -186,7 +176,7 @@ mod tests {
         config.instance_id = Some(name.into());
         config.relayer_lease_ms = LEASE_MS;
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(path).expect("store"));
-        let provider = Arc::new(JsonRpcClient::new(HttpTransport::new(url)));
+        let provider = stark_sessions_rpc::connect(url, Duration::from_secs(1)).expect("client");
         let metrics = Arc::default();
         Engine::new(
             config,

@@ -5,7 +5,10 @@
 //! - the **proposer** (`engine/proposer.rs`): chooses and simulates what goes into a transaction,
 //!   dropping executions that would fail, each with its own error;
 //! - one **sender** per relayer (`engine/sender.rs`): owns the relayer's nonce; reserves budget, signs,
-//!   stores the hash, sends, and settles doubt about a send by asking the node;
+//!   stores the hash, sends, and settles doubt about a send by asking the node. An execution it
+//!   takes and can neither send nor refuse counts a try (stored); after [`MAX_TRIES`] it is
+//!   refused (178), so that nothing is tried forever, and a batch-mate's trouble never holds
+//!   the others;
 //! - the **tracker** (`engine/tracker.rs`): follows every sent transaction to its receipt (books the
 //!   fee through [`crate::settlement`]), sends the same bytes again while the node has lost
 //!   them and their nonce is free, and queues the executions of a transaction that can no
@@ -16,14 +19,18 @@
 //!   for what an instance that stopped left behind.
 //!
 //! Its life cycle is [`crate::lifecycle`]; fail points ([`failpoint`]) let tests stop it at
-//! each step.
+//! each step. Its parts see the chain through `chain_view::ChainView` and the database
+//! through [`Store`], so that each is tested against a scripted chain as well as a node.
 
+pub(crate) mod chain_view;
 mod delivery;
 pub mod failpoint;
 mod leases;
 mod proposer;
 pub(crate) mod queue;
 mod recovery;
+#[cfg(test)]
+mod scripted;
 mod sender;
 mod tracker;
 
@@ -32,14 +39,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use stark_sessions_abi::Felt;
-use starknet::providers::jsonrpc::HttpTransport;
-use starknet::providers::JsonRpcClient;
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 
 pub use failpoint::{Action, FailPointFuture, FailPoints, NoFailPoints, Step};
 pub use recovery::RecoveryReport;
 
+use crate::clock::{now_ms, unix_now};
 use crate::config::PaymasterConfig;
 use crate::error::PaymasterError;
 use crate::lifecycle::ExecutionState;
@@ -47,10 +53,16 @@ use crate::metrics::Metrics;
 use crate::relayer::Relayer;
 use crate::store::Database;
 use crate::store::Store;
+use chain_view::{ChainView, RpcChain};
 use leases::{Holdings, LeaseFlag};
 use queue::{Job, Queue};
 
 type HashResult = Result<Felt, PaymasterError>;
+
+/// Times the engine takes an execution and can neither send nor refuse it (a relayer nonce
+/// that moved, the node's trouble with it, a relayer transaction the node refused) before it
+/// refuses it with [`PaymasterError::AttemptsExhausted`].
+pub const MAX_TRIES: u32 = 16;
 
 /// How often a request for an execution claimed before asks the store whether it was sent.
 const POLL_STORE: Duration = Duration::from_millis(250);
@@ -95,7 +107,7 @@ impl Waiters {
 /// What every part of the engine shares.
 pub(crate) struct Core {
     pub config: PaymasterConfig,
-    pub provider: Arc<JsonRpcClient<HttpTransport>>,
+    pub chain: Arc<dyn ChainView>,
     pub store: Arc<dyn Store>,
     pub relayers: Vec<Arc<Relayer>>,
     pub metrics: Arc<Metrics>,
@@ -149,13 +161,41 @@ impl Core {
     /// waiting requests told why.
     fn refuse(&self, id: Felt, error: PaymasterError) {
         tracing::info!(tracking_id = %format_args!("{id:#x}"), code = error.code(), %error, "refused");
-        if let Err(e) =
-            self.store
-                .fail_execution(id, &error.to_string(), crate::service::unix_now())
+        if let Err(e) = self
+            .store
+            .fail_execution(id, &error.to_string(), unix_now())
         {
             tracing::error!(error = %e, "could not record a refusal");
         }
         self.waiters.resolve(id, &Err(error));
+    }
+
+    /// Counts a try for each of these `queued` executions (taken, and neither sent nor
+    /// refused, because of `why`); refuses those that used their [`MAX_TRIES`]. Returns the
+    /// others, in order — all of them if the store cannot count (the caller pauses), none that
+    /// is no longer queued.
+    fn count_tries(&self, ids: &[Felt], why: &PaymasterError) -> Vec<Felt> {
+        let counted = match self.store.count_tries(ids) {
+            Ok(counted) => counted,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not count tries");
+                return ids.to_vec();
+            }
+        };
+        let mut kept = Vec::with_capacity(counted.len());
+        for (id, tries) in counted {
+            if tries >= MAX_TRIES {
+                self.refuse(
+                    id,
+                    PaymasterError::AttemptsExhausted(format!(
+                        "tried {tries} times without sending it; last: {why}"
+                    )),
+                );
+            } else {
+                kept.push(id);
+            }
+        }
+        kept
     }
 }
 
@@ -167,7 +207,7 @@ pub(crate) struct Engine {
 impl Engine {
     pub fn new(
         config: PaymasterConfig,
-        provider: Arc<JsonRpcClient<HttpTransport>>,
+        provider: stark_sessions_rpc::Node,
         chain_id: Felt,
         store: Arc<dyn Store>,
         metrics: Arc<Metrics>,
@@ -178,12 +218,25 @@ impl Engine {
             .iter()
             .map(|r| Arc::new(Relayer::new(provider.clone(), chain_id, r)))
             .collect();
+        let chain = Arc::new(RpcChain::new(provider));
+        Self::on_chain(config, chain, relayers, store, metrics, hooks)
+    }
+
+    /// The engine with these relayers, seeing the chain through `chain`.
+    fn on_chain(
+        config: PaymasterConfig,
+        chain: Arc<dyn ChainView>,
+        relayers: Vec<Arc<Relayer>>,
+        store: Arc<dyn Store>,
+        metrics: Arc<Metrics>,
+        hooks: Arc<dyn FailPoints>,
+    ) -> Self {
         let instance = instance_name(&config);
         Engine {
             core: Arc::new(Core {
                 leases: relayers.iter().map(|_| Arc::default()).collect(),
                 config,
-                provider,
+                chain,
                 store,
                 relayers,
                 metrics,
@@ -218,11 +271,8 @@ impl Engine {
     pub async fn start(&self) -> Result<RecoveryReport, PaymasterError> {
         let core = &self.core;
         // Alive before adopting: no other instance adopts what this one takes.
-        core.store.heartbeat(
-            &core.instance,
-            leases::now_ms(),
-            core.config.relayer_lease_ms,
-        )?;
+        core.store
+            .heartbeat(&core.instance, now_ms(), core.config.relayer_lease_ms)?;
         let mut report = RecoveryReport {
             requeued: recovery::adopt(core, true)?,
             ..RecoveryReport::default()
@@ -253,7 +303,7 @@ impl Engine {
         let answer = self.core.waiters.subscribe(id);
         self.core
             .store
-            .mark_queued(id, &self.core.instance, crate::service::unix_now())?;
+            .mark_queued(id, &self.core.instance, unix_now())?;
         let record = self
             .core
             .store

@@ -2,15 +2,18 @@
 //! call (or deployment) per execution, in one transaction — by estimating its fee (signature
 //! and all), and, when that would fail, finds which executions fail by estimating each alone,
 //! so that each gets its own error and the others go on.
+//!
+//! Whether a failure is a stale relayer nonce is decided by reading the relayer's nonce again
+//! from the node, never from the error's text (a user's call can panic with any text): a nonce
+//! that moved is stale; with the same nonce, a refusal by the node's execution is the
+//! execution's, and anything else is trouble nobody can be named for.
 
 use stark_sessions_abi::{Call, Felt};
-use starknet::accounts::{Account, AccountError};
-use starknet::core::types::{FeeEstimate, StarknetError};
-use starknet::providers::ProviderError;
 
+use super::chain_view::ChainView;
 use super::queue::Job;
 use crate::error::PaymasterError;
-use crate::relayer::{classify, is_nonce_error, Quote, Relayer};
+use crate::relayer::{Quote, Relayer};
 
 /// A transaction ready to be signed: its cost bounds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,22 +25,23 @@ pub(crate) struct Proposal {
 /// Why nothing can be proposed for these jobs as they are.
 #[derive(Debug)]
 pub(crate) enum ProposeError {
-    /// These executions would fail; each with its error. The others may go on.
-    Refused(Vec<(Felt, PaymasterError)>),
+    /// Estimated one by one: `refused` would fail (each with its error), `troubled` got no
+    /// usable answer from the node. The others may go on.
+    Sorted {
+        /// Executions the node's execution refuses.
+        refused: Vec<(Felt, PaymasterError)>,
+        /// Executions whose estimate the node does not answer though it answers others.
+        troubled: Vec<(Felt, PaymasterError)>,
+    },
     /// The bundle fails though each execution passes alone: send them one by one.
     Split,
-    /// The relayer's nonce is stale.
-    StaleNonce,
-    /// The node could not simulate (unreachable, overloaded).
-    Node(PaymasterError),
-}
-
-/// How a simulation came out.
-enum Simulated {
-    Passed(FeeEstimate),
-    Failed(PaymasterError),
-    StaleNonce,
-    Node(PaymasterError),
+    /// The relayer's nonce moved: the node's nonce now.
+    StaleNonce(Felt),
+    /// One execution: the node answers the relayer's nonce but not its estimate (no answer,
+    /// or a refusal that contradicts the nonce it reports).
+    Unexplained(PaymasterError),
+    /// The node does not answer at all.
+    Unreachable(PaymasterError),
 }
 
 /// The relayer calls of `jobs`, in order.
@@ -45,74 +49,71 @@ pub(crate) fn flatten(jobs: &[Job]) -> Vec<Call> {
     jobs.iter().flat_map(|j| j.calls.iter().cloned()).collect()
 }
 
-/// Estimates the fee of sending `calls` (validation included): the node executes the
-/// transaction, so an execution that would fail fails here.
-async fn simulate(relayer: &Relayer, nonce: Felt, calls: Vec<Call>) -> Simulated {
-    let result = relayer
-        .account
-        .execute_v3(calls)
-        .nonce(nonce)
-        .tip(0)
-        .estimate_fee()
-        .await;
-    match result {
-        Ok(estimate) => Simulated::Passed(estimate),
-        Err(e) if is_nonce_error(&e) => Simulated::StaleNonce,
-        Err(e) => judge_failure(e),
-    }
-}
-
-/// A refusal by the node's execution is the execution's fault; anything else is the node's.
-fn judge_failure<S: std::fmt::Display>(e: AccountError<S>) -> Simulated {
-    let refused = matches!(
-        &e,
-        AccountError::Provider(ProviderError::StarknetError(
-            StarknetError::TransactionExecutionError(_)
-                | StarknetError::ValidationFailure(_)
-                | StarknetError::ContractError(_)
-        ))
-    );
-    if refused {
-        Simulated::Failed(classify(e))
-    } else {
-        Simulated::Node(classify(e))
-    }
+/// Whether the relayer's nonce is still `nonce`, read from the node.
+async fn nonce_moved(
+    chain: &dyn ChainView,
+    relayer: &Relayer,
+    nonce: Felt,
+) -> Result<Option<Felt>, ProposeError> {
+    let current = chain
+        .nonce(relayer.address())
+        .await
+        .map_err(|e| ProposeError::Unreachable(e.to_paymaster()))?;
+    Ok((current != nonce).then_some(current))
 }
 
 /// Simulates `jobs` in one transaction from `relayer` at `nonce`.
 pub(crate) async fn propose(
+    chain: &dyn ChainView,
     relayer: &Relayer,
     nonce: Felt,
     jobs: &[Job],
     margin_percent: u32,
 ) -> Result<Proposal, ProposeError> {
-    match simulate(relayer, nonce, flatten(jobs)).await {
-        Simulated::Passed(estimate) => Ok(Proposal {
-            quote: Quote::from_estimate(&estimate, margin_percent),
-        }),
-        Simulated::StaleNonce => Err(ProposeError::StaleNonce),
-        Simulated::Node(e) => Err(ProposeError::Node(e)),
-        Simulated::Failed(e) if jobs.len() == 1 => {
-            Err(ProposeError::Refused(vec![(jobs[0].id, e)]))
+    let failure = match chain.estimate(relayer, nonce, flatten(jobs)).await {
+        Ok(estimate) => {
+            return Ok(Proposal {
+                quote: Quote::from_estimate(&estimate, margin_percent),
+            })
         }
-        Simulated::Failed(_) => isolate(relayer, nonce, jobs).await,
+        Err(e) => e,
+    };
+    if let Some(current) = nonce_moved(chain, relayer, nonce).await? {
+        return Err(ProposeError::StaleNonce(current));
+    }
+    match jobs {
+        [job] if failure.is_execution_refusal() => Err(ProposeError::Sorted {
+            refused: vec![(job.id, failure.to_paymaster())],
+            troubled: Vec::new(),
+        }),
+        [_] => Err(ProposeError::Unexplained(failure.to_paymaster())),
+        _ => isolate(chain, relayer, nonce, jobs).await,
     }
 }
 
-/// Simulates each job alone to find those that fail.
-async fn isolate(relayer: &Relayer, nonce: Felt, jobs: &[Job]) -> Result<Proposal, ProposeError> {
-    let mut refused = Vec::new();
+/// Simulates each job alone to find those that fail (or that the node does not answer for),
+/// so that the others go on.
+async fn isolate(
+    chain: &dyn ChainView,
+    relayer: &Relayer,
+    nonce: Felt,
+    jobs: &[Job],
+) -> Result<Proposal, ProposeError> {
+    let (mut refused, mut troubled) = (Vec::new(), Vec::new());
     for job in jobs {
-        match simulate(relayer, nonce, job.calls.clone()).await {
-            Simulated::Passed(_) => {}
-            Simulated::Failed(e) => refused.push((job.id, e)),
-            Simulated::StaleNonce => return Err(ProposeError::StaleNonce),
-            Simulated::Node(e) => return Err(ProposeError::Node(e)),
+        match chain.estimate(relayer, nonce, job.calls.clone()).await {
+            Ok(_) => {}
+            Err(e) if e.is_execution_refusal() => refused.push((job.id, e.to_paymaster())),
+            Err(e) => troubled.push((job.id, e.to_paymaster())),
         }
     }
-    if refused.is_empty() {
-        Err(ProposeError::Split)
-    } else {
-        Err(ProposeError::Refused(refused))
+    if refused.is_empty() && troubled.is_empty() {
+        return Err(ProposeError::Split);
     }
+    // The nonce may have moved while the jobs were estimated one by one: then no refusal
+    // can be trusted.
+    if let Some(current) = nonce_moved(chain, relayer, nonce).await? {
+        return Err(ProposeError::StaleNonce(current));
+    }
+    Err(ProposeError::Sorted { refused, troubled })
 }

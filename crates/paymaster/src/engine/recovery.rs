@@ -15,10 +15,10 @@ use std::sync::Arc;
 
 use stark_sessions_abi::Felt;
 
-use super::leases::now_ms;
 use super::queue::Job;
 use super::tracker::{self, Progress};
 use super::Core;
+use crate::clock::now_ms;
 use crate::error::PaymasterError;
 use crate::lifecycle::TxState;
 
@@ -80,7 +80,7 @@ pub(crate) async fn recover_relayer(
     ])?;
     for tx in unfinished.into_iter().filter(|t| t.relayer == relayer) {
         report.transactions += 1;
-        match tracker::check(core, tx.hash, true).await {
+        match tracker::check(core, tx.hash, true, true).await {
             Ok(Progress::Done) => {}
             Ok(Progress::Pending) | Err(_) => {
                 report.still_pending += 1;

@@ -2,12 +2,26 @@
 //! lock. For each batch it takes from the queue: simulate (the proposer), keep within the fee
 //! cap, check default-mode fee transfers, reserve each execution's share of the maximum fee,
 //! sign, store the hash, send, and hand the transaction to the tracker.
+//!
+//! A round either sends, or refuses executions (each with its own error; the others go on), or
+//! meets trouble that names nobody. Then each execution in it counts a try (stored, so a
+//! restart does not start the count again) and goes back to the queue:
+//! - the relayer's nonce moved (read again from the node): at once, at the new nonce;
+//! - the node answers, but not for these executions, or refuses their signed transaction:
+//!   each alone, behind what waits, so that one execution's trouble holds nobody else;
+//! - the node (or the store) does not answer at all: at the front, the sender pausing twice as
+//!   long each time, up to [`LONGEST_PAUSE`].
+//!
+//! After [`MAX_TRIES`](super::MAX_TRIES) an execution is refused (178) and its reservation
+//! released. A transaction signed again for the same executions at the same nonce (the node
+//! refused the first outright) allows one more unit of L2 gas per earlier attempt, so that its
+//! hash is new and the store takes it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use stark_sessions_abi::Felt;
-use starknet::accounts::{Account, ConnectedAccount};
+use starknet::accounts::Account;
 use starknet::core::types::BroadcastedInvokeTransaction;
 
 use super::delivery::{deliver, Delivery};
@@ -16,19 +30,22 @@ use super::leases::LeaseFlag;
 use super::proposer::{flatten, propose, Proposal, ProposeError};
 use super::queue::Job;
 use super::{tracker, Core};
+use crate::clock::unix_now;
 use crate::error::PaymasterError;
 use crate::lifecycle::TxState;
+use crate::node_error::NodeError;
 use crate::relayer::Relayer;
-use crate::service::unix_now;
-use crate::settlement::{reservation_shares, split_fee};
-use crate::store::{Reservation, TxItem, TxRecord};
+use crate::store::{TxItem, TxRecord};
+
+// The fee cap, default mode's fee transfers and budgets: checked before signing.
+mod admission;
 
 /// Proposals for one batch before what is left goes back to the queue.
 const MAX_ROUNDS: usize = 8;
-/// Transactions the node may refuse outright for one execution before it is refused.
-const MAX_ATTEMPTS: u32 = 8;
-/// Pause of a sender after node trouble.
-const BACKOFF: Duration = Duration::from_millis(250);
+/// Pause of a sender after trouble.
+const FIRST_PAUSE: Duration = Duration::from_millis(250);
+/// The longest pause while the node does not answer.
+const LONGEST_PAUSE: Duration = Duration::from_secs(8);
 
 /// What a round of proposing left to do.
 enum Round {
@@ -36,8 +53,15 @@ enum Round {
     Done,
     /// Propose again for these.
     Again(Vec<Job>),
-    /// Put these back in the queue and pause.
-    Later(Vec<Job>, PaymasterError),
+    /// Nothing was sent for these because of `why`; `node_down`: the node (or the store) does
+    /// not answer at all.
+    Trouble {
+        jobs: Vec<Job>,
+        why: PaymasterError,
+        node_down: bool,
+    },
+    /// The relayer's lease went: back to the front, as they are.
+    Yield(Vec<Job>),
 }
 
 /// A signed transaction and its record.
@@ -53,10 +77,31 @@ pub(crate) struct Sender {
     lease: Arc<LeaseFlag>,
     /// The relayer's next nonce; `None`: ask the node.
     nonce: Option<Felt>,
+    /// Rounds in a row the node (or the store) did not answer.
+    outage: u32,
 }
 
 fn ids(jobs: &[Job]) -> Vec<Felt> {
     jobs.iter().map(|j| j.id).collect()
+}
+
+/// The pause after the `n`th round in a row without an answer.
+fn outage_pause(n: u32) -> Duration {
+    FIRST_PAUSE
+        .saturating_mul(1u32 << n.saturating_sub(1).min(16))
+        .min(LONGEST_PAUSE)
+}
+
+/// The proposal for these jobs: one more unit of L2 gas allowed per earlier attempt of the
+/// most tried of them, so that signing them again at the same nonce and prices gives a new
+/// transaction hash.
+fn for_retry(p: Proposal, jobs: &[Job]) -> Proposal {
+    let earlier = jobs.iter().map(|j| j.attempt).max().unwrap_or(1);
+    Proposal {
+        quote: p
+            .quote
+            .with_extra_l2_gas(u64::from(earlier.saturating_sub(1))),
+    }
 }
 
 impl Sender {
@@ -66,6 +111,7 @@ impl Sender {
             relayer,
             lease,
             nonce: None,
+            outage: 0,
         }
     }
 
@@ -96,18 +142,50 @@ impl Sender {
             match self.round(jobs).await {
                 Round::Done => return,
                 Round::Again(rest) => jobs = rest,
-                Round::Later(rest, why) => return self.put_back(rest, why).await,
+                Round::Trouble {
+                    jobs,
+                    why,
+                    node_down,
+                } => return self.troubled(jobs, why, node_down).await,
+                Round::Yield(rest) => return self.core.queue.push_front(rest),
             }
         }
         let why = PaymasterError::Unknown("the batch kept changing".into());
-        self.put_back(jobs, why).await;
+        self.troubled(jobs, why, false).await;
     }
 
-    async fn put_back(&mut self, jobs: Vec<Job>, why: PaymasterError) {
-        tracing::warn!(relayer = %format_args!("{:#x}", self.relayer.address()), error = %why, "sending later");
+    /// Counts a try for each job; returns those not refused for it.
+    fn tried(&self, jobs: Vec<Job>, why: &PaymasterError) -> Vec<Job> {
+        let kept = self.core.count_tries(&ids(&jobs), why);
+        jobs.into_iter().filter(|j| kept.contains(&j.id)).collect()
+    }
+
+    /// Puts troubled jobs back (each counting a try) and pauses.
+    async fn troubled(&mut self, jobs: Vec<Job>, why: PaymasterError, node_down: bool) {
+        tracing::warn!(
+            relayer = %format_args!("{:#x}", self.relayer.address()),
+            executions = jobs.len(),
+            error = %why,
+            "sending later"
+        );
         self.nonce = None;
-        self.core.queue.push_front(jobs);
-        tokio::time::sleep(BACKOFF).await;
+        let jobs = self.tried(jobs, &why);
+        let pause = if node_down {
+            self.outage = self.outage.saturating_add(1);
+            self.core.queue.push_front(jobs);
+            outage_pause(self.outage)
+        } else {
+            self.back_alone(jobs);
+            FIRST_PAUSE
+        };
+        tokio::time::sleep(pause).await;
+    }
+
+    /// Queues jobs again behind what waits, each to go alone.
+    fn back_alone(&self, jobs: Vec<Job>) {
+        for job in jobs {
+            self.core.queue.push(Job { alone: true, ..job });
+        }
     }
 
     async fn nonce(&mut self) -> Result<Felt, PaymasterError> {
@@ -118,11 +196,14 @@ impl Sender {
             return Ok(n);
         }
         let n = self
-            .relayer
-            .account
-            .get_nonce()
+            .core
+            .chain
+            .nonce(self.relayer.address())
             .await
-            .map_err(|e| PaymasterError::Unknown(format!("node: {e}")))?;
+            .map_err(|e| {
+                tracing::debug!(error = %e, "could not read the relayer's nonce");
+                e.to_paymaster()
+            })?;
         self.nonce = Some(n);
         Ok(n)
     }
@@ -130,25 +211,21 @@ impl Sender {
     async fn round(&mut self, jobs: Vec<Job>) -> Round {
         let nonce = match self.nonce().await {
             Ok(n) => n,
-            Err(e) => return Round::Later(jobs, e),
+            Err(why) => {
+                return Round::Trouble {
+                    jobs,
+                    why,
+                    node_down: true,
+                }
+            }
         };
         let margin = self.core.config.fee_margin_percent;
-        let proposal = match propose(&self.relayer, nonce, &jobs, margin).await {
+        let chain = &*self.core.chain;
+        let proposal = match propose(chain, &self.relayer, nonce, &jobs, margin).await {
             Ok(p) => p,
-            Err(ProposeError::StaleNonce) => {
-                self.nonce = None;
-                return Round::Again(jobs);
-            }
-            Err(ProposeError::Refused(failures)) => {
-                return Round::Again(self.refuse(jobs, failures))
-            }
-            Err(ProposeError::Split) => {
-                let alone = jobs.into_iter().map(|j| Job { alone: true, ..j }).collect();
-                self.core.queue.push_front(alone);
-                return Round::Done;
-            }
-            Err(ProposeError::Node(e)) => return Round::Later(jobs, e),
+            Err(e) => return self.not_proposed(jobs, e),
         };
+        self.outage = 0;
         let jobs = match self.within_cap(jobs, &proposal) {
             Ok(jobs) => jobs,
             Err(rest) => return Round::Again(rest),
@@ -157,10 +234,54 @@ impl Sender {
         if refused {
             return Round::Again(jobs);
         }
+        let proposal = for_retry(proposal, &jobs);
         match self.reserve(jobs, &proposal) {
             Ok((jobs, false)) => self.sign_and_send(jobs, nonce, proposal).await,
             Ok((jobs, true)) => Round::Again(jobs),
-            Err((jobs, e)) => Round::Later(jobs, e),
+            Err((jobs, why)) => Round::Trouble {
+                jobs,
+                why,
+                node_down: true,
+            },
+        }
+    }
+
+    /// What to do with jobs the proposer could not propose as they are.
+    fn not_proposed(&mut self, jobs: Vec<Job>, e: ProposeError) -> Round {
+        match e {
+            ProposeError::StaleNonce(current) => {
+                self.nonce = Some(current);
+                let why =
+                    PaymasterError::Unknown(format!("the relayer's nonce moved to {current:#x}"));
+                Round::Again(self.tried(jobs, &why))
+            }
+            ProposeError::Sorted { refused, troubled } => {
+                let jobs = self.refuse(jobs, refused);
+                let (troubled_jobs, rest): (Vec<Job>, Vec<Job>) = jobs
+                    .into_iter()
+                    .partition(|j| troubled.iter().any(|(id, _)| *id == j.id));
+                for (id, why) in &troubled {
+                    let job = troubled_jobs.iter().find(|j| j.id == *id).cloned();
+                    let kept = self.tried(job.into_iter().collect(), why);
+                    self.back_alone(kept);
+                }
+                Round::Again(rest)
+            }
+            ProposeError::Split => {
+                let alone = jobs.into_iter().map(|j| Job { alone: true, ..j }).collect();
+                self.core.queue.push_front(alone);
+                Round::Done
+            }
+            ProposeError::Unexplained(why) => Round::Trouble {
+                jobs,
+                why,
+                node_down: false,
+            },
+            ProposeError::Unreachable(why) => Round::Trouble {
+                jobs,
+                why,
+                node_down: true,
+            },
         }
     }
 
@@ -173,131 +294,6 @@ impl Sender {
         jobs.into_iter()
             .filter(|j| !failed.contains(&j.id))
             .collect()
-    }
-
-    /// A transaction over the fee cap is halved (the rest goes back to the queue); a single
-    /// execution over it is refused.
-    fn within_cap(&self, mut jobs: Vec<Job>, p: &Proposal) -> Result<Vec<Job>, Vec<Job>> {
-        let cap = self.core.config.max_fee_per_tx_fri;
-        if p.quote.max_fee <= cap {
-            return Ok(jobs);
-        }
-        if jobs.len() > 1 {
-            let back = jobs.split_off(jobs.len() / 2);
-            self.core.queue.push_front(back);
-            return Err(jobs);
-        }
-        for job in jobs {
-            self.core.refuse(
-                job.id,
-                PaymasterError::FeeCapExceeded(format!(
-                    "this transaction may cost up to {} FRI; the cap is {cap} FRI",
-                    p.quote.max_fee
-                )),
-            );
-        }
-        Err(Vec::new())
-    }
-
-    /// In default mode the user's signed fee transfer must cover its share of the estimate.
-    fn check_fee_transfers(&self, jobs: Vec<Job>, p: &Proposal) -> (Vec<Job>, bool) {
-        let shares = split_fee(p.quote.estimated_fee, &vec![1; jobs.len()]);
-        let mut kept = Vec::with_capacity(jobs.len());
-        let mut refused = false;
-        for (job, share) in jobs.into_iter().zip(shares) {
-            let Some(fee) = job.fee else {
-                kept.push(job);
-                continue;
-            };
-            let token = self
-                .core
-                .config
-                .gas_tokens
-                .iter()
-                .find(|t| t.address == fee.token);
-            let required = match token {
-                Some(t) => crate::quote::to_token_units(share, t),
-                None => Err(PaymasterError::TokenNotSupported(format!(
-                    "{:#x} is no longer accepted",
-                    fee.token
-                ))),
-            };
-            match required {
-                Ok(required) if fee.amount >= required => kept.push(job),
-                Ok(required) => {
-                    refused = true;
-                    self.core.refuse(
-                        job.id,
-                        PaymasterError::MaxAmountTooLow(format!(
-                            "the signed fee transfer is {}, the fee is now {required}",
-                            fee.amount
-                        )),
-                    );
-                }
-                Err(e) => {
-                    refused = true;
-                    self.core.refuse(job.id, e);
-                }
-            }
-        }
-        (kept, refused)
-    }
-
-    /// Reserves each execution's share of the maximum fee; refuses those over budget.
-    /// Returns the jobs kept and whether any was refused.
-    fn reserve(
-        &self,
-        jobs: Vec<Job>,
-        p: &Proposal,
-    ) -> Result<(Vec<Job>, bool), (Vec<Job>, PaymasterError)> {
-        let shares = reservation_shares(p.quote.max_fee, jobs.len());
-        let day = unix_now() / 86_400;
-        let mut kept = Vec::with_capacity(jobs.len());
-        let mut refused = false;
-        let mut pending = jobs.into_iter().zip(shares);
-        while let Some((job, amount)) = pending.next() {
-            match self.reserve_one(&job, amount, day) {
-                Ok(None) => kept.push(job),
-                Ok(Some(error)) => {
-                    refused = true;
-                    self.core.refuse(job.id, error);
-                }
-                Err(e) => {
-                    kept.push(job);
-                    kept.extend(pending.map(|(j, _)| j));
-                    return Err((kept, e));
-                }
-            }
-        }
-        Ok((kept, refused))
-    }
-
-    fn reserve_one(
-        &self,
-        job: &Job,
-        amount: u128,
-        day: u64,
-    ) -> Result<Option<PaymasterError>, PaymasterError> {
-        let store = &self.core.store;
-        let Some(key) = store.api_key(&job.api_key_id)? else {
-            return Ok(Some(PaymasterError::Unauthorized(
-                "the sponsoring API key no longer exists".into(),
-            )));
-        };
-        if let Err(refused) = crate::auth::check_active(&key) {
-            return Ok(Some(refused));
-        }
-        let budget = key.daily_budget_fri;
-        let reservation = Reservation {
-            tracking_id: job.id,
-            attempt: job.attempt,
-            api_key_id: key.id,
-            token_id: job.token_id.clone(),
-            day,
-            amount,
-            budget,
-        };
-        Ok(store.reserve(&reservation)?.refusal(amount, budget))
     }
 
     async fn sign(
@@ -353,10 +349,16 @@ impl Sender {
     async fn sign_and_send(&mut self, jobs: Vec<Job>, nonce: Felt, p: Proposal) -> Round {
         let signed = match self.sign(&jobs, nonce, &p).await {
             Ok(s) => s,
-            Err(e) => return Round::Later(jobs, e),
+            Err(why) => {
+                return Round::Trouble {
+                    jobs,
+                    why,
+                    node_down: false,
+                }
+            }
         };
         if !self.lease.is_held() {
-            return Round::Later(jobs, PaymasterError::Unknown("relayer lease lost".into()));
+            return Round::Yield(jobs);
         }
         // The hash is stored before the transaction leaves the process.
         if let Err(e) = self.core.store.record_signed(&signed.record) {
@@ -370,19 +372,14 @@ impl Sender {
                 self.sent(&signed.record, &ids).await;
                 Round::Done
             }
-            Delivery::Rejected { error, stale_nonce } => {
-                if stale_nonce {
-                    self.nonce = None;
-                }
-                self.rejected(jobs, hash, error, stale_nonce)
-            }
+            Delivery::Rejected(error) => self.rejected(jobs, hash, nonce, error).await,
             Delivery::InDoubt => {
                 // Likely sent; the tracker sends the same bytes again or gives the
                 // executions back to the queue once the nonce is used by another.
                 self.nonce = None;
                 self.core.resolve(&ids, &Ok(hash));
                 tracker::watch(&self.core, hash);
-                tokio::time::sleep(BACKOFF).await;
+                tokio::time::sleep(FIRST_PAUSE).await;
                 Round::Done
             }
         }
@@ -390,7 +387,7 @@ impl Sender {
 
     /// The store refused the transaction: keeps the jobs whose executions are still queued
     /// (another task may have moved one on).
-    fn keep_queued(&self, jobs: Vec<Job>, error: PaymasterError) -> Round {
+    fn keep_queued(&self, jobs: Vec<Job>, why: PaymasterError) -> Round {
         let total = jobs.len();
         let mut kept = Vec::with_capacity(total);
         for job in jobs {
@@ -407,7 +404,11 @@ impl Sender {
         if kept.len() < total {
             Round::Again(kept)
         } else {
-            Round::Later(kept, error)
+            Round::Trouble {
+                jobs: kept,
+                why,
+                node_down: true,
+            }
         }
     }
 
@@ -430,38 +431,52 @@ impl Sender {
     }
 
     /// The node refused the transaction outright: it never entered; its executions are
-    /// queued again (refused after too many such attempts).
-    fn rejected(
-        &self,
+    /// queued again, at their next attempt. Whether the relayer's nonce was the cause is the
+    /// node's error code or the nonce read again, never the refusal's text.
+    async fn rejected(
+        &mut self,
         jobs: Vec<Job>,
         hash: Felt,
-        error: PaymasterError,
-        stale_nonce: bool,
+        nonce: Felt,
+        error: NodeError,
     ) -> Round {
+        let why = error.to_paymaster();
         let requeued =
             match self
                 .core
                 .store
-                .drop_transaction(hash, &error.to_string(), false, u32::MAX)
+                .drop_transaction(hash, &why.to_string(), false, u32::MAX)
             {
                 Ok(ids) => ids,
-                Err(e) => return Round::Later(jobs, e),
+                Err(e) => {
+                    return Round::Trouble {
+                        jobs,
+                        why: e,
+                        node_down: true,
+                    }
+                }
             };
-        let mut again = Vec::new();
-        for job in jobs.into_iter().filter(|j| requeued.contains(&j.id)) {
-            if job.attempt >= MAX_ATTEMPTS {
-                self.core.refuse(job.id, error.clone());
-            } else {
-                again.push(Job {
-                    attempt: job.attempt + 1,
-                    ..job
-                });
-            }
-        }
-        if stale_nonce {
-            Round::Again(again)
+        let again: Vec<Job> = jobs
+            .into_iter()
+            .filter(|j| requeued.contains(&j.id))
+            .map(|j| Job {
+                attempt: j.attempt + 1,
+                ..j
+            })
+            .collect();
+        self.nonce = None;
+        let moved = matches!(
+            self.core.chain.nonce(self.relayer.address()).await,
+            Ok(current) if current != nonce
+        );
+        if error.is_invalid_nonce() || moved {
+            Round::Again(self.tried(again, &why))
         } else {
-            Round::Later(again, error)
+            Round::Trouble {
+                jobs: again,
+                why,
+                node_down: false,
+            }
         }
     }
 }

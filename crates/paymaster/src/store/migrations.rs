@@ -40,14 +40,24 @@ fn numbered(files: &'static [(&'static str, &'static str)]) -> Vec<Migration> {
 
 /// The SQLite schema's steps.
 pub(crate) fn sqlite() -> Vec<Migration> {
-    numbered(migrations!("sqlite":
-        "0001_initial", "0002_instances", "0003_key_life_cycle", "0004_identity_tokens"))
+    numbered(migrations!(
+        "sqlite": "0001_initial",
+        "0002_instances",
+        "0003_key_life_cycle",
+        "0004_execution_tries",
+        "0005_identity_tokens",
+    ))
 }
 
 /// The PostgreSQL schema's steps.
 pub(crate) fn postgres() -> Vec<Migration> {
-    numbered(migrations!("postgres":
-        "0001_initial", "0002_instances", "0003_key_life_cycle", "0004_identity_tokens"))
+    numbered(migrations!(
+        "postgres": "0001_initial",
+        "0002_instances",
+        "0003_key_life_cycle",
+        "0004_execution_tries",
+        "0005_identity_tokens",
+    ))
 }
 
 /// The `schema_migrations` table, the same in both backends.

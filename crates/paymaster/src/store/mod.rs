@@ -241,6 +241,9 @@ pub struct ExecutionRecord {
     pub attempts: u32,
     /// How many times it was queued again after a transaction was dropped.
     pub resubmissions: u32,
+    /// How many times the engine took it without sending or refusing it
+    /// ([`Store::count_tries`]).
+    pub tries: u32,
     /// Send it in a transaction of its own (a bundle that carried it reverted).
     pub alone: bool,
     /// Why it failed or was dropped.
@@ -440,6 +443,10 @@ pub trait Store: Send + Sync {
     /// `accepted` or `queued` → `failed`, releasing its reservations that no transaction uses.
     /// False if it was in another state.
     fn fail_execution(&self, id: Felt, error: &str, now: u64) -> Result<bool, PaymasterError>;
+    /// Counts one more try for each of these executions that is `queued` (the engine took it
+    /// and could not send or refuse it); returns those with their tries so far, in the order
+    /// given. Executions in another state are left out.
+    fn count_tries(&self, ids: &[Felt]) -> Result<Vec<(Felt, u32)>, PaymasterError>;
 
     /// Reserves (or re-sizes) `r.amount` for `(r.tracking_id, r.attempt)` if the key's
     /// reserved and charged fees of the day stay within `r.budget` and, through a token, the

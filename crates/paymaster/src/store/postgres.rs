@@ -115,7 +115,7 @@ fn migrate(client: &mut Client, all: &[Migration]) -> Result<(), PaymasterError>
             tx.batch_execute(m.sql)?;
             tx.execute(
                 "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-                &[&m.version, &m.name, &int(crate::service::unix_now())?],
+                &[&m.version, &m.name, &int(crate::clock::unix_now())?],
             )?;
         }
         tx.commit()?;
@@ -344,6 +344,24 @@ impl Store for PostgresStore {
             )?;
             release_where(tx, "tracking_id = $1 AND tx_hash IS NULL", &id)?;
             Ok(changed == 1)
+        })
+    }
+
+    fn count_tries(&self, ids: &[Felt]) -> Result<Vec<(Felt, u32)>, PaymasterError> {
+        let ids: Vec<Felt> = ids.to_vec();
+        self.transact(move |tx| {
+            let mut counted = Vec::with_capacity(ids.len());
+            for id in &ids {
+                let row = tx.query_opt(
+                    "UPDATE executions SET tries = tries + 1 \
+                     WHERE id = $1 AND state = 'queued' RETURNING tries",
+                    &[&hex(*id)],
+                )?;
+                if let Some(row) = row {
+                    counted.push((*id, uint(&row, 0)?));
+                }
+            }
+            Ok(counted)
         })
     }
 

@@ -62,7 +62,7 @@ fn opt_u128_at(r: &Row<'_>, index: usize) -> rusqlite::Result<Option<u128>> {
 }
 
 const EXECUTION_COLUMNS: &str = "id, user_address, outside_nonce, api_key_id, token_id, calls, \
-     fee_token, fee_amount, state, latest_hash, attempts, resubmissions, alone, error";
+     fee_token, fee_amount, state, latest_hash, attempts, resubmissions, alone, error, tries";
 
 fn execution_from_row(r: &Row<'_>) -> rusqlite::Result<ExecutionRecord> {
     let calls: String = r.get(5)?;
@@ -85,6 +85,7 @@ fn execution_from_row(r: &Row<'_>) -> rusqlite::Result<ExecutionRecord> {
         resubmissions: r.get(11)?,
         alone: r.get(12)?,
         error: r.get(13)?,
+        tries: r.get(14)?,
     })
 }
 
@@ -347,7 +348,7 @@ impl SqliteStore {
         tx.execute(
             &format!(
                 "INSERT INTO executions ({EXECUTION_COLUMNS}, created_at, updated_at, owner) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'accepted', NULL, 0, 0, 0, NULL, ?9, ?9, ?10)"
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'accepted', NULL, 0, 0, 0, NULL, 0, ?9, ?9, ?10)"
             ),
             params![
                 hex(new.id),
@@ -380,7 +381,7 @@ fn migrate(conn: &mut Connection, all: &[Migration]) -> Result<(), PaymasterErro
         tx.execute_batch(m.sql)?;
         tx.execute(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
-            params![m.version, m.name, crate::service::unix_now()],
+            params![m.version, m.name, crate::clock::unix_now()],
         )?;
     }
     tx.commit()?;
@@ -592,6 +593,24 @@ impl Store for SqliteStore {
             )?;
             release_entries(tx, &entries)?;
             Ok(changed == 1)
+        })
+    }
+
+    fn count_tries(&self, ids: &[Felt]) -> Result<Vec<(Felt, u32)>, PaymasterError> {
+        self.atomically(|tx| {
+            let mut counted = Vec::with_capacity(ids.len());
+            for id in ids {
+                let tries: Option<u32> = tx
+                    .query_row(
+                        "UPDATE executions SET tries = tries + 1 \
+                         WHERE id = ?1 AND state = 'queued' RETURNING tries",
+                        [hex(*id)],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                counted.extend(tries.map(|t| (*id, t)));
+            }
+            Ok(counted)
         })
     }
 

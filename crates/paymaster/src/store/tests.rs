@@ -44,6 +44,7 @@ macro_rules! store_suite {
             a_slot_holds_one_live_token_until_it_expires_or_is_revoked,
             two_instances_racing_for_one_slot_mint_one_token,
             usage_by_day_lists_each_keys_used_days_in_the_range,
+            tries_are_counted_for_queued_executions_and_survive_reopening,
         );
     };
     (@tests $fresh:expr; $($name:ident),+ $(,)?) => {
@@ -1134,4 +1135,49 @@ pub(super) fn usage_by_day_lists_each_keys_used_days_in_the_range(f: &dyn Fixtur
         .usage_by_day(DAY + 10, DAY + 20)
         .expect("usage")
         .is_empty());
+}
+
+pub(super) fn tries_are_counted_for_queued_executions_and_survive_reopening(f: &dyn Fixture) {
+    let store = f.store();
+    queued(store, &[1, 2], 50);
+    store.record_signed(&tx(0xa, 0, &[(2, 1)])).expect("signed");
+    let ids = [Felt::ONE, Felt::TWO, Felt::THREE];
+    assert_eq!(
+        store.count_tries(&ids).expect("count"),
+        vec![(Felt::ONE, 1)],
+        "only queued executions are tried"
+    );
+    assert_eq!(
+        store.count_tries(&ids).expect("count"),
+        vec![(Felt::ONE, 2)]
+    );
+    let reopened = f.reopen();
+    let record = reopened
+        .execution(Felt::ONE)
+        .expect("read")
+        .expect("exists");
+    assert_eq!((record.state, record.tries), (ExecutionState::Queued, 2));
+    let adopted = reopened.adopt_waiting("b", 1, false).expect("adopt");
+    assert_eq!(
+        adopted.iter().map(|r| (r.id, r.tries)).collect::<Vec<_>>(),
+        vec![(Felt::ONE, 2)],
+        "an adopted execution keeps its count"
+    );
+    // A refused execution claimed again starts afresh.
+    assert!(reopened
+        .fail_execution(Felt::ONE, "attempts exhausted", 2)
+        .expect("fail"));
+    let again = NewExecution {
+        id: Felt::from(9u8),
+        ..new_execution(1, 1)
+    };
+    assert_eq!(
+        reopened.claim_execution(&again, 3).expect("claim"),
+        Claim::Claimed
+    );
+    let record = reopened
+        .execution(Felt::from(9u8))
+        .expect("read")
+        .expect("exists");
+    assert_eq!(record.tries, 0);
 }

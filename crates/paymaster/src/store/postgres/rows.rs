@@ -100,7 +100,7 @@ pub(super) fn token_from_row(r: &Row) -> Res<ClientTokenRecord> {
 
 pub(super) const EXECUTION_COLUMNS: &str =
     "id, user_address, outside_nonce, api_key_id, token_id, calls, \
-     fee_token, fee_amount::text, state, latest_hash, attempts, resubmissions, alone, error";
+     fee_token, fee_amount::text, state, latest_hash, attempts, resubmissions, alone, error, tries";
 
 pub(super) fn execution_from_row(r: &Row) -> Res<ExecutionRecord> {
     let fee = match (opt_felt(r, 6)?, opt_amount(r, 7)?) {
@@ -122,6 +122,7 @@ pub(super) fn execution_from_row(r: &Row) -> Res<ExecutionRecord> {
         resubmissions: uint(r, 11)?,
         alone: r.try_get(12)?,
         error: r.try_get(13)?,
+        tries: uint(r, 14)?,
     })
 }
 
