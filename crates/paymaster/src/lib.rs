@@ -10,6 +10,7 @@ mod chain;
 pub mod config;
 pub mod engine;
 pub mod error;
+mod estimates;
 pub mod health;
 pub mod http;
 pub mod identity;

@@ -12,6 +12,7 @@ mod gas;
 mod identity;
 mod instances;
 mod keys;
+mod node_work;
 mod onboarding;
 mod outside;
 mod paymaster;
