@@ -192,10 +192,7 @@ impl FaultProxy {
     /// How many transaction executions ([`NODE_EXECUTIONS`]) reached the upstream so far.
     pub fn node_executions(&self) -> usize {
         let counts = self.forwarded_by_method();
-        NODE_EXECUTIONS
-            .iter()
-            .filter_map(|m| counts.get(*m))
-            .sum()
+        NODE_EXECUTIONS.iter().filter_map(|m| counts.get(*m)).sum()
     }
 
     /// How many requests of each JSON-RPC method reached the upstream so far.

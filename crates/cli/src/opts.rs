@@ -6,8 +6,8 @@ use anyhow::{bail, Context, Result};
 use stark_sessions_abi::Felt;
 use stark_sessions_client::envelope;
 use stark_sessions_client::{
-    check_new_pin, check_owner_passphrase, Network, Owner, PaymasterAuth, PaymasterClient, SessionClient, SessionError,
-    SessionStore, SpendingLimit,
+    check_new_pin, check_owner_passphrase, Network, Owner, PaymasterAuth, PaymasterClient,
+    SessionClient, SessionError, SessionStore, SpendingLimit,
 };
 use starknet::core::types::Call;
 use starknet::core::utils::get_selector_from_name;

@@ -1111,7 +1111,9 @@ mod tests {
         SessionError::Paymaster {
             code: crate::paymaster::RESEND_CODE,
             message: "An error occurred (UNKNOWN_ERROR)".into(),
-            data: Some(json!("tracking id 0x1d is queued but the node has not taken it yet")),
+            data: Some(json!(
+                "tracking id 0x1d is queued but the node has not taken it yet"
+            )),
         }
     }
 
@@ -1142,7 +1144,13 @@ mod tests {
     async fn an_answer_in_doubt_or_a_163_resends_the_same_execution() {
         let later = unix_now() + 600;
         // Lost twice, told to resend once, then the paymaster's answer to the same execution.
-        let (outcome, attempts) = sends(later, vec![|| Err(lost()), || Err(lost()), || Err(resend()), || Ok(done())]).await;
+        let (outcome, attempts) = sends(
+            later,
+            vec![|| Err(lost()), || Err(lost()), || Err(resend()), || {
+                Ok(done())
+            }],
+        )
+        .await;
         assert_eq!((outcome.expect("the one outcome"), attempts), (done(), 4));
         // A definite refusal is final.
         let (outcome, attempts) = sends(
@@ -1156,7 +1164,10 @@ mod tests {
             }],
         )
         .await;
-        assert_eq!((attempts, outcome.expect_err("refused").code()), (1, "PAYMASTER_ERROR"));
+        assert_eq!(
+            (attempts, outcome.expect_err("refused").code()),
+            (1, "PAYMASTER_ERROR")
+        );
     }
 
     #[tokio::test]
@@ -1167,13 +1178,23 @@ mod tests {
             let e = outcome.expect_err("gave up");
             // Well past the old 4 sends (about 1.75 s), and over by execute_before.
             assert!(attempts > 10, "{attempts} sends");
-            assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+            assert!(
+                started.elapsed() < Duration::from_secs(3),
+                "{:?}",
+                started.elapsed()
+            );
             assert!(e.is_in_doubt(), "{e}");
-            assert!(e.to_string().contains(&format!("sent {attempts} times")), "{e}");
+            assert!(
+                e.to_string().contains(&format!("sent {attempts} times")),
+                "{e}"
+            );
         }
         // Nothing is resent once execute_before has come.
         let (outcome, attempts) = sends(unix_now(), vec![|| Err(lost())]).await;
-        assert_eq!((attempts, outcome.expect_err("over").code()), (1, "PAYMASTER_UNREACHABLE"));
+        assert_eq!(
+            (attempts, outcome.expect_err("over").code()),
+            (1, "PAYMASTER_UNREACHABLE")
+        );
     }
 
     #[test]

@@ -148,8 +148,7 @@ impl Kdf {
                 (ENC_LABEL, MAC_LABEL)
             }
             Kdf::Argon2id(p) => {
-                let params =
-                    argon2::Params::new(p.memory_kib, p.passes, p.lanes, Some(32)).ok()?;
+                let params = argon2::Params::new(p.memory_kib, p.passes, p.lanes, Some(32)).ok()?;
                 argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
                     .hash_password_into(secret, salt, master.as_mut())
                     .ok()?;
@@ -216,9 +215,9 @@ fn seal_with(secret: &SessionSecret, pin: &str, kdf: Kdf) -> Result<String, Sess
             Kdf::Pbkdf2 { .. } => {
                 format!("PBKDF2 iterations must be between {MIN_ITERATIONS} and {MAX_ITERATIONS}")
             }
-            Kdf::Argon2id(_) => format!(
-                "Argon2id parameters must be between {MIN_ARGON2:?} and {MAX_ARGON2:?}"
-            ),
+            Kdf::Argon2id(_) => {
+                format!("Argon2id parameters must be between {MIN_ARGON2:?} and {MAX_ARGON2:?}")
+            }
         }));
     }
     let mut salt = [0u8; 16];
@@ -335,9 +334,10 @@ pub fn open(envelope: &str, pin: &str) -> Result<SessionSecret, SessionError> {
 /// plaintext key. Says nothing about whether it opens.
 pub fn is_envelope(text: &str) -> bool {
     let text = text.trim_start();
-    [TAG, TAG_V2]
-        .iter()
-        .any(|tag| text.strip_prefix(tag).is_some_and(|rest| rest.starts_with(':')))
+    [TAG, TAG_V2].iter().any(|tag| {
+        text.strip_prefix(tag)
+            .is_some_and(|rest| rest.starts_with(':'))
+    })
 }
 
 /// The PBKDF2 iteration count a v1 envelope was made with (`None` for anything else).
@@ -579,7 +579,10 @@ mod tests {
             edited[i].push(if last == '3' { '4' } else { '3' });
             let edited = edited.join(":");
             assert!(
-                matches!(open(&edited, PASSPHRASE), Err(SessionError::DecryptionFailed)),
+                matches!(
+                    open(&edited, PASSPHRASE),
+                    Err(SessionError::DecryptionFailed)
+                ),
                 "field {i}"
             );
         }
@@ -594,7 +597,10 @@ mod tests {
         ] {
             let edited = sealed.replacen(from, to, 1);
             assert!(
-                matches!(open(&edited, PASSPHRASE), Err(SessionError::DecryptionFailed)),
+                matches!(
+                    open(&edited, PASSPHRASE),
+                    Err(SessionError::DecryptionFailed)
+                ),
                 "{to}"
             );
         }

@@ -98,13 +98,27 @@ mod tests {
 
     #[test]
     fn owner_passphrases_need_a_zxcvbn_score_of_three() {
-        for weak in ["", "482193", "Summer2024!", "dragon-1990", "Password1!", "qwertyuiop"] {
+        for weak in [
+            "",
+            "482193",
+            "Summer2024!",
+            "dragon-1990",
+            "Password1!",
+            "qwertyuiop",
+        ] {
             let e = check_owner_passphrase(weak).expect_err(weak);
             assert_eq!(e.code(), "WEAK_PASSPHRASE", "{weak}");
             assert!(e.to_string().contains("at least 3 of 4"), "{weak}: {e}");
-            assert!(weak.len() < 4 || !e.to_string().contains(weak), "{weak}: {e}");
+            assert!(
+                weak.len() < 4 || !e.to_string().contains(weak),
+                "{weak}: {e}"
+            );
         }
-        for strong in ["tundra velvet oxide harbor", "k7#Vq2!mZp9@Lw4e", "483920173"] {
+        for strong in [
+            "tundra velvet oxide harbor",
+            "k7#Vq2!mZp9@Lw4e",
+            "483920173",
+        ] {
             assert!(check_owner_passphrase(strong).is_ok(), "{strong}");
         }
     }

@@ -80,7 +80,11 @@ fn make_room<K: Clone + Eq + std::hash::Hash, V>(
     if map.len() < max {
         return;
     }
-    if let Some(oldest) = map.iter().min_by_key(|(_, v)| age(v)).map(|(k, _)| k.clone()) {
+    if let Some(oldest) = map
+        .iter()
+        .min_by_key(|(_, v)| age(v))
+        .map(|(k, _)| k.clone())
+    {
         map.remove(&oldest);
     }
 }

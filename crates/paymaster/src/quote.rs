@@ -264,9 +264,7 @@ impl Paymaster {
             .map_err(|e| {
                 classify::<std::convert::Infallible>(starknet::accounts::AccountError::Provider(e))
             })?;
-        Ok(estimate
-            .overall_fee
-            .div_ceil(estimate.l2_gas_price.max(1)))
+        Ok(estimate.overall_fee.div_ceil(estimate.l2_gas_price.max(1)))
     }
 
     fn fee_estimate(

@@ -58,25 +58,8 @@ async fn a_lost_answer_is_resubmitted_and_the_intent_executes_once() {
         .await
         .expect("paymaster");
     let client = session_client(&fixture, &pm).await.expect("client");
-    let spec = SessionSpec {
-        duration: Duration::from_secs(3600),
-        max_calls: 10,
-        allowed_entrypoints: vec![sel("record_score")],
-        targets: vec![fixture.scoreboard],
-        spending_limits: vec![],
-    };
-    let session = client
-        .create_session(&owner(&fixture), PIN, &spec)
-        .await
-        .expect("session");
-    let handle = session.unlock(PIN).expect("unlock");
-    let proxy = FaultProxy::start_forwarding_headers(
-        pm.server.url(),
-        Duration::from_secs(600),
-        &["x-paymaster-api-key", "authorization"],
-    )
-    .await
-    .expect("proxy");
+    let (session, handle) = play_session(&fixture, &client).await;
+    let proxy = counting(&pm).await;
     let sdk = through(&client, &proxy, &pm);
 
     // Each way of losing the answer after the paymaster got the request: the connection
@@ -125,13 +108,19 @@ async fn a_lost_answer_is_resubmitted_and_the_intent_executes_once() {
         proxy.injected(),
     );
     proxy.inject(EXECUTE, 0, 1000, Fault::ServerErrorBeforeForward);
-    let short = sdk.clone().with_max_execution_window(Duration::from_secs(10));
+    let short = sdk
+        .clone()
+        .with_max_execution_window(Duration::from_secs(10));
     let e = short
         .execute_and_wait(&session, &handle, &[fixture.play(7)])
         .await
         .expect_err("unreachable");
     assert_eq!(e.code(), "PAYMASTER_UNREACHABLE", "{e}");
-    assert!(e.to_string().contains("until the execution's execute_before"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("until the execution's execute_before"),
+        "{e}"
+    );
     assert!(e.to_string().contains("sending it again is safe"), "{e}");
     let sends = proxy.injected() - injected;
     assert!(sends > 4, "more than the old fixed 4 sends: {sends}");
@@ -203,7 +192,8 @@ async fn a_163_is_answered_by_resending_and_one_execution_lands() {
     let fixture = Fixture::new(0xc163).await.expect("fixture");
     // The engine takes the execution and holds it: executeTransaction answers 163 ("queued
     // but the node has not taken it yet") after a second, every time it is asked.
-    let (points, mut heard) = ScriptedFailPoints::new(vec![(Step::Picked, 0, Turn::Hold)]);
+    // Occurrence 1: the first execution the engine picks is the session's registration.
+    let (points, mut heard) = ScriptedFailPoints::new(vec![(Step::Picked, 1, Turn::Hold)]);
     let pm = PaymasterHarness::start_with(impatient(&fixture, None), points.clone(), u128::MAX)
         .await
         .expect("paymaster");
@@ -214,9 +204,8 @@ async fn a_163_is_answered_by_resending_and_one_execution_lands() {
     let (plays, sent) = (fixture.plays().await.expect("plays"), executions_sent(&pm));
 
     let play = fixture.play(163);
-    let execution = tokio::spawn(async move {
-        sdk.execute_and_wait(&session, &handle, &[play]).await
-    });
+    let execution =
+        tokio::spawn(async move { sdk.execute_and_wait(&session, &handle, &[play]).await });
     tokio::time::timeout(Duration::from_secs(60), heard.recv())
         .await
         .expect("the engine took the execution")
@@ -230,10 +219,17 @@ async fn a_163_is_answered_by_resending_and_one_execution_lands() {
         .expect("bounded")
         .expect("task")
         .unwrap_or_else(|e| panic!("the one outcome, got {e}"));
-    assert_eq!(fixture.plays().await.expect("plays"), plays + 1, "landed once");
+    assert_eq!(
+        fixture.plays().await.expect("plays"),
+        plays + 1,
+        "landed once"
+    );
     assert_eq!(executions_sent(&pm), sent + 1, "the paymaster sent it once");
     let calldata = invoke_calldata(&client, hash).await;
-    assert!(calldata.contains(&Felt::from(163u64)), "{hash:#x} carries the play");
+    assert!(
+        calldata.contains(&Felt::from(163u64)),
+        "{hash:#x} carries the play"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -243,7 +239,8 @@ async fn the_sdk_resends_across_a_paymaster_restart_and_one_execution_lands() {
     std::fs::create_dir_all(&dir).expect("dir");
     let mut config = impatient(&fixture, Some(dir.join("paymaster.sqlite")));
     // The first run takes the execution and never sends it, as a process about to die.
-    let (points, mut heard) = ScriptedFailPoints::new(vec![(Step::Picked, 0, Turn::Hold)]);
+    // Occurrence 1: the first execution the engine picks is the session's registration.
+    let (points, mut heard) = ScriptedFailPoints::new(vec![(Step::Picked, 1, Turn::Hold)]);
     let first = PaymasterHarness::start_with(config.clone(), points, u128::MAX)
         .await
         .expect("paymaster");
@@ -257,9 +254,8 @@ async fn the_sdk_resends_across_a_paymaster_restart_and_one_execution_lands() {
     let plays = fixture.plays().await.expect("plays");
 
     let play = fixture.play(164);
-    let execution = tokio::spawn(async move {
-        sdk.execute_and_wait(&session, &handle, &[play]).await
-    });
+    let execution =
+        tokio::spawn(async move { sdk.execute_and_wait(&session, &handle, &[play]).await });
     tokio::time::timeout(Duration::from_secs(60), heard.recv())
         .await
         .expect("the engine took the execution")
@@ -268,7 +264,10 @@ async fn the_sdk_resends_across_a_paymaster_restart_and_one_execution_lands() {
     first.crash().await;
     // Down for longer than the SDK's old resending lasted (about 1.75 s).
     tokio::time::sleep(Duration::from_secs(4)).await;
-    assert!(!execution.is_finished(), "a paymaster that is down is not the outcome");
+    assert!(
+        !execution.is_finished(),
+        "a paymaster that is down is not the outcome"
+    );
     let paymaster = Paymaster::with_fail_points(
         config.clone(),
         stark_sessions_paymaster::store::open(config.database.as_ref()).expect("store"),
@@ -284,9 +283,20 @@ async fn the_sdk_resends_across_a_paymaster_restart_and_one_execution_lands() {
         .expect("bounded")
         .expect("task")
         .unwrap_or_else(|e| panic!("the one outcome, got {e}"));
-    assert_eq!(fixture.plays().await.expect("plays"), plays + 1, "landed once");
-    assert_eq!(executions_sent(&second), 1, "the restarted paymaster sent it, once");
+    assert_eq!(
+        fixture.plays().await.expect("plays"),
+        plays + 1,
+        "landed once"
+    );
+    assert_eq!(
+        executions_sent(&second),
+        1,
+        "the restarted paymaster sent it, once"
+    );
     let calldata = invoke_calldata(&client, hash).await;
-    assert!(calldata.contains(&Felt::from(164u64)), "{hash:#x} carries the play");
+    assert!(
+        calldata.contains(&Felt::from(164u64)),
+        "{hash:#x} carries the play"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

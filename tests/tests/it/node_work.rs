@@ -99,7 +99,11 @@ async fn a_sponsored_execution_costs_the_node_no_more_executions_than_a_wallets_
         .receipt(sent.transaction_hash)
         .await
         .expect("landed");
-    assert_eq!(node.node_executions() - before, 2, "a wallet: estimate and send");
+    assert_eq!(
+        node.node_executions() - before,
+        2,
+        "a wallet: estimate and send"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -125,9 +129,15 @@ async fn a_quote_from_a_known_shape_never_lets_a_doomed_call_be_sent() {
                 .expect("http")
                 .expect("quoted");
             let signature = sign_typed(&owner, &built["typed_data"], user, chain).expect("sign");
-            pm.execute(user, &built["typed_data"], &signature, sponsored(), &pm.key())
-                .await
-                .expect("http")
+            pm.execute(
+                user,
+                &built["typed_data"],
+                &signature,
+                sponsored(),
+                &pm.key(),
+            )
+            .await
+            .expect("http")
         }
     };
     // A transfer the account can pay: simulated at build (a new shape), sent.

@@ -312,10 +312,18 @@ async fn owner_envelopes_need_a_strong_passphrase_and_old_pin_envelopes_still_op
     let dir = dir_of(&env);
     let owner_key = env.owner_key.to_string_lossy().to_string();
     let owner_public = format!("{:#x}", env.fixture.account.owner.verifying_key().scalar());
-    let new_owner = |out: &str| ["owner", "new", "--out", out, "--pin-env", "TEST_PIN"].map(str::to_owned);
+    let new_owner =
+        |out: &str| ["owner", "new", "--out", out, "--pin-env", "TEST_PIN"].map(str::to_owned);
     let import_owner = |out: &str| {
         [
-            "owner", "import", "--key-file", &owner_key, "--out", out, "--pin-env", "TEST_PIN",
+            "owner",
+            "import",
+            "--key-file",
+            &owner_key,
+            "--out",
+            out,
+            "--pin-env",
+            "TEST_PIN",
         ]
         .map(str::to_owned)
     };
@@ -336,29 +344,61 @@ async fn owner_envelopes_need_a_strong_passphrase_and_old_pin_envelopes_still_op
             refused(&made, "[WEAK_PASSPHRASE]");
             refused(&made, "must score at least 3 of 4");
             let err = String::from_utf8_lossy(&made.stderr);
-            assert!(!err.contains(weak), "{weak}: the passphrase is never printed: {err}");
+            assert!(
+                !err.contains(weak),
+                "{weak}: the passphrase is never printed: {err}"
+            );
         }
         assert!(!out.exists(), "{weak}: no owner envelope written");
     }
     // The same commands with a strong passphrase: Argon2id envelopes of the keys.
     let fresh = dir.join("strong-new.envelope");
     let fresh_path = fresh.to_string_lossy().to_string();
-    let made = json_of(&run([new_owner(&fresh_path).to_vec(), vec!["--json".into()]].concat(), OWNER_PIN).await);
-    assert!(std::fs::read_to_string(&fresh).expect("envelope").starts_with("sskey2:argon2id:19456:2:1:"));
+    let made = json_of(
+        &run(
+            [new_owner(&fresh_path).to_vec(), vec!["--json".into()]].concat(),
+            OWNER_PIN,
+        )
+        .await,
+    );
+    assert!(std::fs::read_to_string(&fresh)
+        .expect("envelope")
+        .starts_with("sskey2:argon2id:19456:2:1:"));
     let imported = dir.join("strong-import.envelope");
     let imported_path = imported.to_string_lossy().to_string();
-    let wrapped = json_of(&run([import_owner(&imported_path).to_vec(), vec!["--json".into()]].concat(), OWNER_PIN).await);
+    let wrapped = json_of(
+        &run(
+            [import_owner(&imported_path).to_vec(), vec!["--json".into()]].concat(),
+            OWNER_PIN,
+        )
+        .await,
+    );
     assert_eq!(wrapped["public_key"], owner_public.as_str());
     assert_ne!(made["public_key"], wrapped["public_key"]);
-    assert!(std::fs::read_to_string(&imported).expect("envelope").starts_with("sskey2:argon2id:"));
+    assert!(std::fs::read_to_string(&imported)
+        .expect("envelope")
+        .starts_with("sskey2:argon2id:"));
 
     // An owner envelope made before passphrases (PBKDF2, a 6-digit PIN) still opens.
-    let secret = SessionSecret::from_bytes(&env.fixture.account.owner.secret_scalar().to_bytes_be())
-        .expect("the owner's key");
-    let old = write(&dir, "old.envelope", &seal(&secret, SESSION_PIN, EnvelopeParams::default()).expect("seal"));
+    let secret =
+        SessionSecret::from_bytes(&env.fixture.account.owner.secret_scalar().to_bytes_be())
+            .expect("the owner's key");
+    let old = write(
+        &dir,
+        "old.envelope",
+        &seal(&secret, SESSION_PIN, EnvelopeParams::default()).expect("seal"),
+    );
     let exported = json_of(
         &env.run(
-            &["owner", "export-public", "--owner-key-file", &old, "--pin-env", "TEST_PIN", "--json"],
+            &[
+                "owner",
+                "export-public",
+                "--owner-key-file",
+                &old,
+                "--pin-env",
+                "TEST_PIN",
+                "--json",
+            ],
             SESSION_PIN,
         )
         .await,

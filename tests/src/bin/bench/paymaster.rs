@@ -158,7 +158,13 @@ async fn setup(requests: usize, clients: usize, levels: usize) -> Result<Setup> 
 
 impl Setup {
     /// Runs `op` as [`measure`] does and counts the node executions it caused.
-    async fn counted<F, Fut>(&self, name: String, n: usize, clients: usize, op: F) -> Result<Counted>
+    async fn counted<F, Fut>(
+        &self,
+        name: String,
+        n: usize,
+        clients: usize,
+        op: F,
+    ) -> Result<Counted>
     where
         F: Fn(usize, usize) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = Result<()>> + Send,
@@ -176,7 +182,10 @@ impl Setup {
     /// waits for the receipt.
     async fn wallet(&self, requests: usize, clients: usize) -> Result<Counted> {
         let (fixture, wallets) = (self.fixture.clone(), self.wallets.clone());
-        let name = format!("(w) wallet invoke: estimate, send, receipt ({})", clients_label(clients));
+        let name = format!(
+            "(w) wallet invoke: estimate, send, receipt ({})",
+            clients_label(clients)
+        );
         self.counted(name, requests, clients, move |c, _| {
             let (fixture, wallets) = (fixture.clone(), wallets.clone());
             async move {
@@ -192,11 +201,17 @@ impl Setup {
     /// waits for the receipt.
     async fn explicit(&self, requests: usize, clients: usize) -> Result<Sample> {
         let (fixture, wallets) = (self.fixture.clone(), self.wallets.clone());
-        let name = format!("owner invoke, explicit bounds, receipt ({})", clients_label(clients));
+        let name = format!(
+            "owner invoke, explicit bounds, receipt ({})",
+            clients_label(clients)
+        );
         measure(name, requests, clients, move |c, _| {
             let (fixture, wallets) = (fixture.clone(), wallets.clone());
             async move {
-                fixture.send(&wallets[c], vec![fixture.play(1)]).await?.receipt()?;
+                fixture
+                    .send(&wallets[c], vec![fixture.play(1)])
+                    .await?
+                    .receipt()?;
                 Ok(())
             }
         })
@@ -389,7 +404,10 @@ fn judged(levels: &[Level]) -> (Vec<String>, Vec<(&'static str, Value)>) {
         let name = "node executions per sponsored execution at 1 client";
         notes.push(goal(name, l.node_executions, GOAL_NODE_EXECUTIONS_1, false));
         summary.push(("node_executions_per_sponsored", json!(l.node_executions)));
-        summary.push(("node_executions_per_wallet_invoke", json!(l.wallet_node_executions)));
+        summary.push((
+            "node_executions_per_wallet_invoke",
+            json!(l.wallet_node_executions),
+        ));
     }
     for (n, key) in [
         (8, "node_executions_per_sponsored_8"),
