@@ -5,8 +5,11 @@
 //! before or after the node saw the request — or answers a JSON-RPC error of the test's choice
 //! in the node's place (as a node answers a user's call that panics with that text).
 //! Started with [`FaultProxy::start_forwarding_headers`] it also passes the named request
-//! headers on (a paymaster's credentials), to stand between the SDK and a paymaster.
+//! headers on (a paymaster's credentials), to stand between the SDK and a paymaster. It counts
+//! what reached the upstream by JSON-RPC method ([`FaultProxy::forwarded_by_method`]), so with
+//! no rule it is a counting proxy: the node work a client causes, counted at the node.
 
+use std::collections::HashMap;
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,6 +24,16 @@ use url::Url;
 
 /// Largest request the proxy reads (a bundle of signed executions is well below).
 const MAX_REQUEST: usize = 4 << 20;
+
+/// The node methods that execute a transaction: simulations, fee estimates and sends. What a
+/// client costs the node is counted in these.
+pub const NODE_EXECUTIONS: [&str; 5] = [
+    "starknet_estimateFee",
+    "starknet_simulateTransactions",
+    "starknet_addInvokeTransaction",
+    "starknet_addDeployAccountTransaction",
+    "starknet_addDeclareTransaction",
+];
 
 /// What the proxy does to a request a rule picks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +88,8 @@ struct Shared {
     rules: Mutex<Vec<Rule>>,
     injected: AtomicUsize,
     forwarded: AtomicUsize,
+    /// Requests that reached the upstream, by JSON-RPC method.
+    forwarded_by_method: Mutex<HashMap<String, usize>>,
     /// Request headers passed on to the upstream (lower case).
     forward_headers: Vec<String>,
 }
@@ -144,6 +159,7 @@ impl FaultProxy {
             rules: Mutex::new(Vec::new()),
             injected: AtomicUsize::new(0),
             forwarded: AtomicUsize::new(0),
+            forwarded_by_method: Mutex::new(HashMap::new()),
             forward_headers: headers.iter().map(|h| h.to_ascii_lowercase()).collect(),
         });
         let deadline = Instant::now() + lifetime;
@@ -202,6 +218,29 @@ impl FaultProxy {
     pub fn forwarded(&self) -> usize {
         self.shared.forwarded.load(Ordering::Relaxed)
     }
+
+    /// How many requests of JSON-RPC `method` reached the upstream.
+    pub fn forwarded_of(&self, method: &str) -> usize {
+        self.forwarded_by_method()
+            .get(method)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// How many transaction executions ([`NODE_EXECUTIONS`]) reached the upstream so far.
+    pub fn node_executions(&self) -> usize {
+        let counts = self.forwarded_by_method();
+        NODE_EXECUTIONS.iter().filter_map(|m| counts.get(*m)).sum()
+    }
+
+    /// How many requests of each JSON-RPC method reached the upstream so far.
+    pub fn forwarded_by_method(&self) -> HashMap<String, usize> {
+        self.shared
+            .forwarded_by_method
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
 }
 
 async fn accept(listener: TcpListener, shared: Arc<Shared>, deadline: Instant) {
@@ -248,7 +287,15 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) {
         let answer = match fault {
             Some(f) if !f.forwards() => None,
             _ => match forward(&shared, &headers, body).await {
-                Ok(answer) => Some(answer),
+                Ok(answer) => {
+                    *shared
+                        .forwarded_by_method
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .entry(method)
+                        .or_default() += 1;
+                    Some(answer)
+                }
                 Err(_) => return,
             },
         };

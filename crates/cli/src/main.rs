@@ -34,7 +34,7 @@ enum Command {
     /// Create, register, use, inspect, revoke and forget session keys.
     #[command(subcommand)]
     Session(Box<session::SessionCommand>),
-    /// Create, encrypt and inspect the owner's key (kept in a PIN-protected envelope).
+    /// Create, encrypt and inspect the owner's key (kept in an Argon2id envelope under a passphrase).
     #[command(subcommand)]
     Owner(owner::OwnerCommand),
     /// The owner's session account on any network.

@@ -6,8 +6,8 @@ use anyhow::{bail, Context, Result};
 use stark_sessions_abi::Felt;
 use stark_sessions_client::envelope;
 use stark_sessions_client::{
-    check_new_pin, Network, Owner, PaymasterAuth, PaymasterClient, SessionClient, SessionError,
-    SessionStore, SpendingLimit,
+    check_new_pin, check_owner_passphrase, Network, Owner, PaymasterAuth, PaymasterClient,
+    SessionClient, SessionError, SessionStore, SpendingLimit,
 };
 use starknet::core::types::Call;
 use starknet::core::utils::get_selector_from_name;
@@ -158,14 +158,14 @@ impl StoreOpts {
     }
 }
 
-/// Where the PIN that encrypts a session key comes from. Without either option it is read from
-/// the terminal without echo.
+/// Where the PIN that encrypts a session key (or the passphrase of an owner key) comes from.
+/// Without either option it is read from the terminal without echo.
 #[derive(Debug, Clone, clap::Args)]
 pub struct PinOpts {
-    /// Read the PIN from this file (first line).
+    /// Read the PIN (or an owner key's passphrase) from this file (first line).
     #[arg(long, conflicts_with = "pin_env")]
     pub pin_file: Option<PathBuf>,
-    /// Read the PIN from this environment variable.
+    /// Read the PIN (or an owner key's passphrase) from this environment variable.
     #[arg(long)]
     pub pin_env: Option<String>,
 }
@@ -176,20 +176,34 @@ impl PinOpts {
         self.read_as("session PIN: ")
     }
 
-    /// The PIN for a new envelope: asked twice at a prompt, and checked against the PIN
-    /// policy before anything is made.
+    /// The PIN for a new session envelope: asked twice at a prompt, and checked against the
+    /// PIN policy before anything is made.
     pub fn read_new(&self, prompt: &str) -> Result<Zeroizing<String>> {
+        let pin = self.read_twice(prompt)?;
+        check_new_pin(&pin)?;
+        Ok(pin)
+    }
+
+    /// The passphrase for a new owner envelope: asked twice at a prompt, and checked against
+    /// the owner passphrase policy (a zxcvbn score of 3 or more) before anything is made.
+    pub fn read_new_owner_passphrase(&self, prompt: &str) -> Result<Zeroizing<String>> {
+        let passphrase = self.read_twice(prompt)?;
+        check_owner_passphrase(&passphrase)?;
+        Ok(passphrase)
+    }
+
+    /// The secret from the options, or from the prompt twice (the two must agree).
+    fn read_twice(&self, prompt: &str) -> Result<Zeroizing<String>> {
         let pin = self.read_as(prompt)?;
         if self.pin_file.is_none() && self.pin_env.is_none() {
             let again = Zeroizing::new(
-                rpassword::prompt_password("the same PIN again: ")
+                rpassword::prompt_password("the same again: ")
                     .context("no PIN: give --pin-file or --pin-env, or run in a terminal")?,
             );
             if *again != *pin {
-                bail!("the two PINs differ; nothing was written");
+                bail!("the two entries differ; nothing was written");
             }
         }
-        check_new_pin(&pin)?;
         Ok(pin)
     }
 
@@ -219,8 +233,9 @@ impl PinOpts {
 }
 
 /// The owner's key, for registering and revoking: an envelope made by `stark-sessions owner
-/// new|import` (opened with the PIN from `--pin-file`, `--pin-env` or a prompt), or — warned
-/// about — a plaintext 0x… hex key.
+/// new|import` (opened with the passphrase — or, for an envelope made before passphrases, the
+/// PIN — from `--pin-file`, `--pin-env` or a prompt), or — warned about — a plaintext 0x… hex
+/// key.
 #[derive(Debug, Clone, clap::Args)]
 pub struct OwnerOpts {
     /// File holding the owner's private key: an envelope (`stark-sessions owner new|import`)
@@ -255,7 +270,7 @@ impl OwnerOpts {
             ),
         };
         if envelope::is_envelope(&text) {
-            let pin = self.pin.read_as("owner key PIN: ")?;
+            let pin = self.pin.read_as("owner key passphrase: ")?;
             let secret = envelope::open(&text, &pin)
                 .with_context(|| format!("cannot open the owner key in {source}"))?;
             let scalar = Felt::from_bytes_be(&secret.to_bytes());

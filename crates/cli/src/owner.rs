@@ -1,5 +1,5 @@
-//! `stark-sessions owner …`: the owner's key at rest, in the same PIN-protected envelope as
-//! session keys.
+//! `stark-sessions owner …`: the owner's key at rest, in an Argon2id envelope under a
+//! passphrase that passes the owner passphrase policy.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde_json::json;
 use stark_sessions_abi::Felt;
-use stark_sessions_client::envelope::{seal, EnvelopeParams};
+use stark_sessions_client::envelope::{seal_owner, OwnerEnvelopeParams};
 use stark_sessions_client::SessionSecret;
 use zeroize::Zeroizing;
 
@@ -17,9 +17,9 @@ use crate::session::{emit, OutputOpts};
 /// `stark-sessions owner`.
 #[derive(Debug, clap::Subcommand)]
 pub enum OwnerCommand {
-    /// Create an owner key and write it, encrypted under a new PIN, to a new file (0600).
+    /// Create an owner key and write it, encrypted under a new passphrase, to a new file (0600).
     New(NewArgs),
-    /// Encrypt an existing plaintext owner key (0x… hex) under a new PIN into a new file.
+    /// Encrypt an existing plaintext owner key (0x… hex) under a new passphrase into a new file.
     Import(ImportArgs),
     /// Print the public key of an owner key (envelope or plaintext).
     ExportPublic(ExportPublicArgs),
@@ -94,8 +94,8 @@ pub fn write_new_secret_file(path: &Path, text: &str) -> Result<()> {
 }
 
 fn seal_to_file(secret: &SessionSecret, pin: &PinOpts, out: &Path) -> Result<Felt> {
-    let pin = pin.read_new("new owner key PIN: ")?;
-    let sealed = seal(secret, &pin, EnvelopeParams::default())?;
+    let passphrase = pin.read_new_owner_passphrase("new owner key passphrase: ")?;
+    let sealed = seal_owner(secret, &passphrase, OwnerEnvelopeParams::default())?;
     write_new_secret_file(out, &sealed)?;
     Ok(secret.public_key())
 }

@@ -41,11 +41,12 @@ pub const DEFAULT_MAX_EXECUTION_WINDOW: Duration = Duration::from_secs(10 * 60);
 /// (`execute_after`): the contract wants `execute_after < block time`, and the block an
 /// execution lands in may carry a timestamp a little behind the one the client read.
 pub const EXECUTE_AFTER_SLACK_SECS: u64 = 60;
-/// How often a signed execution is sent again after an ambiguous failure (timeout, reset,
-/// 5xx, an answer that is not JSON-RPC), by default. See [`SessionClient::with_submit_retries`].
-pub const DEFAULT_SUBMIT_RETRIES: u32 = 3;
-/// The wait before the first resubmission; it doubles with each one.
+/// The wait before a signed execution is first sent again, when the paymaster's answer was lost
+/// or said to resend ([`SessionError::is_in_doubt`]); it doubles with each resend, up to
+/// [`MAX_SUBMIT_BACKOFF`]. Resending stops when the execution's `execute_before` comes.
 pub const SUBMIT_BACKOFF: Duration = Duration::from_millis(250);
+/// The longest wait between two sends of one signed execution.
+pub const MAX_SUBMIT_BACKOFF: Duration = Duration::from_secs(4);
 /// How long [`SessionClient::wait_for_transaction`] waits for a receipt.
 pub const RECEIPT_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -149,7 +150,6 @@ pub struct SessionClient {
     trusted_callers: Vec<Felt>,
     envelope: EnvelopeParams,
     max_execution_window: Duration,
-    submit_retries: u32,
 }
 
 /// The time rules an outside execution must meet before it is signed, in block-time seconds.
@@ -201,7 +201,6 @@ impl SessionClient {
             trusted_callers: Vec::new(),
             envelope: EnvelopeParams::default(),
             max_execution_window: DEFAULT_MAX_EXECUTION_WINDOW,
-            submit_retries: DEFAULT_SUBMIT_RETRIES,
         })
     }
 
@@ -226,15 +225,6 @@ impl SessionClient {
     #[must_use]
     pub fn with_max_execution_window(mut self, window: Duration) -> Self {
         self.max_execution_window = window;
-        self
-    }
-
-    /// Sends a signed execution again at most `retries` times after an ambiguous failure
-    /// (default [`DEFAULT_SUBMIT_RETRIES`]). Always the same signed execution: the paymaster
-    /// answers a resubmission with the first outcome, so an intent executes at most once.
-    #[must_use]
-    pub fn with_submit_retries(mut self, retries: u32) -> Self {
-        self.submit_retries = retries;
         self
     }
 
@@ -439,18 +429,21 @@ impl SessionClient {
         // The hash is ours, from our account and chain: nothing the paymaster says is signed.
         let hash = snip12::outside_execution_hash(&outside, account, self.chain_id);
         let signature = sign(&hash)?;
-        let executed = submit_with_retries(self.submit_retries, SUBMIT_BACKOFF, || {
+        let executed = submit_until(outside.execute_before, Backoff::default(), || {
             self.paymaster
                 .execute_transaction(account, typed_data, &signature, deployment)
         })
         .await
-        .map_err(|e| match e {
-            SessionError::PaymasterTransport(why) => SessionError::PaymasterTransport(format!(
-                "{why}; the signed execution (nonce {:#x}) may still run: sending it again is \
-                 safe, signing a new one is not",
-                outside.nonce
-            )),
-            other => context.paymaster(other),
+        .map_err(|e| {
+            if e.is_in_doubt() {
+                e.noting(&format!(
+                    "; the signed execution (nonce {:#x}) may still run until the chain's time \
+                     reaches {}: sending it again is safe, signing a new one is not",
+                    outside.nonce, outside.execute_before
+                ))
+            } else {
+                context.paymaster(e)
+            }
         })?;
         Ok(executed.transaction_hash)
     }
@@ -878,37 +871,52 @@ pub fn registration_calls(account: Felt, config: &SessionConfig) -> Vec<Call> {
     calls
 }
 
-/// Sends a signed execution with `submit`, again — the same one — at most `retries` times
-/// after an ambiguous failure ([`SessionError::PaymasterTransport`]: a timeout, a reset, a 5xx,
-/// an answer that is not JSON-RPC), waiting `backoff` and then twice as long each time. A
-/// definite answer, success or a JSON-RPC error, ends it.
-async fn submit_with_retries<F, Fut>(
-    retries: u32,
-    backoff: Duration,
+/// The waits between sends of one signed execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Backoff {
+    first: Duration,
+    max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            first: SUBMIT_BACKOFF,
+            max: MAX_SUBMIT_BACKOFF,
+        }
+    }
+}
+
+/// Sends a signed execution with `submit`, and again — the same one — while the answer is in
+/// doubt ([`SessionError::is_in_doubt`]: lost, or the paymaster's 163 "resend"), waiting
+/// `backoff.first`, then twice as long each time up to `backoff.max`, until `execute_before`
+/// (Unix seconds; the chain refuses the execution from then on, so resending is pointless).
+/// A definite answer, success or another JSON-RPC error, ends it at once.
+async fn submit_until<F, Fut>(
+    execute_before: u64,
+    backoff: Backoff,
     mut submit: F,
 ) -> Result<Executed, SessionError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<Executed, SessionError>>,
 {
-    let mut wait = backoff;
-    let mut attempt = 0;
+    let mut wait = backoff.first;
+    let mut attempts = 1u32;
     loop {
-        match submit().await {
-            // The paymaster may have the execution already; only its answer is lost.
-            Err(SessionError::PaymasterTransport(_)) if attempt < retries => {
-                attempt += 1;
-                tokio::time::sleep(wait).await;
-                wait = wait.saturating_mul(2);
-            }
-            Err(SessionError::PaymasterTransport(why)) => {
-                return Err(SessionError::PaymasterTransport(format!(
-                    "{why} (after {} attempts)",
-                    attempt + 1
-                )))
-            }
+        let error = match submit().await {
+            Err(e) if e.is_in_doubt() => e,
             other => return other,
+        };
+        let left = Duration::from_secs(execute_before.saturating_sub(unix_now()));
+        if left <= wait {
+            return Err(error.noting(&format!(
+                " (sent {attempts} times, until the execution's execute_before {execute_before})"
+            )));
         }
+        tokio::time::sleep(wait).await;
+        wait = wait.saturating_mul(2).min(backoff.max);
+        attempts += 1;
     }
 }
 
@@ -1093,54 +1101,105 @@ mod tests {
         assert!(e.contains("starts in the future"), "{e}");
     }
 
-    #[tokio::test]
-    async fn an_ambiguous_failure_resends_the_same_execution_a_bounded_number_of_times() {
-        use std::cell::Cell;
-        let done = Executed {
+    fn done() -> Executed {
+        Executed {
             transaction_hash: Felt::from(0xabcu32),
             tracking_id: Felt::from(0x1du8),
-        };
-        let lost = || SessionError::PaymasterTransport("connection reset".into());
-        // Two lost answers, then the paymaster's answer to the same execution.
-        let attempts = Cell::new(0);
-        let outcome = submit_with_retries(3, Duration::from_millis(1), || {
+        }
+    }
+
+    fn lost() -> SessionError {
+        SessionError::PaymasterTransport("connection reset".into())
+    }
+
+    fn resend() -> SessionError {
+        SessionError::Paymaster {
+            code: crate::paymaster::RESEND_CODE,
+            message: "An error occurred (UNKNOWN_ERROR)".into(),
+            data: Some(json!(
+                "tracking id 0x1d is queued but the node has not taken it yet"
+            )),
+        }
+    }
+
+    const QUICK: Backoff = Backoff {
+        first: Duration::from_millis(1),
+        max: Duration::from_millis(40),
+    };
+
+    /// Sends through `answers` (the last one repeated) until `submit_until` stops; the outcome
+    /// and how many sends it took.
+    async fn sends(
+        execute_before: u64,
+        answers: Vec<fn() -> Result<Executed, SessionError>>,
+    ) -> (Result<Executed, SessionError>, usize) {
+        use std::cell::Cell;
+        let attempts = Cell::new(0usize);
+        let outcome = submit_until(execute_before, QUICK, || {
+            let i = attempts.get().min(answers.len() - 1);
             attempts.set(attempts.get() + 1);
-            let answer = if attempts.get() < 3 {
-                Err(lost())
-            } else {
-                Ok(done)
-            };
+            let answer = answers[i]();
             async move { answer }
         })
-        .await
-        .expect("the one outcome");
-        assert_eq!((outcome, attempts.get()), (done, 3));
-        // Never more than 1 + retries sends.
-        attempts.set(0);
-        let e = submit_with_retries(3, Duration::from_millis(1), || {
-            attempts.set(attempts.get() + 1);
-            async { Err::<Executed, _>(lost()) }
-        })
-        .await
-        .expect_err("gave up");
-        assert_eq!(attempts.get(), 4);
-        assert_eq!(e.code(), "PAYMASTER_UNREACHABLE");
-        assert!(e.to_string().contains("after 4 attempts"), "{e}");
+        .await;
+        (outcome, attempts.get())
+    }
+
+    #[tokio::test]
+    async fn an_answer_in_doubt_or_a_163_resends_the_same_execution() {
+        let later = unix_now() + 600;
+        // Lost twice, told to resend once, then the paymaster's answer to the same execution.
+        let (outcome, attempts) = sends(
+            later,
+            vec![|| Err(lost()), || Err(lost()), || Err(resend()), || {
+                Ok(done())
+            }],
+        )
+        .await;
+        assert_eq!((outcome.expect("the one outcome"), attempts), (done(), 4));
         // A definite refusal is final.
-        attempts.set(0);
-        let e = submit_with_retries(3, Duration::from_millis(1), || {
-            attempts.set(attempts.get() + 1);
-            async {
-                Err::<Executed, _>(SessionError::Paymaster {
+        let (outcome, attempts) = sends(
+            later,
+            vec![|| {
+                Err(SessionError::Paymaster {
                     code: 156,
                     message: "transaction execution error".into(),
                     data: None,
                 })
-            }
-        })
-        .await
-        .expect_err("refused");
-        assert_eq!((attempts.get(), e.code()), (1, "PAYMASTER_ERROR"));
+            }],
+        )
+        .await;
+        assert_eq!(
+            (attempts, outcome.expect_err("refused").code()),
+            (1, "PAYMASTER_ERROR")
+        );
+    }
+
+    #[tokio::test]
+    async fn resending_lasts_until_execute_before_not_a_fixed_count() {
+        for answer in [(|| Err(lost())) as fn() -> _, || Err(resend())] {
+            let started = std::time::Instant::now();
+            let (outcome, attempts) = sends(unix_now() + 2, vec![answer]).await;
+            let e = outcome.expect_err("gave up");
+            // Well past the old 4 sends (about 1.75 s), and over by execute_before.
+            assert!(attempts > 10, "{attempts} sends");
+            assert!(
+                started.elapsed() < Duration::from_secs(3),
+                "{:?}",
+                started.elapsed()
+            );
+            assert!(e.is_in_doubt(), "{e}");
+            assert!(
+                e.to_string().contains(&format!("sent {attempts} times")),
+                "{e}"
+            );
+        }
+        // Nothing is resent once execute_before has come.
+        let (outcome, attempts) = sends(unix_now(), vec![|| Err(lost())]).await;
+        assert_eq!(
+            (attempts, outcome.expect_err("over").code()),
+            (1, "PAYMASTER_UNREACHABLE")
+        );
     }
 
     #[test]

@@ -1,18 +1,22 @@
-//! The encryption envelope of a private key at rest (session keys and owner keys), and the import of the legacy
-//! CryptoJS "Salted__" format.
+//! The encryption envelope of a private key at rest (session keys and owner keys), and the
+//! import of the legacy CryptoJS "Salted__" format.
 //!
-//! Envelope v1, one line of text:
+//! One line of text, binary fields in URL-safe base64 without padding. Two key derivations:
 //!
 //! ```text
 //! sskey1:pbkdf2-sha256:<iterations>:aes-256-cbc:hmac-sha256:<salt>:<iv>:<ciphertext>:<mac>
+//! sskey2:argon2id:<memory KiB>:<passes>:<lanes>:aes-256-cbc:hmac-sha256:<salt>:<iv>:<ciphertext>:<mac>
 //! ```
 //!
-//! binary fields in URL-safe base64 without padding. PBKDF2-HMAC-SHA256(PIN, salt, iterations)
-//! gives a 32-byte master key; HMAC-SHA256 of the master key over two labels gives the AES-256
-//! key and the MAC key (one PBKDF2 run, not two: an attacker would need only one). The MAC
-//! covers every byte before the last `:` — version, parameters, salt, IV and ciphertext — and
-//! is checked in constant time before anything is decrypted, so a wrong PIN and a tampered
-//! envelope fail the same way, before any padding is looked at.
+//! v1 (session keys, under a PIN): PBKDF2-HMAC-SHA256(PIN, salt, iterations). v2 (owner keys,
+//! under a passphrase that passes [`crate::pin::check_owner_passphrase`]): Argon2id (RFC 9106,
+//! version 0x13) with at least OWASP's parameters, 19 MiB, 2 passes, 1 lane — memory-hard, so
+//! a GPU gains little per guess. Either gives a 32-byte master key; HMAC-SHA256 of the master
+//! key over two labels of the version gives the AES-256 key and the MAC key (one derivation,
+//! not two: an attacker would need only one). The MAC covers every byte before the last `:` —
+//! version, parameters, salt, IV and ciphertext — and is checked in constant time before
+//! anything is decrypted, so a wrong PIN and a tampered envelope fail the same way, before any
+//! padding is looked at. Every envelope opens whichever version it is.
 
 use aes::cipher::{block_padding::Pkcs7, BlockDecryptMut, BlockEncryptMut, KeyIvInit};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -40,15 +44,34 @@ pub const MIN_ITERATIONS: u32 = 600_000;
 pub const MAX_ITERATIONS: u32 = 20_000_000;
 pub use crate::pin::MIN_PIN_LEN;
 
+/// The least Argon2id cost an owner envelope may have, to be written or read: OWASP's
+/// recommendation (19 MiB, 2 passes, 1 lane), also the default.
+pub const MIN_ARGON2: OwnerEnvelopeParams = OwnerEnvelopeParams {
+    memory_kib: 19 * 1024,
+    passes: 2,
+    lanes: 1,
+};
+/// The most an owner envelope may ask for (256 MiB, 16 passes, 8 lanes): a crafted envelope
+/// must not exhaust memory or make an unlock take minutes.
+pub const MAX_ARGON2: OwnerEnvelopeParams = OwnerEnvelopeParams {
+    memory_kib: 256 * 1024,
+    passes: 16,
+    lanes: 8,
+};
+
 const TAG: &str = "sskey1";
 const KDF: &str = "pbkdf2-sha256";
+const TAG_V2: &str = "sskey2";
+const KDF_V2: &str = "argon2id";
 const CIPHER: &str = "aes-256-cbc";
 const MAC: &str = "hmac-sha256";
 const ENC_LABEL: &[u8] = b"stark-sessions/envelope/v1/aes-256-cbc";
 const MAC_LABEL: &[u8] = b"stark-sessions/envelope/v1/hmac-sha256";
+const ENC_LABEL_V2: &[u8] = b"stark-sessions/envelope/v2/aes-256-cbc";
+const MAC_LABEL_V2: &[u8] = b"stark-sessions/envelope/v2/hmac-sha256";
 const LEGACY_MAGIC: &[u8] = b"Salted__";
 
-/// How a new envelope is made.
+/// How a new (v1, PBKDF2) envelope is made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EnvelopeParams {
     /// PBKDF2 iterations, at least [`MIN_ITERATIONS`].
@@ -60,6 +83,82 @@ impl Default for EnvelopeParams {
         EnvelopeParams {
             iterations: DEFAULT_ITERATIONS,
         }
+    }
+}
+
+/// The Argon2id cost of a new owner (v2) envelope, between [`MIN_ARGON2`] and [`MAX_ARGON2`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OwnerEnvelopeParams {
+    /// Memory, in KiB.
+    pub memory_kib: u32,
+    /// Passes over the memory.
+    pub passes: u32,
+    /// Lanes (parallelism).
+    pub lanes: u32,
+}
+
+impl Default for OwnerEnvelopeParams {
+    fn default() -> Self {
+        MIN_ARGON2
+    }
+}
+
+impl OwnerEnvelopeParams {
+    fn within_bounds(&self) -> bool {
+        (MIN_ARGON2.memory_kib..=MAX_ARGON2.memory_kib).contains(&self.memory_kib)
+            && (MIN_ARGON2.passes..=MAX_ARGON2.passes).contains(&self.passes)
+            && (MIN_ARGON2.lanes..=MAX_ARGON2.lanes).contains(&self.lanes)
+            // Argon2 needs 8 KiB of memory per lane.
+            && self.memory_kib >= 8 * self.lanes
+    }
+}
+
+/// The key derivation of an envelope, with its parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kdf {
+    Pbkdf2 { iterations: u32 },
+    Argon2id(OwnerEnvelopeParams),
+}
+
+impl Kdf {
+    fn within_bounds(&self) -> bool {
+        match self {
+            Kdf::Pbkdf2 { iterations } => (MIN_ITERATIONS..=MAX_ITERATIONS).contains(iterations),
+            Kdf::Argon2id(params) => params.within_bounds(),
+        }
+    }
+
+    /// The envelope's text up to the cipher: version, derivation and its parameters.
+    fn header(&self) -> String {
+        match self {
+            Kdf::Pbkdf2 { iterations } => format!("{TAG}:{KDF}:{iterations}"),
+            Kdf::Argon2id(p) => format!(
+                "{TAG_V2}:{KDF_V2}:{}:{}:{}",
+                p.memory_kib, p.passes, p.lanes
+            ),
+        }
+    }
+
+    /// The AES and MAC keys for `secret` (a PIN or passphrase) and `salt`.
+    fn derive(&self, secret: &[u8], salt: &[u8]) -> Option<Keys> {
+        let mut master = Zeroizing::new([0u8; 32]);
+        let (enc, mac) = match self {
+            Kdf::Pbkdf2 { iterations } => {
+                pbkdf2::pbkdf2::<HmacSha256>(secret, salt, *iterations, master.as_mut());
+                (ENC_LABEL, MAC_LABEL)
+            }
+            Kdf::Argon2id(p) => {
+                let params = argon2::Params::new(p.memory_kib, p.passes, p.lanes, Some(32)).ok()?;
+                argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+                    .hash_password_into(secret, salt, master.as_mut())
+                    .ok()?;
+                (ENC_LABEL_V2, MAC_LABEL_V2)
+            }
+        };
+        Some(Keys {
+            enc: label_key(&master, enc),
+            mac: label_key(&master, mac),
+        })
     }
 }
 
@@ -76,44 +175,63 @@ fn label_key(master: &[u8; 32], label: &[u8]) -> Zeroizing<[u8; 32]> {
     out
 }
 
-fn derive(pin: &[u8], salt: &[u8], iterations: u32) -> Keys {
-    let mut master = Zeroizing::new([0u8; 32]);
-    pbkdf2::pbkdf2::<HmacSha256>(pin, salt, iterations, master.as_mut());
-    Keys {
-        enc: label_key(&master, ENC_LABEL),
-        mac: label_key(&master, MAC_LABEL),
-    }
-}
-
 fn mac_of(key: &[u8; 32], data: &[u8]) -> [u8; 32] {
     let mut mac = <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC takes any key length");
     mac.update(data);
     mac.finalize().into_bytes().into()
 }
 
-/// Encrypts a secret key (a session key or an owner key) under `pin` into an envelope. The
-/// PIN must pass [`crate::pin::check_new_pin`].
+/// Encrypts a session key under `pin` into a v1 (PBKDF2) envelope. The PIN must pass
+/// [`crate::pin::check_new_pin`]. For an owner key, use [`seal_owner`].
 pub fn seal(
     secret: &SessionSecret,
     pin: &str,
     params: EnvelopeParams,
 ) -> Result<String, SessionError> {
     crate::pin::check_new_pin(pin)?;
-    if !(MIN_ITERATIONS..=MAX_ITERATIONS).contains(&params.iterations) {
-        return Err(SessionError::CreationFailed(format!(
-            "PBKDF2 iterations must be between {MIN_ITERATIONS} and {MAX_ITERATIONS}"
-        )));
+    seal_with(
+        secret,
+        pin,
+        Kdf::Pbkdf2 {
+            iterations: params.iterations,
+        },
+    )
+}
+
+/// Encrypts an owner key — the account's root — under `passphrase` into a v2 (Argon2id)
+/// envelope. The passphrase must pass [`crate::pin::check_owner_passphrase`].
+pub fn seal_owner(
+    secret: &SessionSecret,
+    passphrase: &str,
+    params: OwnerEnvelopeParams,
+) -> Result<String, SessionError> {
+    crate::pin::check_owner_passphrase(passphrase)?;
+    seal_with(secret, passphrase, Kdf::Argon2id(params))
+}
+
+fn seal_with(secret: &SessionSecret, pin: &str, kdf: Kdf) -> Result<String, SessionError> {
+    if !kdf.within_bounds() {
+        return Err(SessionError::CreationFailed(match kdf {
+            Kdf::Pbkdf2 { .. } => {
+                format!("PBKDF2 iterations must be between {MIN_ITERATIONS} and {MAX_ITERATIONS}")
+            }
+            Kdf::Argon2id(_) => {
+                format!("Argon2id parameters must be between {MIN_ARGON2:?} and {MAX_ARGON2:?}")
+            }
+        }));
     }
     let mut salt = [0u8; 16];
     let mut iv = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut salt);
     rand::rngs::OsRng.fill_bytes(&mut iv);
-    let keys = derive(pin.as_bytes(), &salt, params.iterations);
+    let keys = kdf
+        .derive(pin.as_bytes(), &salt)
+        .ok_or_else(|| SessionError::CreationFailed("the key derivation failed".into()))?;
     let ciphertext = Aes256CbcEnc::new(keys.enc.as_ref().into(), &iv.into())
         .encrypt_padded_vec_mut::<Pkcs7>(secret.to_bytes().as_ref());
     let body = format!(
-        "{TAG}:{KDF}:{}:{CIPHER}:{MAC}:{}:{}:{}",
-        params.iterations,
+        "{}:{CIPHER}:{MAC}:{}:{}:{}",
+        kdf.header(),
         URL_SAFE_NO_PAD.encode(salt),
         URL_SAFE_NO_PAD.encode(iv),
         URL_SAFE_NO_PAD.encode(&ciphertext),
@@ -124,37 +242,61 @@ pub fn seal(
 
 struct Parsed {
     body_len: usize,
-    iterations: u32,
+    kdf: Kdf,
     salt: Vec<u8>,
     iv: [u8; 16],
     ciphertext: Vec<u8>,
     mac: Vec<u8>,
 }
 
+/// A parameter in canonical decimal only: "0600000" or "+600000" would be another text with
+/// the same meaning under the MAC, which we do not allow.
+fn number(text: &str) -> Option<u32> {
+    if text.starts_with('0') || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// The derivation an envelope names, and the fields after it.
+fn kdf_of<'a>(parts: &'a [&'a str]) -> Option<(Kdf, &'a [&'a str])> {
+    match parts {
+        [tag, kdf, iterations, rest @ ..] if (*tag, *kdf) == (TAG, KDF) => Some((
+            Kdf::Pbkdf2 {
+                iterations: number(iterations)?,
+            },
+            rest,
+        )),
+        [tag, kdf, memory, passes, lanes, rest @ ..] if (*tag, *kdf) == (TAG_V2, KDF_V2) => {
+            let params = OwnerEnvelopeParams {
+                memory_kib: number(memory)?,
+                passes: number(passes)?,
+                lanes: number(lanes)?,
+            };
+            Some((Kdf::Argon2id(params), rest))
+        }
+        _ => None,
+    }
+}
+
 fn parse(envelope: &str) -> Option<Parsed> {
     let body_len = envelope.rfind(':')?;
     let parts: Vec<&str> = envelope.split(':').collect();
-    let [tag, kdf, iterations, cipher, mac_name, salt, iv, ciphertext, mac] = parts.as_slice()
-    else {
+    let (kdf, rest) = kdf_of(&parts)?;
+    if !kdf.within_bounds() {
+        return None;
+    }
+    let [cipher, mac_name, salt, iv, ciphertext, mac] = rest else {
         return None;
     };
-    if (*tag, *kdf, *cipher, *mac_name) != (TAG, KDF, CIPHER, MAC) {
-        return None;
-    }
-    // Only canonical decimal: "0600000" or "+600000" would be another text with the same MAC
-    // input meaning, which we do not allow.
-    if iterations.starts_with('0') || !iterations.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let iterations: u32 = iterations.parse().ok()?;
-    if !(MIN_ITERATIONS..=MAX_ITERATIONS).contains(&iterations) {
+    if (*cipher, *mac_name) != (CIPHER, MAC) {
         return None;
     }
     let decode = |s: &str| URL_SAFE_NO_PAD.decode(s).ok();
     let iv: [u8; 16] = decode(iv)?.try_into().ok()?;
     let parsed = Parsed {
         body_len,
-        iterations,
+        kdf,
         salt: decode(salt)?,
         iv,
         ciphertext: decode(ciphertext)?,
@@ -167,12 +309,15 @@ fn parse(envelope: &str) -> Option<Parsed> {
     well_formed.then_some(parsed)
 }
 
-/// Decrypts an envelope with `pin`. Any failure — wrong PIN, a changed bit anywhere, not an
-/// envelope — is [`SessionError::DecryptionFailed`].
+/// Decrypts an envelope (either version) with its PIN or passphrase. Any failure — wrong PIN,
+/// a changed bit anywhere, not an envelope — is [`SessionError::DecryptionFailed`].
 pub fn open(envelope: &str, pin: &str) -> Result<SessionSecret, SessionError> {
     let envelope = envelope.trim();
     let parsed = parse(envelope).ok_or(SessionError::DecryptionFailed)?;
-    let keys = derive(pin.as_bytes(), &parsed.salt, parsed.iterations);
+    let keys = parsed
+        .kdf
+        .derive(pin.as_bytes(), &parsed.salt)
+        .ok_or(SessionError::DecryptionFailed)?;
     let expected = mac_of(&keys.mac, &envelope.as_bytes()[..parsed.body_len]);
     if !bool::from(expected.ct_eq(parsed.mac.as_slice())) {
         return Err(SessionError::DecryptionFailed);
@@ -185,15 +330,30 @@ pub fn open(envelope: &str, pin: &str) -> Result<SessionSecret, SessionError> {
     SessionSecret::from_bytes(&plaintext).map_err(|_| SessionError::DecryptionFailed)
 }
 
-/// Whether `text` claims to be a v1 envelope (its tag), as opposed to a plaintext key. Says
-/// nothing about whether it opens.
+/// Whether `text` claims to be an envelope of either version (its tag), as opposed to a
+/// plaintext key. Says nothing about whether it opens.
 pub fn is_envelope(text: &str) -> bool {
-    text.trim_start().starts_with(concat!("sskey1", ":"))
+    let text = text.trim_start();
+    [TAG, TAG_V2].iter().any(|tag| {
+        text.strip_prefix(tag)
+            .is_some_and(|rest| rest.starts_with(':'))
+    })
 }
 
-/// The iteration count an envelope was made with, if it is an envelope.
+/// The PBKDF2 iteration count a v1 envelope was made with (`None` for anything else).
 pub fn iterations_of(envelope: &str) -> Option<u32> {
-    parse(envelope.trim()).map(|p| p.iterations)
+    match parse(envelope.trim())?.kdf {
+        Kdf::Pbkdf2 { iterations } => Some(iterations),
+        Kdf::Argon2id(_) => None,
+    }
+}
+
+/// The Argon2id cost a v2 (owner) envelope was made with (`None` for anything else).
+pub fn argon2_of(envelope: &str) -> Option<OwnerEnvelopeParams> {
+    match parse(envelope.trim())?.kdf {
+        Kdf::Argon2id(params) => Some(params),
+        Kdf::Pbkdf2 { .. } => None,
+    }
 }
 
 /// OpenSSL's `EVP_BytesToKey` with MD5 and one iteration: what CryptoJS uses for a passphrase.
@@ -303,7 +463,11 @@ mod tests {
         // What seal wrote before the PIN policy: the same format under a 4-digit PIN.
         let salt = [7u8; 16];
         let iv = [9u8; 16];
-        let keys = derive(b"4821", &salt, DEFAULT_ITERATIONS);
+        let keys = Kdf::Pbkdf2 {
+            iterations: DEFAULT_ITERATIONS,
+        }
+        .derive(b"4821", &salt)
+        .expect("PBKDF2 derives");
         let ciphertext = Aes256CbcEnc::new(keys.enc.as_ref().into(), &iv.into())
             .encrypt_padded_vec_mut::<Pkcs7>(secret().to_bytes().as_ref());
         let body = format!(
@@ -344,6 +508,114 @@ mod tests {
                 Err(SessionError::DecryptionFailed)
             ));
         }
+    }
+
+    const PASSPHRASE: &str = "tundra velvet oxide harbor";
+
+    #[test]
+    fn an_owner_envelope_is_argon2id_and_opens_with_its_passphrase_only() {
+        let sealed =
+            seal_owner(&secret(), PASSPHRASE, OwnerEnvelopeParams::default()).expect("seal");
+        assert!(sealed.starts_with("sskey2:argon2id:19456:2:1:aes-256-cbc:hmac-sha256:"));
+        assert_eq!(argon2_of(&sealed), Some(MIN_ARGON2));
+        assert_eq!(iterations_of(&sealed), None);
+        assert!(is_envelope(&sealed));
+        assert_eq!(
+            open(&sealed, PASSPHRASE).expect("opens").public_key(),
+            secret().public_key()
+        );
+        assert!(matches!(
+            open(&sealed, "tundra velvet oxide harbour"),
+            Err(SessionError::DecryptionFailed)
+        ));
+        let costlier = OwnerEnvelopeParams {
+            memory_kib: 32 * 1024,
+            passes: 3,
+            lanes: 2,
+        };
+        let sealed = seal_owner(&secret(), PASSPHRASE, costlier).expect("seal");
+        assert_eq!(argon2_of(&sealed), Some(costlier));
+        assert!(open(&sealed, PASSPHRASE).is_ok());
+    }
+
+    #[test]
+    fn a_weak_owner_passphrase_is_refused_naming_the_rule_never_the_passphrase() {
+        // Good enough for a session key's PIN, not for the account's root.
+        for weak in ["482193", "Summer2024!", "password123", "dragon-1990"] {
+            let e = seal_owner(&secret(), weak, OwnerEnvelopeParams::default()).expect_err(weak);
+            assert_eq!(e.code(), "WEAK_PASSPHRASE", "{weak}");
+            let text = e.to_string();
+            assert!(text.contains("at least 3 of 4"), "{weak}: {text}");
+            assert!(!text.contains(weak), "{weak}: {text}");
+        }
+        for cheap in [
+            OwnerEnvelopeParams {
+                memory_kib: 8 * 1024,
+                ..MIN_ARGON2
+            },
+            OwnerEnvelopeParams {
+                passes: 1,
+                ..MIN_ARGON2
+            },
+            OwnerEnvelopeParams {
+                lanes: 0,
+                ..MIN_ARGON2
+            },
+        ] {
+            let e = seal_owner(&secret(), PASSPHRASE, cheap).expect_err("below OWASP");
+            assert_eq!(e.code(), "SESSION_CREATION_FAILED", "{cheap:?}");
+        }
+    }
+
+    #[test]
+    fn a_tampered_owner_envelope_fails_like_a_wrong_passphrase() {
+        let sealed =
+            seal_owner(&secret(), PASSPHRASE, OwnerEnvelopeParams::default()).expect("seal");
+        let fields: Vec<&str> = sealed.split(':').collect();
+        // Every field from the parameters on: one character changed.
+        for i in 2..fields.len() {
+            let mut edited: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
+            let last = edited[i].pop().expect("non-empty field");
+            edited[i].push(if last == '3' { '4' } else { '3' });
+            let edited = edited.join(":");
+            assert!(
+                matches!(
+                    open(&edited, PASSPHRASE),
+                    Err(SessionError::DecryptionFailed)
+                ),
+                "field {i}"
+            );
+        }
+        // Cheaper or endless parameters, or a v1 tag over v2 fields, are refused unread.
+        for (from, to) in [
+            (":19456:2:1:", ":8192:2:1:"),
+            (":19456:2:1:", ":19456:1:1:"),
+            (":19456:2:1:", ":4194304:2:1:"),
+            (":19456:2:1:", ":19456:2:1000:"),
+            (":19456:2:1:", ":019456:2:1:"),
+            ("sskey2:argon2id", "sskey1:argon2id"),
+        ] {
+            let edited = sealed.replacen(from, to, 1);
+            assert!(
+                matches!(
+                    open(&edited, PASSPHRASE),
+                    Err(SessionError::DecryptionFailed)
+                ),
+                "{to}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_owner_key_sealed_under_a_pin_before_argon2id_still_opens() {
+        // What `owner new` wrote before: the PBKDF2 envelope under a 6-character PIN.
+        let old = seal(&secret(), "482193", EnvelopeParams::default()).expect("seal");
+        assert!(old.starts_with("sskey1:pbkdf2-sha256:600000:"));
+        assert!(is_envelope(&old));
+        assert_eq!(
+            open(&old, "482193").expect("opens").public_key(),
+            secret().public_key()
+        );
     }
 
     #[test]

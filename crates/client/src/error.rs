@@ -122,6 +122,10 @@ pub enum SessionError {
     /// A PIN refused for a new envelope by [`crate::pin::check_new_pin`]; says which rule.
     #[error("weak PIN: {0}")]
     WeakPin(&'static str),
+    /// A passphrase refused for a new owner envelope by
+    /// [`crate::pin::check_owner_passphrase`]; says which rule, never the passphrase.
+    #[error("weak passphrase: {0}")]
+    WeakPassphrase(String),
 }
 
 impl SessionError {
@@ -149,6 +153,40 @@ impl SessionError {
             SessionError::UnknownSession { .. } => "SESSION_NOT_FOUND",
             SessionError::InvalidInput(_) => "INVALID_INPUT",
             SessionError::WeakPin(_) => "WEAK_PIN",
+            SessionError::WeakPassphrase(_) => "WEAK_PASSPHRASE",
+        }
+    }
+
+    /// Whether the paymaster may still have the execution this error answered, so that only
+    /// sending the same signed execution again tells its outcome: the answer was lost (a
+    /// timeout, a reset, a 5xx, a body that is not JSON-RPC) or the paymaster said to resend
+    /// (SNIP-29 163, [`crate::paymaster::RESEND_CODE`]: queued but not sent yet, stopping,
+    /// node or storage trouble). Resending is safe: the paymaster answers the same signed
+    /// execution with its first outcome.
+    pub fn is_in_doubt(&self) -> bool {
+        match self {
+            SessionError::PaymasterTransport(_) => true,
+            SessionError::Paymaster { code, .. } => *code == crate::paymaster::RESEND_CODE,
+            _ => false,
+        }
+    }
+
+    /// The same error with `note` added to the paymaster's message (other errors unchanged).
+    pub(crate) fn noting(self, note: &str) -> SessionError {
+        match self {
+            SessionError::PaymasterTransport(why) => {
+                SessionError::PaymasterTransport(format!("{why}{note}"))
+            }
+            SessionError::Paymaster {
+                code,
+                message,
+                data,
+            } => SessionError::Paymaster {
+                code,
+                message: format!("{message}{note}"),
+                data,
+            },
+            other => other,
         }
     }
 

@@ -16,12 +16,12 @@ pub use client::{
     SigningWindow, DEFAULT_MAX_EXECUTION_WINDOW,
 };
 pub use deploy::{Declared, Deployed, Deployment};
-pub use envelope::{import_legacy, EnvelopeParams};
+pub use envelope::{import_legacy, EnvelopeParams, OwnerEnvelopeParams};
 pub use error::{SessionDetails, SessionError};
 pub use handle::{HandleInfo, SessionHandle, DEFAULT_HANDLE_TIMEOUT};
 pub use keys::{create_session_key, SessionKeyData, SessionSecret, DEFAULT_SESSION_DURATION};
 pub use paymaster::{ClientSessionToken, Executed, PaymasterAuth, PaymasterClient, TokenLimits};
-pub use pin::{check_new_pin, MIN_PIN_LEN};
+pub use pin::{check_new_pin, check_owner_passphrase, MIN_OWNER_PASSPHRASE_SCORE, MIN_PIN_LEN};
 pub use session::{Authorization, Session, SpendingLimit};
 pub use stark_sessions_rpc::{ChainMismatch, Network};
 pub use store::SessionStore;

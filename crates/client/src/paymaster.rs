@@ -11,6 +11,18 @@ use zeroize::Zeroizing;
 use crate::deploy::Deployment;
 use crate::error::SessionError;
 
+/// The SNIP-29 error code (`UNKNOWN_ERROR`) with which a paymaster says that an execution is
+/// not refused but not sent yet either — queued and not taken by the node in time, the
+/// paymaster stopping, node or storage trouble — and that the client should send the same
+/// signed execution again ([`SessionError::is_in_doubt`]).
+pub const RESEND_CODE: i64 = 163;
+
+/// How long one request to the paymaster may take. Above the longest `executeTransaction`
+/// waits for its transaction to reach the node before answering 163 (this project's paymaster:
+/// `execute_timeout_secs`, 60 s by default), so that the client hears that answer rather than
+/// timing out first.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(90);
+
 /// How the client proves it may use the paymaster.
 #[derive(Clone, Default)]
 pub enum PaymasterAuth {
@@ -149,7 +161,7 @@ impl PaymasterClient {
     /// A client of the paymaster at `url`.
     pub fn new(url: Url, auth: PaymasterAuth) -> Self {
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
+            .timeout(REQUEST_TIMEOUT)
             .build()
             .unwrap_or_default();
         PaymasterClient { http, url, auth }

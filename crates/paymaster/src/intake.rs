@@ -211,10 +211,11 @@ impl Paymaster {
     }
 }
 
-/// The tracking id to answer a repeated request with.
+/// The tracking id to answer a repeated request with. A dropped execution is a definite
+/// answer (156), not 163: clients resend on 163, and this one will never be sent.
 fn existing_id(existing: &ExecutionRecord) -> Result<Felt, PaymasterError> {
     match existing.state {
-        ExecutionState::Dropped => Err(PaymasterError::Unknown(format!(
+        ExecutionState::Dropped => Err(PaymasterError::TransactionExecution(format!(
             "tracking id {:#x} was given up: {}",
             existing.id,
             existing.error.as_deref().unwrap_or("dropped")

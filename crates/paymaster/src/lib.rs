@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod error;
+mod estimates;
 pub mod health;
 pub mod http;
 pub mod identity;

@@ -1,6 +1,8 @@
-//! Quoting: `paymaster_buildTransaction` — the execution window, a simulation of the user's
-//! calls (a call that cannot succeed is refused before anything is signed), the advisory fee
-//! and, in default mode, the fee transfer appended to the calls to sign.
+//! Quoting: `paymaster_buildTransaction` — the execution window, the advisory fee of the user's
+//! calls (remembered per account class and call shape, see [`crate::estimates`]: the first
+//! request of a shape simulates them and so refuses a call that cannot succeed; the others
+//! cost the node no execution, the engine's simulation before sending being the one that
+//! decides) and, in default mode, the fee transfer appended to the calls to sign.
 
 use serde_json::{json, Value};
 use stark_sessions_abi::constants::SELECTOR_TRANSFER;
@@ -9,9 +11,9 @@ use stark_sessions_abi::{snip12, CairoSerde, Call, Felt, OutsideExecution, U256}
 use starknet::core::types::{
     BlockId, BlockTag, BroadcastedInvokeTransaction, BroadcastedInvokeTransactionV3,
     BroadcastedTransaction, DataAvailabilityMode, ResourceBounds, ResourceBoundsMapping,
-    SimulationFlagForEstimateFee,
+    SimulationFlagForEstimateFee, StarknetError,
 };
-use starknet::providers::Provider;
+use starknet::providers::{Provider, ProviderError};
 
 use crate::api::{
     u256_hex, DeploymentData, ExecutionParameters, FeeEstimate, TimeBounds, UserInvoke,
@@ -20,6 +22,7 @@ use crate::api::{
 use crate::auth::Principal;
 use crate::config::GasTokenConfig;
 use crate::error::PaymasterError;
+use crate::estimates::{Lookup, Shape};
 use crate::relayer::classify;
 use crate::service::{check_version, node_error, to_json, Paymaster};
 
@@ -106,8 +109,8 @@ impl Paymaster {
                     Some(_) => {}
                     None => {
                         self.check_account(user).await?;
-                        let simulated = self.simulate_user_calls(user, &calls).await?;
-                        fee_fri = fee_fri.saturating_add(simulated);
+                        let calls_fee = self.user_calls_fee(user, &calls, now.l2_gas_price).await?;
+                        fee_fri = fee_fri.saturating_add(calls_fee);
                     }
                 }
                 let (fee, max_in_token) = self.fee_estimate(fee_fri, token)?;
@@ -164,8 +167,59 @@ impl Paymaster {
         }
     }
 
+    /// The fee of the user's calls at `l2_gas_price`: from the remembered estimate of their
+    /// shape (refreshed in the background when old), or — the first time — a simulation,
+    /// which refuses calls that cannot succeed.
+    async fn user_calls_fee(
+        &self,
+        user: Felt,
+        calls: &[Call],
+        l2_gas_price: u128,
+    ) -> Result<u128, PaymasterError> {
+        let shape = Shape::new(self.class_of(user).await?, calls);
+        let estimates = &self.inner.estimates;
+        let gas = match estimates.lookup(&shape) {
+            Lookup::Fresh(gas) => gas,
+            Lookup::Stale(gas) => {
+                let (paymaster, calls) = (self.clone(), calls.to_vec());
+                tokio::spawn(async move {
+                    let gas = paymaster.simulate_user_calls(user, &calls).await.ok();
+                    paymaster.inner.estimates.record(shape, gas);
+                });
+                gas
+            }
+            Lookup::Missing => {
+                let gas = self.simulate_user_calls(user, calls).await?;
+                estimates.record(shape, Some(gas));
+                gas
+            }
+        };
+        Ok(gas.saturating_mul(l2_gas_price))
+    }
+
+    /// The class of `user` (remembered for a while).
+    async fn class_of(&self, user: Felt) -> Result<Felt, PaymasterError> {
+        if let Some(class_hash) = self.inner.estimates.class_of(user) {
+            return Ok(class_hash);
+        }
+        let class_hash = self
+            .inner
+            .provider
+            .get_class_hash_at(BlockId::Tag(BlockTag::PreConfirmed), user)
+            .await
+            .map_err(|e| match e {
+                ProviderError::StarknetError(StarknetError::ContractNotFound) => {
+                    PaymasterError::InvalidAddress(format!("no account deployed at {user:#x}"))
+                }
+                other => node_error(other),
+            })?;
+        self.inner.estimates.remember_class(user, class_hash);
+        Ok(class_hash)
+    }
+
     /// The user's calls executed directly by the account, validation skipped: proves they
-    /// would succeed and prices them.
+    /// would succeed and prices them, in L2-gas units (the fee over the L2 gas price it was
+    /// estimated at).
     async fn simulate_user_calls(
         &self,
         user: Felt,
@@ -210,7 +264,7 @@ impl Paymaster {
             .map_err(|e| {
                 classify::<std::convert::Infallible>(starknet::accounts::AccountError::Provider(e))
             })?;
-        Ok(estimate.overall_fee)
+        Ok(estimate.overall_fee.div_ceil(estimate.l2_gas_price.max(1)))
     }
 
     fn fee_estimate(

@@ -42,6 +42,8 @@ pub(crate) struct Inner {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) classes: crate::classes::AccountClasses,
     pub(crate) cache: ChainCache,
+    /// What users' calls cost, per account class and call shape (`buildTransaction`'s quotes).
+    pub(crate) estimates: crate::estimates::ShapeEstimates,
     pub(crate) recovered: RecoveryReport,
     pub(crate) nonces: crate::nonces::NonceIssuer,
     pub(crate) identity: crate::identity::IdentityProviders,
@@ -178,6 +180,7 @@ impl Paymaster {
                 metrics,
                 classes,
                 cache: ChainCache::default(),
+                estimates: Default::default(),
                 recovered,
                 nonces: crate::nonces::NonceIssuer::default(),
                 identity,

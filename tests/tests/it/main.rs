@@ -14,6 +14,7 @@ mod hostile;
 mod identity;
 mod instances;
 mod keys;
+mod node_work;
 mod onboarding;
 mod ops;
 mod outside;

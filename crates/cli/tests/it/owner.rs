@@ -1,9 +1,11 @@
 //! `stark-sessions owner …`, envelope owner keys in the commands that sign as the owner,
-//! `session import --legacy`, and the PIN policy, against the embedded devnet and paymaster.
+//! `session import --legacy`, the PIN policy of session keys and the passphrase policy of owner
+//! keys, against the embedded devnet and paymaster.
 
 use std::path::{Path, PathBuf};
 
 use stark_sessions_client::client::ErrorContext;
+use stark_sessions_client::envelope::{seal, EnvelopeParams};
 use stark_sessions_client::{SessionConfig, SessionSecret};
 use stark_sessions_tests::client::{openssl_legacy_envelope, owner, session_client};
 use starknet::core::utils::get_selector_from_name;
@@ -11,7 +13,10 @@ use starknet::core::utils::get_selector_from_name;
 use crate::session::{json_of, refused, Env};
 
 const SESSION_PIN: &str = "482193";
-const OWNER_PIN: &str = "owner-pin-7";
+/// An owner key's passphrase that passes the policy (zxcvbn scores it 4).
+const OWNER_PIN: &str = "tundra velvet oxide harbor";
+/// Passphrases the owner policy refuses, though the first two pass the session PIN policy.
+const WEAK_OWNER_PASSPHRASES: [&str; 4] = ["482193", "Summer2024!", "password123", "qwerty"];
 
 fn dir_of(env: &Env) -> PathBuf {
     env.owner_key
@@ -56,7 +61,7 @@ async fn owner_keys_live_in_envelopes_that_register_and_revoke_sessions() {
     let owner_public = format!("{:#x}", env.fixture.account.owner.verifying_key().scalar());
     let owner_secret_hex = format!("{:x}", env.fixture.account.owner.secret_scalar());
     let pin_file = write(&dir, "owner.pin", &format!("{OWNER_PIN}\n"));
-    let wrong_pin_file = write(&dir, "wrong.pin", "owner-pin-8\n");
+    let wrong_pin_file = write(&dir, "wrong.pin", "tundra velvet oxide harbour\n");
 
     // owner new: a fresh key, an envelope file 0600, its public key exported back.
     let fresh = dir.join("fresh.owner");
@@ -77,7 +82,7 @@ async fn owner_keys_live_in_envelopes_that_register_and_revoke_sessions() {
         .await,
     );
     let text = std::fs::read_to_string(&fresh).expect("envelope");
-    assert!(text.starts_with("sskey1:pbkdf2-sha256:600000:"), "{text}");
+    assert!(text.starts_with("sskey2:argon2id:19456:2:1:"), "{text}");
     #[cfg(unix)]
     assert_eq!(mode_of(&fresh), 0o600);
     let exported = json_of(
@@ -137,7 +142,7 @@ async fn owner_keys_live_in_envelopes_that_register_and_revoke_sessions() {
     );
     assert_eq!(imported["public_key"], owner_public.as_str());
     let envelope = std::fs::read_to_string(&wrapped).expect("envelope");
-    assert!(envelope.starts_with("sskey1:"));
+    assert!(envelope.starts_with("sskey2:argon2id:"));
     assert!(!envelope.contains(&owner_secret_hex));
     #[cfg(unix)]
     assert_eq!(mode_of(&wrapped), 0o600);
@@ -279,45 +284,9 @@ async fn a_plaintext_owner_key_still_works_with_a_one_line_warning_that_never_sh
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn weak_pins_are_refused_for_every_new_envelope_and_nothing_is_written() {
+async fn weak_pins_are_refused_for_new_session_envelopes_and_nothing_is_written() {
     let env = Env::new(0x0e03).await;
-    let dir = dir_of(&env);
-    let owner_key = env.owner_key.to_string_lossy().to_string();
-    for (pin, rule) in [
-        ("4821", "at least 6 characters"),
-        ("777777", "one character repeated"),
-        ("123456", "consecutive digits"),
-        ("654321", "consecutive digits"),
-    ] {
-        let out = dir.join(format!("owner-{pin}.envelope"));
-        let out_path = out.to_string_lossy().to_string();
-        let made = env
-            .run(
-                &["owner", "new", "--out", &out_path, "--pin-env", "TEST_PIN"],
-                pin,
-            )
-            .await;
-        refused(&made, "[WEAK_PIN]");
-        refused(&made, rule);
-        assert!(!String::from_utf8_lossy(&made.stderr).contains(pin));
-        refused(
-            &env.run(
-                &[
-                    "owner",
-                    "import",
-                    "--key-file",
-                    &owner_key,
-                    "--out",
-                    &out_path,
-                    "--pin-env",
-                    "TEST_PIN",
-                ],
-                pin,
-            )
-            .await,
-            "[WEAK_PIN]",
-        );
-        assert!(!out.exists(), "{pin}: no owner envelope written");
+    for pin in ["4821", "777777", "123456", "654321"] {
         refused(
             &env.run(
                 &[
@@ -335,6 +304,106 @@ async fn weak_pins_are_refused_for_every_new_envelope_and_nothing_is_written() {
         );
         assert_eq!(stored_files(&env.store), 0, "{pin}: no session stored");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owner_envelopes_need_a_strong_passphrase_and_old_pin_envelopes_still_open() {
+    let env = Env::new(0x0e05).await;
+    let dir = dir_of(&env);
+    let owner_key = env.owner_key.to_string_lossy().to_string();
+    let owner_public = format!("{:#x}", env.fixture.account.owner.verifying_key().scalar());
+    let new_owner =
+        |out: &str| ["owner", "new", "--out", out, "--pin-env", "TEST_PIN"].map(str::to_owned);
+    let import_owner = |out: &str| {
+        [
+            "owner",
+            "import",
+            "--key-file",
+            &owner_key,
+            "--out",
+            out,
+            "--pin-env",
+            "TEST_PIN",
+        ]
+        .map(str::to_owned)
+    };
+    let run = |args: Vec<String>, pin: &'static str| {
+        let env = &env;
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            env.run(&args, pin).await
+        }
+    };
+    for weak in WEAK_OWNER_PASSPHRASES {
+        let out = dir.join(format!("owner-{weak}.envelope"));
+        let out_path = out.to_string_lossy().to_string();
+        for made in [
+            run(new_owner(&out_path).to_vec(), weak).await,
+            run(import_owner(&out_path).to_vec(), weak).await,
+        ] {
+            refused(&made, "[WEAK_PASSPHRASE]");
+            refused(&made, "must score at least 3 of 4");
+            let err = String::from_utf8_lossy(&made.stderr);
+            assert!(
+                !err.contains(weak),
+                "{weak}: the passphrase is never printed: {err}"
+            );
+        }
+        assert!(!out.exists(), "{weak}: no owner envelope written");
+    }
+    // The same commands with a strong passphrase: Argon2id envelopes of the keys.
+    let fresh = dir.join("strong-new.envelope");
+    let fresh_path = fresh.to_string_lossy().to_string();
+    let made = json_of(
+        &run(
+            [new_owner(&fresh_path).to_vec(), vec!["--json".into()]].concat(),
+            OWNER_PIN,
+        )
+        .await,
+    );
+    assert!(std::fs::read_to_string(&fresh)
+        .expect("envelope")
+        .starts_with("sskey2:argon2id:19456:2:1:"));
+    let imported = dir.join("strong-import.envelope");
+    let imported_path = imported.to_string_lossy().to_string();
+    let wrapped = json_of(
+        &run(
+            [import_owner(&imported_path).to_vec(), vec!["--json".into()]].concat(),
+            OWNER_PIN,
+        )
+        .await,
+    );
+    assert_eq!(wrapped["public_key"], owner_public.as_str());
+    assert_ne!(made["public_key"], wrapped["public_key"]);
+    assert!(std::fs::read_to_string(&imported)
+        .expect("envelope")
+        .starts_with("sskey2:argon2id:"));
+
+    // An owner envelope made before passphrases (PBKDF2, a 6-digit PIN) still opens.
+    let secret =
+        SessionSecret::from_bytes(&env.fixture.account.owner.secret_scalar().to_bytes_be())
+            .expect("the owner's key");
+    let old = write(
+        &dir,
+        "old.envelope",
+        &seal(&secret, SESSION_PIN, EnvelopeParams::default()).expect("seal"),
+    );
+    let exported = json_of(
+        &env.run(
+            &[
+                "owner",
+                "export-public",
+                "--owner-key-file",
+                &old,
+                "--pin-env",
+                "TEST_PIN",
+                "--json",
+            ],
+            SESSION_PIN,
+        )
+        .await,
+    );
+    assert_eq!(exported["public_key"], owner_public.as_str());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
