@@ -42,7 +42,7 @@ async fn a_sponsored_execution_costs_the_node_no_more_executions_than_a_wallets_
         .await
         .expect("proxy");
     let mut config = PaymasterHarness::config(&fixture, None);
-    config.rpc_url = node.url().clone();
+    config.rpc_url = node.url().clone().into();
     let pm = PaymasterHarness::start(config).await.expect("paymaster");
     let now = fixture.devnet.block_timestamp().await.expect("time");
     let session = TestSession::from_secret(0x5e55, now + 3600);
@@ -113,7 +113,7 @@ async fn a_quote_from_a_known_shape_never_lets_a_doomed_call_be_sent() {
         .await
         .expect("proxy");
     let mut config = PaymasterHarness::config(&fixture, None);
-    config.rpc_url = node.url().clone();
+    config.rpc_url = node.url().clone().into();
     let pm = PaymasterHarness::start(config).await.expect("paymaster");
     let (user, chain, owner) = (
         fixture.address(),

@@ -126,7 +126,7 @@ async fn setup(requests: usize, clients: usize, levels: usize) -> Result<Setup> 
     let fixture = Arc::new(Fixture::new(0xbe7c).await?);
     let node = Arc::new(FaultProxy::start(fixture.devnet.url(), PROXY_LIFETIME).await?);
     let mut config = PaymasterHarness::config(&fixture, None);
-    config.rpc_url = node.url().clone();
+    config.rpc_url = node.url().clone().into();
     let pm = Arc::new(PaymasterHarness::start(config).await?);
     let now = fixture.devnet.block_timestamp().await?;
     let calls = u32::try_from(requests * levels + 100).context("requests")?;
