@@ -338,7 +338,7 @@ impl AccountModel {
         let (signed_valid_until, signed_generation) =
             crate::snip12::split_registration(signed_registration);
         ensure(
-            signed_valid_until == Some(record.valid_until),
+            signed_valid_until == record.valid_until,
             ContractError::SessionRegistrationMismatch,
         )?;
         self.check_calls(key, calls)?;

@@ -51,16 +51,14 @@ pub fn session_registration(valid_until: u64, generation: u32) -> Felt {
     Felt::from(valid_until) + Felt::from(generation) * Felt::TWO.pow(64u8)
 }
 
-/// The `valid_until` and generation of a registration made by [`session_registration`];
-/// `None` for a part that value cannot hold.
-pub fn split_registration(registration: Felt) -> (Option<u64>, Option<u32>) {
+/// The `valid_until` and generation of a registration made by [`session_registration`]; the
+/// generation is `None` when the value has bits above the 96 that registration uses.
+pub fn split_registration(registration: Felt) -> (u64, Option<u32>) {
     let bytes = registration.to_bytes_be();
     let valid_until = u64::from_be_bytes(bytes[24..32].try_into().unwrap_or_default());
     let generation = u32::from_be_bytes(bytes[20..24].try_into().unwrap_or_default());
-    if bytes[..20].iter().any(|b| *b != 0) {
-        return (Some(valid_until), None);
-    }
-    (Some(valid_until), Some(generation))
+    let fits = bytes[..20].iter().all(|b| *b == 0);
+    (valid_until, fits.then_some(generation))
 }
 
 /// What a session key signs: the outside execution's message hash bound to one registration

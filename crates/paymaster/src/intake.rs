@@ -5,7 +5,7 @@
 //! transaction reached the node. The same signed execution submitted again gets the same
 //! tracking id and transaction, never a second execution.
 
-use stark_sessions_abi::constants::{SELECTOR_EXECUTE_FROM_OUTSIDE_V2, SELECTOR_TRANSFER};
+use stark_sessions_abi::constants::SELECTOR_TRANSFER;
 use stark_sessions_abi::typed_data::parse_outside_execution;
 use stark_sessions_abi::{snip12, CairoSerde, Call, Felt, U256};
 use starknet::contract::UdcSelector;
@@ -198,13 +198,9 @@ impl Paymaster {
             None => &outside.calls[..],
         };
         principal.check_targets(user_calls)?;
-        let mut calldata = outside.to_felts();
-        invoke.signature.cairo_serialize(&mut calldata);
-        checked.calls.push(Call {
-            to: user,
-            selector: SELECTOR_EXECUTE_FROM_OUTSIDE_V2,
-            calldata,
-        });
+        checked
+            .calls
+            .push(outside.relay_call(user, &invoke.signature));
         checked.user = user;
         checked.nonce = outside.nonce;
         Ok(())
