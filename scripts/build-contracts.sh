@@ -14,6 +14,7 @@ CONTRACTS=(
   "session_account=stark_sessions::session_account::SessionAccount"
   "scoreboard=stark_sessions::scoreboard::Scoreboard"
   "floor_account=stark_sessions::floor_account::FloorAccount"
+  "router=stark_sessions::router::Router"
 )
 
 check=0

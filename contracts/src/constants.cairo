@@ -21,6 +21,15 @@ pub const SELECTOR_SET_SPENDING_POLICY: felt252 = selector!("set_spending_policy
 pub const SELECTOR_REMOVE_SPENDING_POLICY: felt252 = selector!("remove_spending_policy");
 pub const SELECTOR_REVOKE_ALL_SESSIONS: felt252 = selector!("revoke_all_sessions");
 pub const SELECTOR_SET_SESSION_TARGETS: felt252 = selector!("set_session_targets");
+pub const SELECTOR_SET_SESSION_VALID_AFTER: felt252 = selector!("set_session_valid_after");
+pub const SELECTOR_SET_SESSION_RATE_LIMIT: felt252 = selector!("set_session_rate_limit");
+pub const SELECTOR_SET_SESSION_ARG_RULES: felt252 = selector!("set_session_arg_rules");
+pub const SELECTOR_SET_SESSION_LOSS_GUARDS: felt252 = selector!("set_session_loss_guards");
+
+// A session's own revocation: the only call of an outside execution that session signed.
+pub const SELECTOR_REVOKE_OWN_SESSION: felt252 = selector!("revoke_own_session");
+// ERC-20 balance, read before and after a loss-guarded session's calls.
+pub const SELECTOR_BALANCE_OF: felt252 = selector!("balance_of");
 
 // ERC-20 selectors whose amount (calldata[1..2], a u256) counts against spending policies.
 pub const SELECTOR_TRANSFER: felt252 = selector!("transfer");
@@ -34,6 +43,21 @@ pub const MAX_TARGETS: u32 = 64;
 pub const MAX_SPENDING_POLICIES: u32 = 16;
 // Longest spending window; keeps `window_start + window_seconds` far from u64 overflow.
 pub const MAX_WINDOW_SECONDS: u64 = 0xffffffff;
+// Agent limits: argument rules per (target, selector), values per one-of rule, ruled
+// (target, selector) pairs per session, calldata words a rule may name, loss-guarded tokens.
+pub const MAX_ARG_RULES: u32 = 4;
+pub const MAX_RULE_VALUES: u32 = 4;
+pub const MAX_RULED_CALLS: u32 = 8;
+pub const MAX_RULE_WORDS: u32 = 256;
+pub const MAX_LOSS_GUARDS: u32 = 4;
+// Argument rule kinds: the word is one of the rule's values; at most its value; at least it.
+pub const RULE_ONE_OF: u8 = 1;
+pub const RULE_AT_MOST: u8 = 2;
+pub const RULE_AT_LEAST: u8 = 3;
+// The record's limit bits: a start time or a rate limit; argument rules; a loss guard.
+pub const LIMIT_TERMS: u16 = 1;
+pub const LIMIT_ARG_RULES: u16 = 2;
+pub const LIMIT_LOSS_GUARD: u16 = 4;
 // How many registrations before the current one a failing session signature is tried against,
 // to refuse a stale one as such (failure path only).
 pub const STALE_LOOKBACK: u32 = 8;
@@ -62,5 +86,6 @@ pub const STATUS_ACTIVE: u8 = 1;
 pub const STATUS_EXPIRED: u8 = 2;
 pub const STATUS_REVOKED: u8 = 3;
 pub const STATUS_EXHAUSTED: u8 = 4;
+pub const STATUS_NOT_YET_ACTIVE: u8 = 5;
 
 pub const VALIDATED: felt252 = 'VALID';

@@ -26,10 +26,20 @@ pub mod Errors {
     pub const SESSION_TARGET_DENIED: felt252 = 'session/target-denied';
     pub const SESSION_BAD_SIGNATURE: felt252 = 'session/bad-signature';
     pub const SESSION_INVALID_CONFIG: felt252 = 'session/invalid-config';
+    // Agent limits (components/agent_limits.cairo), in the order they are checked.
+    pub const SESSION_NOT_YET_ACTIVE: felt252 = 'session/not-yet-active';
+    pub const SESSION_RATE_LIMIT: felt252 = 'session/rate-limit';
+    pub const RULES_ARG_UNREADABLE: felt252 = 'rules/arg-unreadable';
+    pub const RULES_ARG_NOT_ALLOWED: felt252 = 'rules/arg-not-allowed';
+    pub const RULES_ARG_ABOVE_MAX: felt252 = 'rules/arg-above-max';
+    pub const RULES_ARG_BELOW_MIN: felt252 = 'rules/arg-below-min';
+    pub const RULES_INVALID_CONFIG: felt252 = 'rules/invalid-config';
+    pub const SESSION_NOT_SELF_REVOCATION: felt252 = 'session/not-self-revocation';
     // Spending limits.
     pub const SPENDING_PER_CALL: felt252 = 'spending/per-call';
     pub const SPENDING_WINDOW: felt252 = 'spending/window';
     pub const SPENDING_INVALID_AMOUNT: felt252 = 'spending/invalid-amount';
     pub const SPENDING_INVALID_POLICY: felt252 = 'spending/invalid-policy';
     pub const SPENDING_NO_POLICY: felt252 = 'spending/no-policy';
+    pub const SPENDING_LOSS_GUARD: felt252 = 'spending/loss-guard';
 }

@@ -112,3 +112,75 @@ pub trait ISpendingPolicies<TContractState> {
         ref self: TContractState, session_key: felt252, token: ContractAddress,
     );
 }
+
+/// A rule on one calldata word of a session's calls to one (target, selector). `kind` is
+/// `RULE_ONE_OF` (the word is one of `values`, 1 to MAX_RULE_VALUES of them), `RULE_AT_MOST` or
+/// `RULE_AT_LEAST` (against `values[0]`, the only value). `wide`: the bound compares the u256 of
+/// words `word` (low) and `word + 1` (high) rather than the one word as a number.
+#[derive(Copy, Drop, Serde, PartialEq, Debug)]
+pub struct ArgRule {
+    pub word: u32,
+    pub kind: u8,
+    pub wide: bool,
+    pub values: Span<felt252>,
+}
+
+/// A (target, selector) pair a session has argument rules for.
+#[derive(Copy, Drop, Serde, PartialEq, Debug, starknet::Store)]
+pub struct RuledCall {
+    pub target: ContractAddress,
+    pub selector: felt252,
+}
+
+/// A session's start time and rate limit, with the rate window's current count. All zeros when
+/// the session has none (or is not live).
+#[derive(Copy, Drop, Serde, PartialEq, Debug)]
+pub struct SessionLimits {
+    /// The session is refused before this block time (0: from its registration).
+    pub valid_after: u64,
+    /// Executions allowed per window (0: no rate limit).
+    pub max_executions: u32,
+    pub window_seconds: u64,
+    /// When the current window opened (0: none since the limit was set).
+    pub window_start: u64,
+    pub executions_in_window: u32,
+}
+
+/// Limits for sessions an autonomous agent holds: a start time, a rate, argument rules and a
+/// loss guard (owner only), and a session's revocation of itself.
+#[starknet::interface]
+pub trait ISessionLimits<TContractState> {
+    fn set_session_valid_after(ref self: TContractState, session_key: felt252, valid_after: u64);
+    fn set_session_rate_limit(
+        ref self: TContractState, session_key: felt252, max_executions: u32, window_seconds: u64,
+    );
+    /// Replaces the rules of the session's calls to `target.selector` (none: removes them).
+    fn set_session_arg_rules(
+        ref self: TContractState,
+        session_key: felt252,
+        target: ContractAddress,
+        selector: felt252,
+        rules: Array<ArgRule>,
+    );
+    /// Replaces the tokens whose balance the session may not lower by more than its spending
+    /// policy on them still allows (each needs a policy).
+    fn set_session_loss_guards(
+        ref self: TContractState, session_key: felt252, tokens: Array<ContractAddress>,
+    );
+    fn get_session_limits(self: @TContractState, session_key: felt252) -> SessionLimits;
+    fn get_session_ruled_calls(self: @TContractState, session_key: felt252) -> Array<RuledCall>;
+    fn get_session_arg_rules(
+        self: @TContractState, session_key: felt252, target: ContractAddress, selector: felt252,
+    ) -> Array<ArgRule>;
+    fn get_session_loss_guards(
+        self: @TContractState, session_key: felt252,
+    ) -> Array<ContractAddress>;
+}
+
+/// A session key's revocation of itself.
+#[starknet::interface]
+pub trait ISelfRevocation<TContractState> {
+    /// Revokes the session that signed the running outside execution, of which it must be the
+    /// only call; refused on any other path (`session/not-self-revocation`).
+    fn revoke_own_session(ref self: TContractState);
+}

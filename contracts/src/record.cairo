@@ -22,6 +22,9 @@ pub struct SessionRecord {
     /// Bumped by every change to the session's registration; a session signature is bound to it.
     pub generation: u32,
     pub revoked: bool,
+    /// Which agent limits the session has (`constants::LIMIT_*` bits): a session
+    /// without any reads nothing more on use (components/agent_limits.cairo).
+    pub limits: u16,
 }
 
 // Packing is felt arithmetic (every field is in range by its type); unpacking splits the two
@@ -33,6 +36,7 @@ const F_SHIFT_64: felt252 = 0x10000000000000000;
 const F_SHIFT_80: felt252 = 0x100000000000000000000;
 const F_SHIFT_96: felt252 = 0x1000000000000000000000000;
 const F_SHIFT_112: felt252 = 0x10000000000000000000000000000;
+const F_SHIFT_113: felt252 = 0x20000000000000000000000000000;
 const F_SHIFT_128: felt252 = 0x100000000000000000000000000000000;
 
 pub impl SessionRecordPacking of StorePacking<SessionRecord, felt252> {
@@ -46,12 +50,14 @@ pub impl SessionRecordPacking of StorePacking<SessionRecord, felt252> {
         } else {
             0
         };
+        let limits: felt252 = value.limits.into();
         let high = value.entrypoints_len.into()
             + value.targets_len.into() * F_SHIFT_16
             + value.policies_len.into() * F_SHIFT_32
             + value.epoch.into() * F_SHIFT_48
             + value.generation.into() * F_SHIFT_80
-            + revoked;
+            + revoked
+            + limits * F_SHIFT_113;
         low + high * F_SHIFT_128
     }
 
@@ -66,7 +72,8 @@ pub impl SessionRecordPacking of StorePacking<SessionRecord, felt252> {
         let (rest, targets_len) = div_rem(rest, NZ_POW16);
         let (rest, policies_len) = div_rem(rest, NZ_POW16);
         let (rest, epoch) = div_rem(rest, NZ_POW32);
-        let (revoked, generation) = div_rem(rest, NZ_POW32);
+        let (flags, generation) = div_rem(rest, NZ_POW32);
+        let (limits, revoked) = div_rem(flags, NZ_POW1);
         let revoked: felt252 = upcast(revoked);
         SessionRecord {
             valid_until: upcast(valid_until),
@@ -78,11 +85,13 @@ pub impl SessionRecordPacking of StorePacking<SessionRecord, felt252> {
             epoch: upcast(epoch),
             generation: upcast(generation),
             revoked: revoked != 0,
+            limits: upcast(limits),
         }
     }
 }
 
 // The quotient and remainder ranges of the record's divisions (bounded_int).
+const POW15: felt252 = 0x8000;
 const POW16: felt252 = 0x10000;
 const POW32: felt252 = 0x100000000;
 const POW48: felt252 = 0x1000000000000;
@@ -90,6 +99,7 @@ const POW64: felt252 = 0x10000000000000000;
 const POW80: felt252 = 0x100000000000000000000;
 const POW96: felt252 = 0x1000000000000000000000000;
 const POW112: felt252 = 0x10000000000000000000000000000;
+const NZ_POW1: NonZero<UnitInt<2>> = 2;
 const NZ_POW16: NonZero<UnitInt<POW16>> = 0x10000;
 const NZ_POW32: NonZero<UnitInt<POW32>> = 0x100000000;
 const NZ_POW64: NonZero<UnitInt<POW64>> = 0x10000000000000000;
@@ -121,6 +131,10 @@ impl DivU80By32 of DivRemHelper<BoundedInt<0, { POW80 - 1 }>, UnitInt<POW32>> {
 impl DivU48By32 of DivRemHelper<BoundedInt<0, { POW48 - 1 }>, UnitInt<POW32>> {
     type DivT = BoundedInt<0, { POW16 - 1 }>;
     type RemT = BoundedInt<0, { POW32 - 1 }>;
+}
+impl DivU16By1 of DivRemHelper<BoundedInt<0, { POW16 - 1 }>, UnitInt<2>> {
+    type DivT = BoundedInt<0, { POW15 - 1 }>;
+    type RemT = BoundedInt<0, 1>;
 }
 
 #[generate_trait]

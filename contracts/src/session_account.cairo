@@ -11,18 +11,21 @@ pub mod SessionAccount {
     use starknet::syscalls::replace_class_syscall;
     use starknet::{ClassHash, ContractAddress, SyscallResultTrait, get_caller_address, get_tx_info};
     use crate::calls::{assert_only_self, execute_calls};
+    use crate::components::agent_limits::AgentLimitsComponent;
     use crate::components::outside_execution::OutsideExecutionComponent;
     use crate::components::session_manager::SessionManagerComponent;
     use crate::components::spending_limits::SpendingLimitsComponent;
     use crate::components::src5::SRC5Component;
     use crate::constants;
     use crate::errors::Errors;
-    use crate::interfaces::{IAccount, IOwner};
+    use crate::interfaces::{IAccount, IOwner, ISelfRevocation};
+    use crate::loss_guard::AfterCalls;
 
     component!(path: SRC5Component, storage: src5, event: SRC5Event);
     component!(path: OutsideExecutionComponent, storage: outside, event: OutsideExecutionEvent);
     component!(path: SessionManagerComponent, storage: sessions, event: SessionEvent);
     component!(path: SpendingLimitsComponent, storage: spending, event: SpendingEvent);
+    component!(path: AgentLimitsComponent, storage: limits, event: LimitsEvent);
 
     #[abi(embed_v0)]
     impl SRC5Impl = SRC5Component::SRC5Impl<ContractState>;
@@ -34,8 +37,11 @@ pub mod SessionAccount {
         SessionManagerComponent::SessionKeyManagerImpl<ContractState>;
     #[abi(embed_v0)]
     impl SpendingPoliciesImpl = SpendingLimitsComponent::SpendingPoliciesImpl<ContractState>;
+    #[abi(embed_v0)]
+    impl SessionLimitsImpl = AgentLimitsComponent::SessionLimitsImpl<ContractState>;
     impl SessionsInternal = SessionManagerComponent::InternalImpl<ContractState>;
     impl SpendingInternal = SpendingLimitsComponent::InternalImpl<ContractState>;
+    impl LimitsInternal = AgentLimitsComponent::InternalImpl<ContractState>;
 
     #[storage]
     struct Storage {
@@ -48,6 +54,8 @@ pub mod SessionAccount {
         sessions: SessionManagerComponent::Storage,
         #[substorage(v0)]
         spending: SpendingLimitsComponent::Storage,
+        #[substorage(v0)]
+        limits: AgentLimitsComponent::Storage,
     }
 
     #[event]
@@ -61,6 +69,8 @@ pub mod SessionAccount {
         SessionEvent: SessionManagerComponent::Event,
         #[flat]
         SpendingEvent: SpendingLimitsComponent::Event,
+        #[flat]
+        LimitsEvent: AgentLimitsComponent::Event,
         OwnerChanged: OwnerChanged,
         Upgraded: Upgraded,
     }
@@ -137,6 +147,14 @@ pub mod SessionAccount {
         }
     }
 
+    #[abi(embed_v0)]
+    impl SelfRevocationImpl of ISelfRevocation<ContractState> {
+        fn revoke_own_session(ref self: ContractState) {
+            let session_key = self.limits.take_self_revocation();
+            SessionKeyManagerImpl::revoke_session_key(ref self, session_key);
+        }
+    }
+
     impl Interfaces of SRC5Component::SupportedInterfaces<ContractState> {
         fn is_supported(interface_id: felt252) -> bool {
             interface_id == constants::ISRC6_ID
@@ -164,9 +182,20 @@ pub mod SessionAccount {
             this: ContractAddress,
             now: u64,
             epoch: u32,
-        ) {
+        ) -> AfterCalls {
             let mut contract = self.get_contract_mut();
-            contract.sessions.authorize(calls, signature, message_hash, this, now, epoch);
+            contract.sessions.authorize(calls, signature, message_hash, this, now, epoch)
+        }
+
+        #[inline(always)]
+        fn after_session_calls(
+            ref self: OutsideExecutionComponent::ComponentState<ContractState>, after: AfterCalls,
+        ) {
+            if after.measures.is_empty() {
+                return;
+            }
+            let mut contract = self.get_contract_mut();
+            contract.limits.after_calls(after);
         }
     }
 
@@ -190,6 +219,40 @@ pub mod SessionAccount {
         ) {
             let mut contract = self.get_contract_mut();
             contract.spending.clear_policies(session_key, policies_len);
+        }
+
+        fn check_limits(
+            ref self: SessionManagerComponent::ComponentState<ContractState>,
+            session_key: felt252,
+            limits: u16,
+            calls: Span<Call>,
+            this: ContractAddress,
+            now: u64,
+        ) -> AfterCalls {
+            let mut contract = self.get_contract_mut();
+            contract.limits.check(session_key, limits, calls, this, now)
+        }
+
+        fn begin_self_revocation(
+            ref self: SessionManagerComponent::ComponentState<ContractState>, session_key: felt252,
+        ) {
+            let mut contract = self.get_contract_mut();
+            contract.limits.begin_self_revocation(session_key);
+        }
+
+        fn clear_limits(
+            ref self: SessionManagerComponent::ComponentState<ContractState>, session_key: felt252,
+        ) {
+            let mut contract = self.get_contract_mut();
+            contract.limits.clear(session_key);
+        }
+
+        fn starts_later(
+            self: @SessionManagerComponent::ComponentState<ContractState>,
+            session_key: felt252,
+            now: u64,
+        ) -> bool {
+            self.get_contract().limits.starts_later(session_key, now)
         }
     }
 

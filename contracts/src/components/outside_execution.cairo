@@ -14,6 +14,7 @@ pub mod OutsideExecutionComponent {
     use crate::constants;
     use crate::errors::Errors;
     use crate::interfaces::{IOutsideExecutionV2, OutsideExecution};
+    use crate::loss_guard::AfterCalls;
     use crate::nonces::nonce_slot;
     use crate::record::{AccountState, tx_tag};
     use crate::snip12;
@@ -37,7 +38,7 @@ pub mod OutsideExecutionComponent {
             self: @ComponentState<TContractState>, hash: felt252, signature: Span<felt252>,
         ) -> bool;
         /// Checks a session-signed execution against its session's rules and books its use;
-        /// panics with the rule that refuses it.
+        /// panics with the rule that refuses it. Returns what to check once the calls ran.
         fn authorize_session(
             ref self: ComponentState<TContractState>,
             calls: Span<Call>,
@@ -46,7 +47,9 @@ pub mod OutsideExecutionComponent {
             this: ContractAddress,
             now: u64,
             epoch: u32,
-        );
+        ) -> AfterCalls;
+        /// Checks a session execution once its calls ran (the loss guard); panics to refuse it.
+        fn after_session_calls(ref self: ComponentState<TContractState>, after: AfterCalls);
     }
 
     #[embeddable_as(OutsideExecutionV2Impl)]
@@ -102,11 +105,13 @@ pub mod OutsideExecutionComponent {
             // later execution in the same transaction sent by its sender (a relayer bundling)
             // is not nested, and a later transaction has another tag.
             self.account_state.write(AccountState { session_tag: tag, ..after });
-            Hooks::authorize_session(
+            let after = Hooks::authorize_session(
                 ref self, outside_execution.calls, signature, message_hash, this, now, state.epoch,
             );
             // Atomic: a failing call reverts the whole execution.
-            execute_calls(outside_execution.calls)
+            let results = execute_calls(outside_execution.calls);
+            Hooks::after_session_calls(ref self, after);
+            results
         }
 
         fn is_valid_outside_execution_nonce(

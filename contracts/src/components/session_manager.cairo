@@ -19,6 +19,7 @@ pub mod SessionManagerComponent {
     use crate::constants;
     use crate::errors::Errors;
     use crate::interfaces::{ISessionKeyManager, SessionData};
+    use crate::loss_guard::{AfterCalls, AfterCallsTrait};
     use crate::record::{SessionRecord, SessionRecordTrait, registration_of};
     use crate::snip12;
 
@@ -82,6 +83,24 @@ pub mod SessionManagerComponent {
         fn clear_policies(
             ref self: ComponentState<TContractState>, session_key: felt252, policies_len: u32,
         );
+        /// Holds a session execution against the agent limits its record names (`limits`, not
+        /// 0), panicking with the one that refuses it; returns what to check after the calls.
+        fn check_limits(
+            ref self: ComponentState<TContractState>,
+            session_key: felt252,
+            limits: u16,
+            calls: Span<Call>,
+            this: ContractAddress,
+            now: u64,
+        ) -> AfterCalls;
+        /// Notes that the running execution is the session's revocation of itself.
+        fn begin_self_revocation(ref self: ComponentState<TContractState>, session_key: felt252);
+        /// Forgets every agent limit of a session that starts clean.
+        fn clear_limits(ref self: ComponentState<TContractState>, session_key: felt252);
+        /// Whether the session's start time is after `now`.
+        fn starts_later(
+            self: @ComponentState<TContractState>, session_key: felt252, now: u64,
+        ) -> bool;
     }
 
     #[embeddable_as(SessionKeyManagerImpl)]
@@ -112,12 +131,17 @@ pub mod SessionManagerComponent {
             self.clear_entrypoints(session_key, old.entrypoints_len);
             let mut targets_len = old.targets_len;
             let mut policies_len = old.policies_len;
+            let mut limits = old.limits;
             if !old.is_live(epoch) {
                 // A new, revoked or pre-revoke-all session starts clean: no resurrected limits.
                 self.clear_targets(session_key, targets_len);
                 Hooks::clear_policies(ref self, session_key, policies_len);
+                if limits != 0 {
+                    Hooks::clear_limits(ref self, session_key);
+                }
                 targets_len = 0;
                 policies_len = 0;
+                limits = 0;
             }
             let mut i: u32 = 0;
             for selector in entrypoints {
@@ -141,6 +165,7 @@ pub mod SessionManagerComponent {
                 epoch,
                 generation: old.generation + 1,
                 revoked: false,
+                limits,
             };
             self.sessions.write(session_key, record);
             self
@@ -158,6 +183,9 @@ pub mod SessionManagerComponent {
             self.clear_entrypoints(session_key, old.entrypoints_len);
             self.clear_targets(session_key, old.targets_len);
             Hooks::clear_policies(ref self, session_key, old.policies_len);
+            if old.limits != 0 {
+                Hooks::clear_limits(ref self, session_key);
+            }
             let record = SessionRecord {
                 valid_until: 0,
                 max_calls: 0,
@@ -168,6 +196,7 @@ pub mod SessionManagerComponent {
                 epoch: self.epoch(),
                 generation: old.generation + 1,
                 revoked: true,
+                limits: 0,
             };
             self.sessions.write(session_key, record);
             self.emit(SessionKeyRevoked { session_key });
@@ -218,6 +247,9 @@ pub mod SessionManagerComponent {
                 constants::STATUS_REVOKED
             } else if get_block_timestamp() > record.valid_until {
                 constants::STATUS_EXPIRED
+            } else if record.limits != 0
+                && Hooks::starts_later(self, session_key, get_block_timestamp()) {
+                constants::STATUS_NOT_YET_ACTIVE
             } else if record.calls_used >= record.max_calls {
                 constants::STATUS_EXHAUSTED
             } else {
@@ -311,8 +343,9 @@ pub mod SessionManagerComponent {
             self.sessions.write(session_key, record);
         }
 
-        /// Checks a session-signed outside execution — the session, every call, the signature
-        /// under the current registration — then charges its spending and counts its use.
+        /// Checks a session-signed outside execution — the session, every call, its agent
+        /// limits, the signature under the current registration — then charges its spending and
+        /// counts its use; returns what to check after the calls (the loss guard).
         /// `signature` is `[session_key, r, s, valid_until]`.
         #[inline(always)]
         fn authorize(
@@ -323,7 +356,7 @@ pub mod SessionManagerComponent {
             this: ContractAddress,
             now: u64,
             epoch: u32,
-        ) {
+        ) -> AfterCalls {
             let [session_key, r, s, signed_valid_until] = (*signature
                 .try_into()
                 .expect(Errors::INVALID_SIGNATURE_LENGTH))
@@ -339,7 +372,18 @@ pub mod SessionManagerComponent {
                 signed_valid_until == record.valid_until.into(),
                 Errors::SESSION_REGISTRATION_MISMATCH,
             );
-            self.check_calls(session_key, @record, calls, this);
+            // A session's revocation of itself only gives up authority: no call rules or limits.
+            let after = if is_self_revocation(calls, this) {
+                Hooks::begin_self_revocation(ref self, session_key);
+                AfterCallsTrait::nothing(this)
+            } else {
+                self.check_calls(session_key, @record, calls, this);
+                if record.limits == 0 {
+                    AfterCallsTrait::nothing(this)
+                } else {
+                    Hooks::check_limits(ref self, session_key, record.limits, calls, this, now)
+                }
+            };
             let signed = snip12::session_message_hash(message_hash, record.registration());
             if !check_ecdsa_signature(signed, session_key, r, s) {
                 core::panic_with_felt252(stale_or_bad(message_hash, @record, session_key, r, s));
@@ -350,6 +394,7 @@ pub mod SessionManagerComponent {
             Hooks::charge_spending(ref self, session_key, record.policies_len, calls, now);
             record.calls_used += 1;
             entry.write(record);
+            after
         }
 
         /// Every call against the session's rules.
@@ -423,6 +468,18 @@ pub mod SessionManagerComponent {
         Errors::SESSION_BAD_SIGNATURE
     }
 
+    /// The one call `revoke_own_session()` on the account itself.
+    #[inline(always)]
+    fn is_self_revocation(calls: Span<Call>, this: ContractAddress) -> bool {
+        if calls.len() != 1 {
+            return false;
+        }
+        let call = calls.at(0);
+        *call.to == this
+            && *call.selector == constants::SELECTOR_REVOKE_OWN_SESSION
+            && call.calldata.len() == 0
+    }
+
     #[inline(always)]
     fn is_blocked_selector(selector: felt252) -> bool {
         selector == constants::SELECTOR_UPGRADE
@@ -436,5 +493,9 @@ pub mod SessionManagerComponent {
             || selector == constants::SELECTOR_REMOVE_SPENDING_POLICY
             || selector == constants::SELECTOR_REVOKE_ALL_SESSIONS
             || selector == constants::SELECTOR_SET_SESSION_TARGETS
+            || selector == constants::SELECTOR_SET_SESSION_VALID_AFTER
+            || selector == constants::SELECTOR_SET_SESSION_RATE_LIMIT
+            || selector == constants::SELECTOR_SET_SESSION_ARG_RULES
+            || selector == constants::SELECTOR_SET_SESSION_LOSS_GUARDS
     }
 }

@@ -17,12 +17,15 @@ pub const SESSION_ACCOUNT_SIERRA_JSON: &str =
 /// `scripts/build-contracts.sh` changes the class; a devnet test recomputes this and fails
 /// when it is stale.
 pub const SESSION_ACCOUNT_COMPILED_CLASS_HASH: Felt =
-    Felt::from_hex_unchecked("0x1ce07e07efb5e60e07e3554ebb59722084d53d82cb2bfdfc486b8b936d54969");
+    Felt::from_hex_unchecked("0x2554d3b36b6736e12048b40e886e4c69cf287c1d4437cb93cda252842de74a1");
 /// Sierra JSON of the scoreboard target contract used by tests and the demo.
 pub const SCOREBOARD_SIERRA_JSON: &str = include_str!("../artifacts/scoreboard.sierra.json");
 /// Sierra JSON of the floor account: an outside execution that checks only its nonce, the
 /// baseline the benchmarks measure the session checks against.
 pub const FLOOR_ACCOUNT_SIERRA_JSON: &str = include_str!("../artifacts/floor_account.sierra.json");
+/// Sierra JSON of the router test contract: pulls tokens by `transferFrom` on an allowance an
+/// account gave it (what the loss guard catches and the selector counting does not).
+pub const ROUTER_SIERRA_JSON: &str = include_str!("../artifacts/router.sierra.json");
 /// The oldest Sierra version that blockifier charges in Sierra gas rather than Cairo steps;
 /// every committed class carries it or a later one.
 pub const MIN_SIERRA_VERSION: (u64, u64, u64) = (1, 7, 0);
@@ -83,13 +86,18 @@ pub fn floor_account() -> Result<CompiledClass, AbiError> {
     CompiledClass::from_sierra_json(FLOOR_ACCOUNT_SIERRA_JSON)
 }
 
+/// The router test contract's class (tests only).
+pub fn router() -> Result<CompiledClass, AbiError> {
+    CompiledClass::from_sierra_json(ROUTER_SIERRA_JSON)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn every_class_is_charged_in_sierra_gas() {
-        for class in [session_account(), scoreboard(), floor_account()] {
+        for class in [session_account(), scoreboard(), floor_account(), router()] {
             let class = class.expect("class");
             let version = class.sierra_version().expect("version");
             assert!(

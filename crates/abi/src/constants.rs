@@ -31,6 +31,17 @@ pub const SELECTOR_SET_SESSION_TARGETS: Felt = selector!("set_session_targets");
 pub const SELECTOR_SET_SPENDING_POLICY: Felt = selector!("set_spending_policy");
 /// `remove_spending_policy`.
 pub const SELECTOR_REMOVE_SPENDING_POLICY: Felt = selector!("remove_spending_policy");
+/// `set_session_valid_after`.
+pub const SELECTOR_SET_SESSION_VALID_AFTER: Felt = selector!("set_session_valid_after");
+/// `set_session_rate_limit`.
+pub const SELECTOR_SET_SESSION_RATE_LIMIT: Felt = selector!("set_session_rate_limit");
+/// `set_session_arg_rules`.
+pub const SELECTOR_SET_SESSION_ARG_RULES: Felt = selector!("set_session_arg_rules");
+/// `set_session_loss_guards`.
+pub const SELECTOR_SET_SESSION_LOSS_GUARDS: Felt = selector!("set_session_loss_guards");
+/// `revoke_own_session`: a session's revocation of itself, the only call of an outside
+/// execution it signs.
+pub const SELECTOR_REVOKE_OWN_SESSION: Felt = selector!("revoke_own_session");
 /// `upgrade`.
 pub const SELECTOR_UPGRADE: Felt = selector!("upgrade");
 /// `__execute__`.
@@ -50,7 +61,7 @@ pub const SELECTOR_INCREASE_ALLOWANCE: Felt = selector!("increase_allowance");
 /// `increaseAllowance`.
 pub const SELECTOR_INCREASE_ALLOWANCE_CAMEL: Felt = selector!("increaseAllowance");
 
-/// ERC-20 `balance_of` (read by helpers; not used by the contract).
+/// ERC-20 `balance_of`: what the loss guard reads before and after a session's calls.
 pub const SELECTOR_BALANCE_OF: Felt = selector!("balance_of");
 
 /// `supports_interface` (SRC-5).
@@ -66,6 +77,14 @@ pub const SELECTOR_GET_SESSION_ALLOWED_ENTRYPOINTS: Felt =
 pub const SELECTOR_GET_SESSION_TARGETS: Felt = selector!("get_session_targets");
 /// `get_spending_policy`.
 pub const SELECTOR_GET_SPENDING_POLICY: Felt = selector!("get_spending_policy");
+/// `get_session_limits`.
+pub const SELECTOR_GET_SESSION_LIMITS: Felt = selector!("get_session_limits");
+/// `get_session_ruled_calls`.
+pub const SELECTOR_GET_SESSION_RULED_CALLS: Felt = selector!("get_session_ruled_calls");
+/// `get_session_arg_rules`.
+pub const SELECTOR_GET_SESSION_ARG_RULES: Felt = selector!("get_session_arg_rules");
+/// `get_session_loss_guards`.
+pub const SELECTOR_GET_SESSION_LOSS_GUARDS: Felt = selector!("get_session_loss_guards");
 /// `get_session_generation`.
 pub const SELECTOR_GET_SESSION_GENERATION: Felt = selector!("get_session_generation");
 /// `is_valid_outside_execution_nonce` (SNIP-9 v2): whether a nonce is still unused.
@@ -73,7 +92,7 @@ pub const SELECTOR_IS_VALID_OUTSIDE_EXECUTION_NONCE: Felt =
     selector!("is_valid_outside_execution_nonce");
 
 /// Selectors a session may never call, on any contract.
-pub const BLOCKED_SELECTORS: [Felt; 11] = [
+pub const BLOCKED_SELECTORS: [Felt; 15] = [
     SELECTOR_UPGRADE,
     SELECTOR_ADD_OR_UPDATE_SESSION_KEY,
     SELECTOR_REVOKE_SESSION_KEY,
@@ -85,6 +104,10 @@ pub const BLOCKED_SELECTORS: [Felt; 11] = [
     SELECTOR_REMOVE_SPENDING_POLICY,
     SELECTOR_REVOKE_ALL_SESSIONS,
     SELECTOR_SET_SESSION_TARGETS,
+    SELECTOR_SET_SESSION_VALID_AFTER,
+    SELECTOR_SET_SESSION_RATE_LIMIT,
+    SELECTOR_SET_SESSION_ARG_RULES,
+    SELECTOR_SET_SESSION_LOSS_GUARDS,
 ];
 
 /// ERC-20 selectors whose amount (calldata\[1..2\], a u256) counts against spending policies.
@@ -103,6 +126,22 @@ pub const MAX_TARGETS: u32 = 64;
 pub const MAX_SPENDING_POLICIES: u32 = 16;
 /// Longest spending window, in seconds.
 pub const MAX_WINDOW_SECONDS: u64 = 0xffff_ffff;
+/// Most argument rules on one (target, selector) of a session.
+pub const MAX_ARG_RULES: u32 = 4;
+/// Most values of one one-of argument rule.
+pub const MAX_RULE_VALUES: u32 = 4;
+/// Most (target, selector) pairs with argument rules per session.
+pub const MAX_RULED_CALLS: u32 = 8;
+/// Calldata words an argument rule may name: 0 to 255 (a u256 at 0 to 254).
+pub const MAX_RULE_WORDS: u32 = 256;
+/// Most loss-guarded tokens per session.
+pub const MAX_LOSS_GUARDS: u32 = 4;
+/// Argument rule kind: the word is one of the rule's values.
+pub const RULE_ONE_OF: u8 = 1;
+/// Argument rule kind: the word (or u256) is at most the rule's value.
+pub const RULE_AT_MOST: u8 = 2;
+/// Argument rule kind: the word (or u256) is at least the rule's value.
+pub const RULE_AT_LEAST: u8 = 3;
 /// How many registrations before the current one a session signature that does not verify is
 /// tried against, so that a stale signature is refused as `session/registration-mismatch`
 /// rather than `session/bad-signature` (only on the failure path).
@@ -176,6 +215,18 @@ pub const CAIRO_CONSTANTS: &[(&str, Felt)] = &[
     ),
     ("SELECTOR_REVOKE_ALL_SESSIONS", SELECTOR_REVOKE_ALL_SESSIONS),
     ("SELECTOR_SET_SESSION_TARGETS", SELECTOR_SET_SESSION_TARGETS),
+    (
+        "SELECTOR_SET_SESSION_VALID_AFTER",
+        SELECTOR_SET_SESSION_VALID_AFTER,
+    ),
+    ("SELECTOR_SET_SESSION_RATE_LIMIT", SELECTOR_SET_SESSION_RATE_LIMIT),
+    ("SELECTOR_SET_SESSION_ARG_RULES", SELECTOR_SET_SESSION_ARG_RULES),
+    (
+        "SELECTOR_SET_SESSION_LOSS_GUARDS",
+        SELECTOR_SET_SESSION_LOSS_GUARDS,
+    ),
+    ("SELECTOR_REVOKE_OWN_SESSION", SELECTOR_REVOKE_OWN_SESSION),
+    ("SELECTOR_BALANCE_OF", SELECTOR_BALANCE_OF),
     ("SELECTOR_TRANSFER", SELECTOR_TRANSFER),
     ("SELECTOR_APPROVE", SELECTOR_APPROVE),
     ("SELECTOR_INCREASE_ALLOWANCE", SELECTOR_INCREASE_ALLOWANCE),
@@ -187,6 +238,18 @@ pub const CAIRO_CONSTANTS: &[(&str, Felt)] = &[
     ("MAX_TARGETS", Felt::from_hex_unchecked("0x40")),
     ("MAX_SPENDING_POLICIES", Felt::from_hex_unchecked("0x10")),
     ("MAX_WINDOW_SECONDS", Felt::from_hex_unchecked("0xffffffff")),
+    ("MAX_ARG_RULES", Felt::from_hex_unchecked("0x4")),
+    ("MAX_RULE_VALUES", Felt::from_hex_unchecked("0x4")),
+    ("MAX_RULED_CALLS", Felt::from_hex_unchecked("0x8")),
+    ("MAX_RULE_WORDS", Felt::from_hex_unchecked("0x100")),
+    ("MAX_LOSS_GUARDS", Felt::from_hex_unchecked("0x4")),
+    ("RULE_ONE_OF", Felt::ONE),
+    ("RULE_AT_MOST", Felt::TWO),
+    ("RULE_AT_LEAST", Felt::THREE),
+    // The record's limit bits (Cairo only: the model keeps the limits themselves).
+    ("LIMIT_TERMS", Felt::ONE),
+    ("LIMIT_ARG_RULES", Felt::TWO),
+    ("LIMIT_LOSS_GUARD", Felt::from_hex_unchecked("0x4")),
     ("STALE_LOOKBACK", Felt::from_hex_unchecked("0x8")),
     ("ANY_CALLER", ANY_CALLER),
     ("STARKNET_MESSAGE", STARKNET_MESSAGE),
@@ -205,6 +268,7 @@ pub const CAIRO_CONSTANTS: &[(&str, Felt)] = &[
     ("STATUS_EXPIRED", Felt::TWO),
     ("STATUS_REVOKED", Felt::THREE),
     ("STATUS_EXHAUSTED", Felt::from_hex_unchecked("0x4")),
+    ("STATUS_NOT_YET_ACTIVE", Felt::from_hex_unchecked("0x5")),
     ("VALIDATED", VALIDATED),
 ];
 
@@ -262,6 +326,16 @@ mod tests {
             ("remove_spending_policy", SELECTOR_REMOVE_SPENDING_POLICY),
             ("revoke_all_sessions", SELECTOR_REVOKE_ALL_SESSIONS),
             ("set_session_targets", SELECTOR_SET_SESSION_TARGETS),
+            ("set_session_valid_after", SELECTOR_SET_SESSION_VALID_AFTER),
+            ("set_session_rate_limit", SELECTOR_SET_SESSION_RATE_LIMIT),
+            ("set_session_arg_rules", SELECTOR_SET_SESSION_ARG_RULES),
+            ("set_session_loss_guards", SELECTOR_SET_SESSION_LOSS_GUARDS),
+            ("revoke_own_session", SELECTOR_REVOKE_OWN_SESSION),
+            ("balance_of", SELECTOR_BALANCE_OF),
+            ("get_session_limits", SELECTOR_GET_SESSION_LIMITS),
+            ("get_session_ruled_calls", SELECTOR_GET_SESSION_RULED_CALLS),
+            ("get_session_arg_rules", SELECTOR_GET_SESSION_ARG_RULES),
+            ("get_session_loss_guards", SELECTOR_GET_SESSION_LOSS_GUARDS),
             ("transfer", SELECTOR_TRANSFER),
             ("approve", SELECTOR_APPROVE),
             ("increase_allowance", SELECTOR_INCREASE_ALLOWANCE),

@@ -69,6 +69,24 @@ contract_errors! {
     SessionBadSignature => "session/bad-signature",
     /// A session registration or target set that the rules refuse.
     SessionInvalidConfig => "session/invalid-config",
+    /// The session's start time (`valid_after`) has not come yet.
+    SessionNotYetActive => "session/not-yet-active",
+    /// The session's rate limit allows no more executions in the current window.
+    SessionRateLimit => "session/rate-limit",
+    /// A calldata word an argument rule names is missing (or, for a u256, not two 128-bit
+    /// limbs).
+    RulesArgUnreadable => "rules/arg-unreadable",
+    /// A calldata word is not one of the values its rule allows.
+    RulesArgNotAllowed => "rules/arg-not-allowed",
+    /// A calldata word (or u256) is above its rule's maximum.
+    RulesArgAboveMax => "rules/arg-above-max",
+    /// A calldata word (or u256) is below its rule's minimum.
+    RulesArgBelowMin => "rules/arg-below-min",
+    /// Argument rules that the account refuses to keep.
+    RulesInvalidConfig => "rules/invalid-config",
+    /// `revoke_own_session` called other than as the only call of the session's own outside
+    /// execution.
+    SessionNotSelfRevocation => "session/not-self-revocation",
     /// One call moves more than the per-call limit.
     SpendingPerCall => "spending/per-call",
     /// The window's limit would be exceeded.
@@ -79,6 +97,8 @@ contract_errors! {
     SpendingInvalidPolicy => "spending/invalid-policy",
     /// Removing a spending policy that does not exist.
     SpendingNoPolicy => "spending/no-policy",
+    /// The guarded token's balance fell by more than the spending policy still allowed.
+    SpendingLossGuard => "spending/loss-guard",
 }
 
 impl ContractError {

@@ -11,10 +11,12 @@ use std::collections::HashMap;
 use starknet_core::types::{Call, Felt};
 
 use crate::constants::{
-    BLOCKED_SELECTORS, MAX_ENTRYPOINTS, MAX_SPENDING_POLICIES, MAX_TARGETS, MAX_WINDOW_SECONDS,
-    STALE_LOOKBACK, TRACKED_SELECTORS,
+    BLOCKED_SELECTORS, MAX_ARG_RULES, MAX_ENTRYPOINTS, MAX_LOSS_GUARDS, MAX_RULED_CALLS,
+    MAX_SPENDING_POLICIES, MAX_TARGETS, MAX_WINDOW_SECONDS, SELECTOR_REVOKE_OWN_SESSION,
+    SELECTOR_TRANSFER, STALE_LOOKBACK, TRACKED_SELECTORS,
 };
 use crate::errors::ContractError;
+use crate::limits::{AgentLimits, ArgRule, RuledCall, SessionLimits};
 use crate::types::{SessionData, SessionStatus, SpendingPolicy, U256};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -61,6 +63,7 @@ pub struct AccountModel {
     targets: HashMap<Felt, Vec<Felt>>,
     // Token order follows the contract's (append, swap-remove).
     policies: HashMap<Felt, Vec<(Felt, SpendingPolicy)>>,
+    limits: HashMap<Felt, AgentLimits>,
 }
 
 fn ensure(condition: bool, error: ContractError) -> Result<(), ContractError> {
@@ -103,6 +106,105 @@ pub fn call_amount(calldata: &[Felt]) -> Result<U256, ContractError> {
         low: limb(1)?,
         high: limb(2)?,
     })
+}
+
+/// What each token's balance falls by when `calls` run on `account`, for a token that does
+/// what an ERC-20 does: the amounts its `transfer` calls send to someone else.
+pub fn transfer_losses(account: Felt, calls: &[Call]) -> Vec<(Felt, U256)> {
+    let mut losses: Vec<(Felt, U256)> = Vec::new();
+    for call in calls.iter().filter(|c| c.selector == SELECTOR_TRANSFER) {
+        let Ok(amount) = call_amount(&call.calldata) else {
+            continue;
+        };
+        if call.calldata[0] == account {
+            continue;
+        }
+        match losses.iter_mut().find(|(t, _)| *t == call.to) {
+            Some((_, sum)) => *sum = sum.checked_add(amount).unwrap_or(U256::MAX),
+            None => losses.push((call.to, amount)),
+        }
+    }
+    losses
+}
+
+/// A loss-guarded token before the calls: what its policy's window still allowed at `now`,
+/// and that window's start (`now` for one that opens).
+struct GuardAllowance {
+    token: Felt,
+    allowance: U256,
+    window_start: u64,
+}
+
+fn guard_allowances(
+    guards: &[Felt],
+    policies: &[(Felt, SpendingPolicy)],
+    now: u64,
+) -> Vec<GuardAllowance> {
+    guards
+        .iter()
+        .map(|token| {
+            let policy = policies.iter().find(|(t, _)| t == token).map(|(_, p)| p);
+            let (allowance, window_start) = match policy {
+                None => (U256::ZERO, now),
+                Some(p) if is_open(p, now) => (
+                    p.max_per_window
+                        .checked_sub(p.spent_in_window)
+                        .unwrap_or(U256::ZERO),
+                    p.window_start,
+                ),
+                Some(p) => (p.max_per_window, now),
+            };
+            GuardAllowance {
+                token: *token,
+                allowance,
+                window_start,
+            }
+        })
+        .collect()
+}
+
+fn is_open(policy: &SpendingPolicy, now: u64) -> bool {
+    policy.window_start != 0 && now < policy.window_start + policy.window_seconds
+}
+
+/// The loss guard after the calls: each guarded token's loss at most what its policy allowed
+/// before them; the window then holds the larger of the loss and what the counting charged.
+fn charge_losses(
+    measured: &[GuardAllowance],
+    policies: &mut [(Felt, SpendingPolicy)],
+    losses: &[(Felt, U256)],
+) -> Result<(), ContractError> {
+    for guard in measured {
+        let lost = losses
+            .iter()
+            .find(|(t, _)| *t == guard.token)
+            .map(|(_, l)| *l)
+            .unwrap_or(U256::ZERO);
+        ensure(lost <= guard.allowance, ContractError::SpendingLossGuard)?;
+        if lost == U256::ZERO {
+            continue;
+        }
+        let Some((_, policy)) = policies.iter_mut().find(|(t, _)| *t == guard.token) else {
+            continue;
+        };
+        let counted_left = if policy.window_start == guard.window_start {
+            policy
+                .max_per_window
+                .checked_sub(policy.spent_in_window)
+                .unwrap_or(U256::ZERO)
+        } else {
+            guard.allowance
+        };
+        let left = guard.allowance.checked_sub(lost).unwrap_or(U256::ZERO);
+        if left < counted_left {
+            policy.window_start = guard.window_start;
+            policy.spent_in_window = policy
+                .max_per_window
+                .checked_sub(left)
+                .unwrap_or(U256::ZERO);
+        }
+    }
+    Ok(())
 }
 
 /// Check 3 for one call of a session whose whitelist is `entrypoints` and target set is
@@ -212,6 +314,7 @@ impl AccountModel {
             // New, revoked or from before revoke-all: start clean.
             self.targets.remove(&key);
             self.policies.remove(&key);
+            self.limits.remove(&key);
         }
         self.entrypoints.insert(key, entrypoints.to_vec());
         self.records.insert(
@@ -235,6 +338,7 @@ impl AccountModel {
         self.entrypoints.remove(&key);
         self.targets.remove(&key);
         self.policies.remove(&key);
+        self.limits.remove(&key);
         self.records
             .insert(key, self.revoked_record(old.generation + 1));
         Ok(())
@@ -327,6 +431,22 @@ impl AccountModel {
         calls: &[Call],
         now: u64,
     ) -> Result<(), ContractError> {
+        let losses = transfer_losses(self.account, calls);
+        self.execute_session_with_losses(key, signed_registration, calls, now, &losses)
+    }
+
+    /// [`Self::execute_session`] when the caller knows what each loss-guarded token's balance
+    /// falls by in the execution (`losses`, by token; a token not named loses nothing) — from
+    /// a simulation, or because the calls reach a contract that moves the account's tokens.
+    /// [`Self::execute_session`] assumes the balances fall by what the calls `transfer`.
+    pub fn execute_session_with_losses(
+        &mut self,
+        key: Felt,
+        signed_registration: Felt,
+        calls: &[Call],
+        now: u64,
+        losses: &[(Felt, U256)],
+    ) -> Result<(), ContractError> {
         let mut record = self.record(key);
         ensure(record.registered(), ContractError::SessionNotRegistered)?;
         ensure(self.is_live(&record), ContractError::SessionRevoked)?;
@@ -341,10 +461,19 @@ impl AccountModel {
             signed_valid_until == record.valid_until,
             ContractError::SessionRegistrationMismatch,
         )?;
+        if self.is_self_revocation(calls) {
+            ensure_current_generation(signed_generation, record.generation)?;
+            self.records.insert(key, record);
+            return self.revoke_session_key(key);
+        }
         self.check_calls(key, calls)?;
+        let mut limits = self.limits.get(&key).cloned().unwrap_or_default();
+        limits.terms.admit(now)?;
+        self.check_arguments(&limits, calls)?;
         ensure_current_generation(signed_generation, record.generation)?;
 
         let mut policies = self.policies.get(&key).cloned().unwrap_or_default();
+        let measured = guard_allowances(&limits.loss_guards, &policies, now);
         for call in calls
             .iter()
             .filter(|c| TRACKED_SELECTORS.contains(&c.selector))
@@ -374,12 +503,35 @@ impl AccountModel {
                 .unwrap_or(U256::MAX);
         }
 
+        charge_losses(&measured, &mut policies, losses)?;
+
         record.calls_used += 1;
         self.records.insert(key, record);
         if !policies.is_empty() {
             self.policies.insert(key, policies);
         }
+        if limits != AgentLimits::default() {
+            self.limits.insert(key, limits);
+        }
         Ok(())
+    }
+
+    /// The single call `revoke_own_session()` on the account: the session giving up its
+    /// authority, which no call rule or limit holds back.
+    fn is_self_revocation(&self, calls: &[Call]) -> bool {
+        matches!(calls, [call] if call.to == self.account
+            && call.selector == SELECTOR_REVOKE_OWN_SESSION
+            && call.calldata.is_empty())
+    }
+
+    /// Every call against its (target, selector)'s argument rules.
+    fn check_arguments(&self, limits: &AgentLimits, calls: &[Call]) -> Result<(), ContractError> {
+        calls.iter().try_for_each(|call| {
+            limits
+                .rules_of(call.to, call.selector)
+                .iter()
+                .try_for_each(|rule| rule.check(&call.calldata))
+        })
     }
 
     /// What [`Self::execute_session`] would return, without changing anything: the client's
@@ -419,7 +571,10 @@ impl AccountModel {
                 self.records
                     .insert(key, self.revoked_record(snapshot.generation));
             }
-            SessionStatus::Active | SessionStatus::Expired | SessionStatus::Exhausted => {
+            SessionStatus::Active
+            | SessionStatus::Expired
+            | SessionStatus::Exhausted
+            | SessionStatus::NotYetActive => {
                 self.records.insert(
                     key,
                     Record {
@@ -446,6 +601,16 @@ impl AccountModel {
         }
     }
 
+    /// Puts one session's agent limits, read from the views, into the model (after
+    /// [`Self::restore_session`], which leaves a session without any).
+    pub fn restore_limits(&mut self, key: Felt, limits: AgentLimits) {
+        if self.is_live(&self.record(key)) && limits != AgentLimits::default() {
+            self.limits.insert(key, limits);
+        } else {
+            self.limits.remove(&key);
+        }
+    }
+
     /// `get_session_data`.
     pub fn session_data(&self, key: Felt) -> SessionData {
         let record = self.record(key);
@@ -469,6 +634,8 @@ impl AccountModel {
             SessionStatus::Revoked
         } else if now > record.valid_until {
             SessionStatus::Expired
+        } else if now < self.session_limits(key).valid_after {
+            SessionStatus::NotYetActive
         } else if record.calls_used >= record.max_calls {
             SessionStatus::Exhausted
         } else {
@@ -492,6 +659,141 @@ impl AccountModel {
         } else {
             Vec::new()
         }
+    }
+
+    /// Every agent limit of a live session (none for any other).
+    pub fn agent_limits(&self, key: Felt) -> AgentLimits {
+        if !self.is_live(&self.record(key)) {
+            return AgentLimits::default();
+        }
+        self.limits.get(&key).cloned().unwrap_or_default()
+    }
+
+    /// `get_session_limits`.
+    pub fn session_limits(&self, key: Felt) -> SessionLimits {
+        self.agent_limits(key).terms
+    }
+
+    /// `get_session_ruled_calls`.
+    pub fn ruled_calls(&self, key: Felt) -> Vec<RuledCall> {
+        self.agent_limits(key)
+            .rules
+            .iter()
+            .map(|(call, _)| *call)
+            .collect()
+    }
+
+    /// `get_session_arg_rules`.
+    pub fn arg_rules(&self, key: Felt, target: Felt, selector: Felt) -> Vec<ArgRule> {
+        self.agent_limits(key).rules_of(target, selector).to_vec()
+    }
+
+    /// `get_session_loss_guards`.
+    pub fn loss_guards(&self, key: Felt) -> Vec<Felt> {
+        self.agent_limits(key).loss_guards
+    }
+
+    /// `set_session_valid_after`: refused before `valid_after` (0: none).
+    pub fn set_session_valid_after(
+        &mut self,
+        key: Felt,
+        valid_after: u64,
+    ) -> Result<(), ContractError> {
+        let record = self.live_record(key)?;
+        ensure(
+            valid_after < record.valid_until,
+            ContractError::SessionInvalidConfig,
+        )?;
+        self.limits.entry(key).or_default().terms.valid_after = valid_after;
+        self.bump_generation(key);
+        Ok(())
+    }
+
+    /// `set_session_rate_limit`: at most `max_executions` per window (both 0: none); starts
+    /// afresh.
+    pub fn set_session_rate_limit(
+        &mut self,
+        key: Felt,
+        max_executions: u32,
+        window_seconds: u64,
+    ) -> Result<(), ContractError> {
+        self.live_record(key)?;
+        let valid = if max_executions == 0 {
+            window_seconds == 0
+        } else {
+            window_seconds != 0 && window_seconds <= MAX_WINDOW_SECONDS
+        };
+        ensure(valid, ContractError::SessionInvalidConfig)?;
+        let terms = &mut self.limits.entry(key).or_default().terms;
+        *terms = SessionLimits {
+            max_executions,
+            window_seconds,
+            window_start: 0,
+            executions_in_window: 0,
+            ..*terms
+        };
+        self.bump_generation(key);
+        Ok(())
+    }
+
+    /// `set_session_arg_rules`: replaces the rules on `target.selector` (none: removes them).
+    pub fn set_session_arg_rules(
+        &mut self,
+        key: Felt,
+        target: Felt,
+        selector: Felt,
+        rules: &[ArgRule],
+    ) -> Result<(), ContractError> {
+        self.live_record(key)?;
+        let invalid = ContractError::RulesInvalidConfig;
+        ensure(target != Felt::ZERO && target != self.account, invalid)?;
+        ensure(selector != Felt::ZERO, invalid)?;
+        ensure(rules.len() <= MAX_ARG_RULES as usize, invalid)?;
+        rules.iter().try_for_each(ArgRule::validate)?;
+        let list = &mut self.limits.entry(key).or_default().rules;
+        let position = list
+            .iter()
+            .position(|(c, _)| c.target == target && c.selector == selector);
+        match (position, rules.is_empty()) {
+            (Some(i), true) => {
+                list.swap_remove(i);
+            }
+            (Some(i), false) => list[i].1 = rules.to_vec(),
+            (None, true) => {}
+            (None, false) => {
+                ensure(list.len() < MAX_RULED_CALLS as usize, invalid)?;
+                list.push((RuledCall { target, selector }, rules.to_vec()));
+            }
+        }
+        self.bump_generation(key);
+        Ok(())
+    }
+
+    /// `set_session_loss_guards`: replaces the guarded tokens; each needs a spending policy.
+    pub fn set_session_loss_guards(
+        &mut self,
+        key: Felt,
+        tokens: &[Felt],
+    ) -> Result<(), ContractError> {
+        self.live_record(key)?;
+        ensure(
+            tokens.len() <= MAX_LOSS_GUARDS as usize,
+            ContractError::SpendingInvalidPolicy,
+        )?;
+        let policies = self.policies.get(&key).map(Vec::as_slice).unwrap_or(&[]);
+        for (i, token) in tokens.iter().enumerate() {
+            ensure(
+                policies.iter().any(|(t, _)| t == token),
+                ContractError::SpendingNoPolicy,
+            )?;
+            ensure(
+                !tokens[..i].contains(token),
+                ContractError::SpendingInvalidPolicy,
+            )?;
+        }
+        self.limits.entry(key).or_default().loss_guards = tokens.to_vec();
+        self.bump_generation(key);
+        Ok(())
     }
 
     /// `get_spending_policy`.

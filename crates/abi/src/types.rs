@@ -211,6 +211,8 @@ pub enum SessionStatus {
     Revoked,
     /// All calls used.
     Exhausted,
+    /// Registered, but its start time (`valid_after`) has not come.
+    NotYetActive,
 }
 
 impl SessionStatus {
@@ -222,6 +224,7 @@ impl SessionStatus {
             SessionStatus::Expired => 2,
             SessionStatus::Revoked => 3,
             SessionStatus::Exhausted => 4,
+            SessionStatus::NotYetActive => 5,
         }
     }
 }
@@ -238,6 +241,7 @@ impl CairoSerde for SessionStatus {
             2 => SessionStatus::Expired,
             3 => SessionStatus::Revoked,
             4 => SessionStatus::Exhausted,
+            5 => SessionStatus::NotYetActive,
             _ => {
                 return Err(AbiError::OutOfRange {
                     value: Felt::from(code),
@@ -323,6 +327,7 @@ mod tests {
             SessionStatus::Expired,
             SessionStatus::Revoked,
             SessionStatus::Exhausted,
+            SessionStatus::NotYetActive,
         ] {
             round_trip(status);
         }
