@@ -5,6 +5,7 @@
 pub mod argent;
 pub mod client;
 pub mod fault_proxy;
+pub mod limits;
 pub mod onchain;
 pub mod paymaster;
 
@@ -412,6 +413,11 @@ impl Fixture {
     }
 
     async fn view(&self, name: &str, calldata: Vec<Felt>) -> Result<Vec<Felt>> {
+        self.view_of(name, calldata).await
+    }
+
+    /// A view of the session account by entry point name.
+    pub async fn view_of(&self, name: &str, calldata: Vec<Felt>) -> Result<Vec<Felt>> {
         Ok(self
             .devnet
             .call(self.address(), sel(name), calldata)

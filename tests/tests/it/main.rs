@@ -2,6 +2,7 @@
 //! port, fixed seed) and deploys what it needs.
 
 mod account;
+mod agent_limits;
 mod argent;
 mod classes;
 mod client;
