@@ -3,7 +3,7 @@
 //! and the same relayer for every relayed one.
 
 use anyhow::{bail, Context, Result};
-use stark_sessions_abi::{snip12, CairoSerde, U256};
+use stark_sessions_abi::{constants, snip12, ArgRule, CairoSerde, U256};
 use stark_sessions_devnet::{DevnetAccount, SessionAccountHandle, STRK_ADDRESS};
 use starknet::core::types::{Call, Felt};
 use starknet::signers::SigningKey;
@@ -29,6 +29,9 @@ pub struct Paths {
     oz_key: SigningKey,
     whitelisted: TestSession,
     limited: TestSession,
+    ruled: TestSession,
+    guarded: TestSession,
+    probe: TestSession,
     members: Vec<BundleMember>,
     floor: Felt,
     transfer: Call,
@@ -70,6 +73,12 @@ impl Paths {
             .await?
             .receipt()?;
         fixture.refresh(&mut limited).await?;
+        let ruled = ruled_session(&fixture, recipient, now + 24 * 3600).await?;
+        let guarded = guarded_session(&fixture, now + 24 * 3600).await?;
+        let probe = TestSession::from_secret(75, now + 24 * 3600);
+        fixture
+            .register(&probe, SESSION_CALLS, &[sel("transfer"), sel("balance_of")])
+            .await?;
         let floor = deploy_floor(&fixture).await?;
         let mut paths = Paths {
             fixture,
@@ -77,6 +86,9 @@ impl Paths {
             oz_key,
             whitelisted,
             limited,
+            ruled,
+            guarded,
+            probe,
             members: Vec::new(),
             floor,
             transfer,
@@ -188,6 +200,35 @@ impl Paths {
             .await
     }
 
+    /// (t) (e) with argument rules on the transfer: the recipient one of three, the amount
+    /// at most a cap.
+    pub async fn session_ruled_relayed(&self) -> Result<Relayed> {
+        self.fixture
+            .session_execute(&self.ruled, vec![self.transfer.clone()])
+            .await
+    }
+
+    /// (u) (f) with the loss guard on STRK: `balance_of` before and after the transfer.
+    pub async fn session_guarded_relayed(&self) -> Result<Relayed> {
+        self.fixture
+            .session_execute(&self.guarded, vec![self.transfer.clone()])
+            .await
+    }
+
+    /// The transfer alone, or followed by one `balance_of` call, in an execution of a session
+    /// whitelisted for both: the difference is what one `balance_of` call costs.
+    pub async fn session_probe_relayed(&self, with_balance_of: bool) -> Result<Relayed> {
+        let mut calls = vec![self.transfer.clone()];
+        if with_balance_of {
+            calls.push(Call {
+                to: STRK_ADDRESS,
+                selector: constants::SELECTOR_BALANCE_OF,
+                calldata: vec![self.fixture.address()],
+            });
+        }
+        self.fixture.session_execute(&self.probe, calls).await
+    }
+
     /// (g) `transfers` transfers in one session multicall.
     pub async fn session_multicall(&self, transfers: usize) -> Result<Relayed> {
         self.fixture
@@ -217,6 +258,39 @@ impl Paths {
         }
         f.send(&f.relayer, calls).await
     }
+}
+
+/// A transfer session (like (e)'s) whose transfers must go to `recipient` or one of two others
+/// and move at most 1 000 000 FRI.
+async fn ruled_session(f: &Fixture, recipient: Felt, valid_until: u64) -> Result<TestSession> {
+    let session = TestSession::from_secret(73, valid_until);
+    f.register(&session, SESSION_CALLS, &[sel("transfer")])
+        .await?;
+    let rules = [
+        ArgRule::one_of(0, vec![recipient, Felt::from(0xa1u8), Felt::from(0xa2u8)]),
+        ArgRule::u256_at_most(1, U256::from_u128(1_000_000)).context("a cap that fits")?,
+    ];
+    let call = f.arg_rules_call(session.public_key, STRK_ADDRESS, sel("transfer"), &rules);
+    f.owner_execute(vec![call]).await?.receipt()?;
+    Ok(session)
+}
+
+/// A transfer session under (f)'s spending limit with the loss guard on STRK.
+async fn guarded_session(f: &Fixture, valid_until: u64) -> Result<TestSession> {
+    let session = TestSession::from_secret(74, valid_until);
+    f.register(&session, SESSION_CALLS, &[sel("transfer")])
+        .await?;
+    let mut policy = vec![session.public_key, STRK_ADDRESS];
+    U256::from_u128(1_000_000).cairo_serialize(&mut policy);
+    U256::from_u128(1_000_000_000).cairo_serialize(&mut policy);
+    86_400u64.cairo_serialize(&mut policy);
+    f.owner_execute(vec![
+        f.self_call("set_spending_policy", policy),
+        f.loss_guards_call(session.public_key, &[STRK_ADDRESS]),
+    ])
+    .await?
+    .receipt()?;
+    Ok(session)
 }
 
 /// Declares and deploys the floor account (`contracts/src/floor_account.cairo`), funded.

@@ -2,13 +2,14 @@
 //!
 //! Each sequence deploys a fresh account (and starts a fresh model), then applies random
 //! operations — register/update, use with random calls, revoke, revoke-all, advance time, set
-//! targets, set/remove spending limits — to both. After every step the outcome (accepted, or
-//! the same error) and every session view must agree.
+//! targets, set/remove spending limits, the agent limits (start time, rate, argument rules,
+//! loss guard) and a session's revocation of itself — to both. After every step the outcome
+//! (accepted, or the same error) and every session view must agree.
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
-use stark_sessions_abi::{constants, AccountModel, CairoSerde, ContractError, U256};
+use stark_sessions_abi::{constants, AccountModel, ArgRule, CairoSerde, ContractError, U256};
 use stark_sessions_devnet::STRK_ADDRESS;
 use stark_sessions_tests::{sel, Fixture, Relayed, TestSession};
 use starknet::core::types::{Call, Felt};
@@ -50,10 +51,142 @@ enum Op {
     RemovePolicy {
         key: u64,
     },
+    SetValidAfter {
+        key: u64,
+        /// Seconds from now (None: no start time).
+        after: Option<u64>,
+    },
+    SetRateLimit {
+        key: u64,
+        max: u32,
+        window: u64,
+    },
+    SetArgRules {
+        key: u64,
+        target: Felt,
+        selector: Felt,
+        rules: Vec<ArgRule>,
+    },
+    SetLossGuards {
+        key: u64,
+        tokens: Vec<Felt>,
+    },
+    RevokeOwn {
+        key: u64,
+        stale: bool,
+    },
+}
+
+/// Transfer recipients: the rules' allowed set draws from the first two.
+const RECIPIENTS: [u64; 3] = [0x77, 0x78, 0x79];
+
+fn random_rules(rng: &mut StdRng, on_transfer: bool) -> Vec<ArgRule> {
+    let felt = |v: u64| Felt::from(v);
+    let pool: Vec<ArgRule> = if on_transfer {
+        vec![
+            ArgRule::one_of(0, vec![felt(RECIPIENTS[0]), felt(RECIPIENTS[1])]),
+            ArgRule::one_of(0, vec![felt(RECIPIENTS[1])]),
+            ArgRule::u256_at_most(1, U256::from_u128(5)).unwrap_or_else(|| unreachable!()),
+            ArgRule::u256_at_least(1, U256::from_u128(3)).unwrap_or_else(|| unreachable!()),
+            ArgRule::at_most(2, Felt::ZERO),
+        ]
+    } else {
+        vec![
+            ArgRule::at_most(0, felt(5)),
+            ArgRule::at_least(0, felt(3)),
+            ArgRule::one_of(0, vec![felt(1), felt(2), felt(3)]),
+            // Beyond record_score's one word: never readable.
+            ArgRule::at_most(1, felt(9)),
+        ]
+    };
+    let invalid = [
+        ArgRule::one_of(0, vec![]),
+        ArgRule::one_of(0, vec![felt(1), felt(1)]),
+        ArgRule::at_most(256, felt(1)),
+    ];
+    if rng.gen_bool(0.08) {
+        return vec![invalid.choose(rng).cloned().unwrap_or_else(|| invalid[0].clone())];
+    }
+    let n = if rng.gen_bool(0.05) { 5 } else { rng.gen_range(0..=2) };
+    (0..n)
+        .filter_map(|_| pool.choose(rng).cloned())
+        .collect()
+}
+
+/// One call that only the agent limits can refuse: a transfer or a play.
+fn clean_call(rng: &mut StdRng, f: &Fixture) -> Call {
+    if rng.gen_bool(0.3) {
+        return f.play(rng.gen_range(1..8));
+    }
+    Call {
+        to: STRK_ADDRESS,
+        selector: sel("transfer"),
+        calldata: vec![
+            Felt::from(*RECIPIENTS.choose(rng).unwrap_or(&RECIPIENTS[0])),
+            Felt::from(rng.gen_range(1u32..=8)),
+            Felt::ZERO,
+        ],
+    }
+}
+
+fn random_limit_op(rng: &mut StdRng, f: &Fixture, key: u64) -> Op {
+    match rng.gen_range(0..100) {
+        0..=29 => Op::Use {
+            key,
+            calls: (0..rng.gen_range(1..=2)).map(|_| clean_call(rng, f)).collect(),
+            stale: false,
+        },
+        30..=44 => Op::SetValidAfter {
+            key,
+            after: *[None, Some(30), Some(300), Some(5_000)]
+                .choose(rng)
+                .unwrap_or(&None),
+        },
+        45..=59 => {
+            let (max, window) = *[(0u32, 0u64), (1, 60), (2, 400), (0, 5), (3, 0)]
+                .choose(rng)
+                .unwrap_or(&(1, 60));
+            Op::SetRateLimit { key, max, window }
+        }
+        60..=84 => {
+            let on_transfer = rng.gen_bool(0.6);
+            let (mut target, selector) = if on_transfer {
+                (STRK_ADDRESS, sel("transfer"))
+            } else {
+                (f.scoreboard, sel("record_score"))
+            };
+            if rng.gen_bool(0.04) {
+                target = f.address();
+            }
+            Op::SetArgRules {
+                key,
+                target,
+                selector,
+                rules: random_rules(rng, on_transfer),
+            }
+        }
+        85..=94 => {
+            let tokens = match rng.gen_range(0..10) {
+                0..=5 => vec![STRK_ADDRESS],
+                6..=7 => vec![],
+                8 => vec![STRK_ADDRESS, STRK_ADDRESS],
+                _ => vec![f.scoreboard],
+            };
+            Op::SetLossGuards { key, tokens }
+        }
+        _ => Op::RevokeOwn {
+            key,
+            stale: rng.gen_bool(0.2),
+        },
+    }
 }
 
 fn random_op(rng: &mut StdRng, f: &Fixture) -> Op {
     let key = rng.gen_range(0..KEYS);
+    // A third of the steps set an agent limit, try one, or revoke a session by itself.
+    if rng.gen_bool(0.35) {
+        return random_limit_op(rng, f, key);
+    }
     let selectors = [sel("record_score"), sel("reset_score"), sel("transfer")];
     match rng.gen_range(0..100) {
         0..=24 => {
@@ -89,7 +222,7 @@ fn random_op(rng: &mut StdRng, f: &Fixture) -> Op {
                         to: STRK_ADDRESS,
                         selector: sel("transfer"),
                         calldata: vec![
-                            Felt::from(0x77u8),
+                            Felt::from(*RECIPIENTS.choose(rng).unwrap_or(&RECIPIENTS[0])),
                             Felt::from(rng.gen_range(1u32..=8)),
                             Felt::ZERO,
                         ],
@@ -146,6 +279,16 @@ fn random_op(rng: &mut StdRng, f: &Fixture) -> Op {
 
 fn session_for(key: u64, valid_until: u64) -> TestSession {
     TestSession::from_secret(key + 1, valid_until)
+}
+
+/// An agent limit set on `key` (no use, no self-revocation).
+fn random_setter(rng: &mut StdRng, f: &Fixture, key: u64) -> Op {
+    loop {
+        let op = random_limit_op(rng, f, key);
+        if !matches!(op, Op::Use { .. } | Op::RevokeOwn { .. }) {
+            return op;
+        }
+    }
 }
 
 /// Applies `op` to the chain and the model; returns both outcomes.
@@ -243,8 +386,69 @@ async fn apply(
                 .await;
             (chain, model.remove_spending_policy(pk(*key), STRK_ADDRESS))
         }
+        Op::SetValidAfter { key, after } => {
+            let valid_after = after.map_or(0, |a| now + a);
+            let chain = owner(vec![f.valid_after_call(pk(*key), valid_after)]).await;
+            (chain, model.set_session_valid_after(pk(*key), valid_after))
+        }
+        Op::SetRateLimit { key, max, window } => {
+            let chain = owner(vec![f.rate_limit_call(pk(*key), *max, *window)]).await;
+            (chain, model.set_session_rate_limit(pk(*key), *max, *window))
+        }
+        Op::SetArgRules {
+            key,
+            target,
+            selector,
+            rules,
+        } => {
+            let chain = owner(vec![f.arg_rules_call(pk(*key), *target, *selector, rules)]).await;
+            (
+                chain,
+                model.set_session_arg_rules(pk(*key), *target, *selector, rules),
+            )
+        }
+        Op::SetLossGuards { key, tokens } => {
+            let chain = owner(vec![f.loss_guards_call(pk(*key), tokens)]).await;
+            (chain, model.set_session_loss_guards(pk(*key), tokens))
+        }
+        Op::RevokeOwn { key, stale } => {
+            let mut s = session_for(*key, model.session_data(pk(*key)).valid_until);
+            s.generation = model.session_generation(s.public_key);
+            if *stale {
+                s.generation = s.generation.saturating_sub(1);
+            }
+            let calls = vec![f.revoke_own_call()];
+            let chain = f.session_execute_as(&s, calls.clone()).await.expect("sent");
+            (
+                chain,
+                model.execute_session(s.public_key, s.registration(), &calls, now),
+            )
+        }
     };
     (chain.outcome(), expected)
+}
+
+/// The (target, selector) pairs the sequences put rules on.
+fn ruled_pairs(f: &Fixture) -> [(Felt, Felt); 2] {
+    [
+        (STRK_ADDRESS, sel("transfer")),
+        (f.scoreboard, sel("record_score")),
+    ]
+}
+
+async fn arg_rules_on_chain(f: &Fixture, key: Felt) -> Vec<Vec<ArgRule>> {
+    let mut out = Vec::new();
+    for (target, selector) in ruled_pairs(f) {
+        out.push(f.arg_rules(key, target, selector).await.expect("view"));
+    }
+    out
+}
+
+fn arg_rules_in_model(f: &Fixture, model: &AccountModel, key: Felt) -> Vec<Vec<ArgRule>> {
+    ruled_pairs(f)
+        .iter()
+        .map(|(target, selector)| model.arg_rules(key, *target, *selector))
+        .collect()
 }
 
 /// Every view of every key, on chain and in the model; describes the first difference.
@@ -286,6 +490,26 @@ async fn compare_views(f: &Fixture, model: &AccountModel) -> Option<String> {
                 ),
                 format!("{:?}", model.spending_policy(pk, STRK_ADDRESS)),
             ),
+            (
+                "get_session_limits",
+                format!("{:?}", f.session_limits(pk).await.expect("view")),
+                format!("{:?}", model.session_limits(pk)),
+            ),
+            (
+                "get_session_ruled_calls",
+                format!("{:?}", f.ruled_calls(pk).await.expect("view")),
+                format!("{:?}", model.ruled_calls(pk)),
+            ),
+            (
+                "get_session_arg_rules",
+                format!("{:?}", arg_rules_on_chain(f, pk).await),
+                format!("{:?}", arg_rules_in_model(f, model, pk)),
+            ),
+            (
+                "get_session_loss_guards",
+                format!("{:?}", f.loss_guards(pk).await.expect("view")),
+                format!("{:?}", model.loss_guards(pk)),
+            ),
         ];
         for (what, chain, expected) in checks {
             if chain != expected {
@@ -304,18 +528,46 @@ async fn model_and_contract_agree_on_random_operation_sequences() {
     let (mut steps, mut accepted, mut refused) = (0usize, 0usize, 0usize);
     // Uses signed under a key's previous registration that reached the registration check.
     let mut stale_refused = 0usize;
+    // Refusals by an agent limit, and sessions that revoked themselves.
+    let (mut limit_refused, mut self_revoked) = (0usize, 0usize);
     for sequence in 0..SEQUENCES {
         f.redeploy_account(sequence as u64)
             .await
             .expect("fresh account");
         let mut model = AccountModel::new(f.address());
-        let length = rng.gen_range(4..=9);
+        let length = rng.gen_range(6..=12);
         for step in 0..length {
-            let op = random_op(&mut rng, &f);
+            // Two live sessions to start with, so that the limits have sessions to bind.
+            let op = match step {
+                0 | 1 => Op::Register {
+                    key: step as u64,
+                    lifetime: 3000,
+                    max_calls: 5,
+                    entrypoints: vec![],
+                },
+                // Then two limits on the first, so that most sequences try some.
+                2 | 3 => random_setter(&mut rng, &f, 0),
+                _ => random_op(&mut rng, &f),
+            };
             let (chain, expected) = apply(&f, &mut model, &op).await;
             steps += 1;
             if expected == Err(ContractError::SessionRegistrationMismatch) {
                 stale_refused += 1;
+            }
+            if matches!(
+                expected,
+                Err(ContractError::SessionNotYetActive
+                    | ContractError::SessionRateLimit
+                    | ContractError::RulesArgUnreadable
+                    | ContractError::RulesArgNotAllowed
+                    | ContractError::RulesArgAboveMax
+                    | ContractError::RulesArgBelowMin
+                    | ContractError::SpendingLossGuard)
+            ) {
+                limit_refused += 1;
+            }
+            if matches!(op, Op::RevokeOwn { .. }) && expected.is_ok() {
+                self_revoked += 1;
             }
             if chain.is_ok() {
                 accepted += 1
@@ -336,7 +588,8 @@ async fn model_and_contract_agree_on_random_operation_sequences() {
     }
     println!(
         "differential: {SEQUENCES} sequences, {steps} steps ({accepted} accepted, {refused} refused, \
-         {stale_refused} signed under an earlier registration), {} disagreements",
+         {stale_refused} signed under an earlier registration, {limit_refused} refused by an \
+         agent limit, {self_revoked} self-revocations), {} disagreements",
         disagreements.len()
     );
     assert!(
@@ -351,5 +604,9 @@ async fn model_and_contract_agree_on_random_operation_sequences() {
     assert!(
         stale_refused > 10,
         "the sequences exercise signatures made before a re-registration"
+    );
+    assert!(
+        limit_refused > 10 && self_revoked > 3,
+        "the sequences exercise the agent limits and self-revocation"
     );
 }

@@ -43,3 +43,35 @@ async fn session_path_gas_stays_under_its_ceilings() {
         "(h) {bundle} > {BUNDLE_8_PER_EXECUTION_CEILING}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_limits_cost_what_the_issue_allows() {
+    let paths = Paths::setup(0).await.expect("paths");
+    for warm in [
+        paths.session_relayed().await,
+        paths.session_limited_relayed().await,
+        paths.session_ruled_relayed().await,
+        paths.session_guarded_relayed().await,
+        paths.session_probe_relayed(false).await,
+        paths.session_probe_relayed(true).await,
+    ] {
+        gas(&warm.expect("sent")).expect("warm-up succeeded");
+    }
+    let session = gas(&paths.session_relayed().await.expect("sent")).expect("(e)");
+    let limited = gas(&paths.session_limited_relayed().await.expect("sent")).expect("(f)");
+    let ruled = gas(&paths.session_ruled_relayed().await.expect("sent")).expect("(t)");
+    let guarded = gas(&paths.session_guarded_relayed().await.expect("sent")).expect("(u)");
+    let probe = gas(&paths.session_probe_relayed(false).await.expect("sent")).expect("probe");
+    let probed = gas(&paths.session_probe_relayed(true).await.expect("sent")).expect("probe");
+    let balance_of = probed - probe;
+    println!(
+        "L2 gas: (e) {session}, (f) {limited}, (t) argument rules {ruled}, (u) loss guard \
+         {guarded}, one balance_of call {balance_of}"
+    );
+    assert!(session <= SESSION_RELAYED_CEILING, "(e) {session}");
+    assert!(ruled <= session + 60_000, "(t) {ruled} > (e) {session} + 60 000");
+    assert!(
+        guarded <= limited + 2 * balance_of,
+        "(u) {guarded} > (f) {limited} + 2 x {balance_of}"
+    );
+}

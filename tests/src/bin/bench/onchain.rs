@@ -30,6 +30,22 @@ where
     Ok(runs[RUNS / 2])
 }
 
+/// What one `balance_of` call adds to a session execution (the transfer with and without it,
+/// same session).
+async fn balance_of_cost(paths: &Paths) -> Result<u64> {
+    let without = median_gas(|| paths.session_probe_relayed(false))
+        .await
+        .context("the probe's transfer")?;
+    let with = median_gas(|| paths.session_probe_relayed(true))
+        .await
+        .context("the probe's transfer and balance_of")?;
+    Ok(with.saturating_sub(without))
+}
+
+/// (e) as measured before the agent limits existed (README, 2026-12-03): a session without
+/// any must cost the same, within 2 %.
+const SESSION_BEFORE_LIMITS: u64 = 2_073_600;
+
 /// The measured figures, L2 gas.
 struct Figures {
     oz_direct: u64,
@@ -41,6 +57,9 @@ struct Figures {
     session: u64,
     session_fresh_word: u64,
     limited: u64,
+    ruled: u64,
+    guarded: u64,
+    balance_of: u64,
     multicall: u64,
     bundles: Vec<(usize, u64)>,
 }
@@ -73,6 +92,13 @@ async fn measure(paths: &Paths) -> Result<Figures> {
         limited: median_gas(|| paths.session_limited_relayed())
             .await
             .context("(f)")?,
+        ruled: median_gas(|| paths.session_ruled_relayed())
+            .await
+            .context("(t)")?,
+        guarded: median_gas(|| paths.session_guarded_relayed())
+            .await
+            .context("(u)")?,
+        balance_of: balance_of_cost(paths).await?,
         multicall: median_gas(|| paths.session_multicall(5))
             .await
             .context("(g)")?,
@@ -98,6 +124,11 @@ fn row(name: &str, gas: u64, executions: u64, a: u64, b: u64) -> Row {
             "ratio_to_oz_outside_relayed": per as f64 / b as f64,
         }),
     }
+}
+
+fn gas_goal(name: &str, measured: u64, bound: u64) -> String {
+    let verdict = if measured <= bound { "met" } else { "not met" };
+    format!("Goal {name}: {measured} L2 gas (bound {bound}) — {verdict}.")
 }
 
 fn goal(name: &str, measured: f64, bound: f64, unit: &str) -> String {
@@ -138,6 +169,14 @@ fn rows(x: &Figures) -> Vec<Row> {
             b,
         ),
         row("(f) (e) with a spending limit", x.limited, 1, a, b),
+        row(
+            "(t) (e) with a recipient rule and an amount rule",
+            x.ruled,
+            1,
+            a,
+            b,
+        ),
+        row("(u) (f) with the loss guard on STRK", x.guarded, 1, a, b),
         row("(g) session, 5-call multicall", x.multicall, 5, a, b),
     ]);
     for (n, gas) in &x.bundles {
@@ -170,6 +209,21 @@ fn goals(x: &Figures) -> Vec<String> {
         goal("(e) <= 0.75 x (b)", x.session as f64 / b, 0.75, "x"),
         goal("(f) <= 0.85 x (b)", x.limited as f64 / b, 0.85, "x"),
         goal(
+            "(e) within 2 % of its cost before the agent limits (2 073 600)",
+            x.session as f64 / SESSION_BEFORE_LIMITS as f64,
+            1.02,
+            "x",
+        ),
+        gas_goal("(t) <= (e) + 60 000", x.ruled, x.session + 60_000),
+        gas_goal(
+            &format!(
+                "(u) <= (f) + 2 x one balance_of call ({} L2 gas each)",
+                x.balance_of
+            ),
+            x.guarded,
+            x.limited + 2 * x.balance_of,
+        ),
+        goal(
             "(h) N=8 per execution <= 0.95 x (a)",
             bundle_8 / a,
             0.95,
@@ -201,6 +255,9 @@ fn summary(x: &Figures) -> Vec<(&'static str, Value)> {
         ("gas_owner_direct", json!(x.owner_direct)),
         ("gas_session_relayed", json!(x.session)),
         ("gas_session_spending_limit_relayed", json!(x.limited)),
+        ("gas_session_argument_rules_relayed", json!(x.ruled)),
+        ("gas_session_loss_guard_relayed", json!(x.guarded)),
+        ("gas_balance_of_call", json!(x.balance_of)),
         ("gas_bundle_8_per_execution", json!(bundle_8)),
     ]
 }
