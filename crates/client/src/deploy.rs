@@ -1,6 +1,7 @@
-//! Getting a session account on chain: its counterfactual address, a self-funded
-//! DEPLOY_ACCOUNT, or a sponsored deployment through the paymaster — optionally with the
-//! first session registered in the same transaction (gasless onboarding).
+//! Getting a session account on chain: its class declared, a self-funded DEPLOY_ACCOUNT, or a
+//! sponsored deployment through the paymaster — optionally with the first session registered
+//! in the same transaction (gasless onboarding). Where the account will be is
+//! [`crate::counterfactual`]'s.
 
 use stark_sessions_abi::constants::{SELECTOR_BALANCE_OF, STRK_TOKEN};
 use stark_sessions_abi::Felt;
