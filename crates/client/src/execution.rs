@@ -394,55 +394,71 @@ pub fn verify_typed_data(
     trusted_callers: &[Felt],
 ) -> Result<OutsideExecution, SessionError> {
     let mismatch = |why: String| SessionError::TypedDataMismatch(why);
-    let now = window.now;
     let outside = parse_outside_execution(typed_data, chain_id)
         .map_err(|e| mismatch(format!("is not ours to sign ({e})")))?;
+    check_calls_and_caller(&outside, calls, trusted_callers).map_err(mismatch)?;
+    check_time_bounds(&outside, window).map_err(mismatch)?;
+    Ok(outside)
+}
+
+/// Why `outside` is not exactly `calls`, relayable by anyone or by one of `trusted_callers`.
+fn check_calls_and_caller(
+    outside: &OutsideExecution,
+    calls: &[Call],
+    trusted_callers: &[Felt],
+) -> Result<(), String> {
     if outside.calls.len() != calls.len() {
-        return Err(mismatch(format!(
+        return Err(format!(
             "has {} calls where we asked for {}",
             outside.calls.len(),
             calls.len()
-        )));
+        ));
     }
     if let Some(i) = (0..calls.len()).find(|&i| outside.calls[i] != calls[i]) {
-        return Err(mismatch(format!("changes call #{i}")));
+        return Err(format!("changes call #{i}"));
     }
     if outside.caller != snip12::ANY_CALLER && !trusted_callers.contains(&outside.caller) {
-        return Err(mismatch(format!(
+        return Err(format!(
             "names caller {:#x}, neither ANY_CALLER nor a trusted relayer",
             outside.caller
-        )));
+        ));
     }
+    Ok(())
+}
+
+/// Why `outside`'s time bounds are not within `window`.
+fn check_time_bounds(outside: &OutsideExecution, window: &SigningWindow) -> Result<(), String> {
+    let now = window.now;
     if outside.execute_before <= now {
-        return Err(mismatch(format!(
+        return Err(format!(
             "is already past its execute_before {} (now {now})",
             outside.execute_before
-        )));
+        ));
     }
     if outside.execute_before > now.saturating_add(window.max_window_secs) {
-        return Err(mismatch(format!(
+        return Err(format!(
             "would stay valid until {}, more than the {} s this client signs for (now {now})",
             outside.execute_before, window.max_window_secs
-        )));
+        ));
     }
     if let Some(valid_until) = window.valid_until {
         if outside.execute_before > valid_until {
-            return Err(mismatch(format!(
+            return Err(format!(
                 "would stay valid until {}, after the session ends at {valid_until}",
                 outside.execute_before
-            )));
+            ));
         }
     }
     if outside.execute_after > now {
-        return Err(mismatch(format!(
+        return Err(format!(
             "starts in the future: execute_after {} (now {now})",
             outside.execute_after
-        )));
+        ));
     }
     if outside.execute_after >= outside.execute_before {
-        return Err(mismatch("has an empty validity window".into()));
+        return Err("has an empty validity window".into());
     }
-    Ok(outside)
+    Ok(())
 }
 
 #[cfg(test)]
