@@ -34,7 +34,6 @@ pub mod Errors {
     pub const RULES_ARG_ABOVE_MAX: felt252 = 'rules/arg-above-max';
     pub const RULES_ARG_BELOW_MIN: felt252 = 'rules/arg-below-min';
     pub const RULES_INVALID_CONFIG: felt252 = 'rules/invalid-config';
-    pub const SESSION_NOT_SELF_REVOCATION: felt252 = 'session/not-self-revocation';
     // Spending limits.
     pub const SPENDING_PER_CALL: felt252 = 'spending/per-call';
     pub const SPENDING_WINDOW: felt252 = 'spending/window';

@@ -181,6 +181,7 @@ pub trait ISessionLimits<TContractState> {
 #[starknet::interface]
 pub trait ISelfRevocation<TContractState> {
     /// Revokes the session that signed the running outside execution, of which it must be the
-    /// only call; refused on any other path (`session/not-self-revocation`).
+    /// only call. On any other path (the owner's, a paymaster simulating the calls as the
+    /// account's own) it changes nothing; in a session's multicall it is a self-call, refused.
     fn revoke_own_session(ref self: TContractState);
 }

@@ -151,7 +151,9 @@ pub mod SessionAccount {
     impl SelfRevocationImpl of ISelfRevocation<ContractState> {
         fn revoke_own_session(ref self: ContractState) {
             let session_key = self.limits.take_self_revocation();
-            SessionKeyManagerImpl::revoke_session_key(ref self, session_key);
+            if session_key != 0 {
+                SessionKeyManagerImpl::revoke_session_key(ref self, session_key);
+            }
         }
     }
 

@@ -403,13 +403,14 @@ pub mod AgentLimitsComponent {
             self.limit_revoking.write(session_key);
         }
 
-        /// The session revoking itself, for `revoke_own_session`: refused unless the account
-        /// itself calls it inside that session's own outside execution.
+        /// The session revoking itself, for `revoke_own_session` (0 on any other path: the
+        /// owner's, a paymaster's simulation of the calls as the account's own).
         fn take_self_revocation(ref self: ComponentState<TContractState>) -> felt252 {
             assert_only_self();
             let session_key = self.limit_revoking.read();
-            assert(session_key != 0, Errors::SESSION_NOT_SELF_REVOCATION);
-            self.limit_revoking.write(0);
+            if session_key != 0 {
+                self.limit_revoking.write(0);
+            }
             session_key
         }
     }

@@ -84,9 +84,6 @@ contract_errors! {
     RulesArgBelowMin => "rules/arg-below-min",
     /// Argument rules that the account refuses to keep.
     RulesInvalidConfig => "rules/invalid-config",
-    /// `revoke_own_session` called other than as the only call of the session's own outside
-    /// execution.
-    SessionNotSelfRevocation => "session/not-self-revocation",
     /// One call moves more than the per-call limit.
     SpendingPerCall => "spending/per-call",
     /// The window's limit would be exceeded.

@@ -3,6 +3,7 @@
 //! (`contracts/src/components/agent_limits.cairo`). [`crate::AccountModel`] keeps them per
 //! session; this module says what each one allows.
 
+use serde::{Deserialize, Serialize};
 use starknet_core::types::Felt;
 
 use crate::constants::{
@@ -13,7 +14,8 @@ use crate::serde::{felt_at, CairoSerde};
 use crate::types::U256;
 
 /// What an argument rule holds one calldata word (or u256) to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RuleKind {
     /// The word is one of the rule's values.
     OneOf,
@@ -43,7 +45,7 @@ impl RuleKind {
 
 /// A rule on calldata word `word` of a session's calls to one (target, selector)
 /// (`ArgRule` in `interfaces.cairo`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ArgRule {
     /// The calldata word (0-based); for a u256, its low limb (the high one follows).
     pub word: u32,

@@ -264,6 +264,7 @@ fn game_spec(game: Felt, max_calls: u32) -> SessionSpec {
             max_per_window: 2 * STRK,
             window_seconds: 3600,
         }],
+        limits: Default::default(),
     }
 }
 

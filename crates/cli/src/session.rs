@@ -258,6 +258,7 @@ async fn create(args: CreateArgs) -> Result<()> {
         allowed_entrypoints: args.entrypoints,
         targets: args.targets,
         spending_limits: args.limits,
+        limits: Default::default(),
         created_at: stark_sessions_client::keys::unix_now(),
     };
     store.save(&session)?;
@@ -490,6 +491,7 @@ async fn import_legacy(args: ImportArgs) -> Result<()> {
         allowed_entrypoints: snapshot.entrypoints,
         targets: snapshot.targets,
         spending_limits: Vec::new(),
+        limits: Default::default(),
         created_at: unix_now(),
     };
     args.ctx.store.open()?.save(&session)?;

@@ -59,6 +59,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         allowed_entrypoints: vec![get_selector_from_name("record_score")?],
         targets: vec![game],
         spending_limits: vec![],
+        limits: Default::default(),
     };
 
     // Once per hour: the one owner signature of the session (sponsored, no gas).

@@ -8,12 +8,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use stark_sessions_abi::constants::{
-    ISESSION_KEY_MANAGER_ID, SELECTOR_GET_SESSION_ALLOWED_ENTRYPOINTS, SELECTOR_GET_SESSION_DATA,
-    SELECTOR_GET_SESSION_GENERATION, SELECTOR_GET_SESSION_STATUS, SELECTOR_GET_SESSION_TARGETS,
+    ISESSION_KEY_MANAGER_ID, SELECTOR_GET_SESSION_ALLOWED_ENTRYPOINTS,
+    SELECTOR_GET_SESSION_ARG_RULES, SELECTOR_GET_SESSION_DATA, SELECTOR_GET_SESSION_GENERATION,
+    SELECTOR_GET_SESSION_LIMITS, SELECTOR_GET_SESSION_LOSS_GUARDS,
+    SELECTOR_GET_SESSION_RULED_CALLS, SELECTOR_GET_SESSION_STATUS, SELECTOR_GET_SESSION_TARGETS,
     SELECTOR_GET_SPENDING_POLICY, SELECTOR_SUPPORTS_INTERFACE,
 };
 use stark_sessions_abi::{
-    CairoSerde, Call, Felt, SessionData, SessionSnapshot, SessionStatus, SpendingPolicy,
+    AgentLimits, ArgRule, CairoSerde, Call, Felt, RuledCall, SessionData, SessionLimits,
+    SessionSnapshot, SessionStatus, SpendingPolicy,
 };
 use stark_sessions_rpc::Network;
 use starknet::core::types::{ExecutionResult, StarknetError};
@@ -24,6 +27,7 @@ use url::Url;
 
 use crate::envelope::EnvelopeParams;
 use crate::error::{SessionDetails, SessionError};
+use crate::limits::AgentLimitSpec;
 use crate::paymaster::PaymasterClient;
 use crate::session::{Session, SpendingLimit};
 
@@ -86,6 +90,8 @@ pub struct SessionConfig {
     pub targets: Vec<Felt>,
     /// Spending limits per token.
     pub spending_limits: Vec<SpendingLimit>,
+    /// Agent limits: start time, rate, argument rules, loss guards.
+    pub limits: AgentLimitSpec,
 }
 
 impl From<&Session> for SessionConfig {
@@ -98,6 +104,7 @@ impl From<&Session> for SessionConfig {
             allowed_entrypoints: session.allowed_entrypoints.clone(),
             targets: session.targets.clone(),
             spending_limits: session.spending_limits.clone(),
+            limits: session.limits.clone(),
         }
     }
 }
@@ -115,6 +122,8 @@ pub struct SessionSpec {
     pub targets: Vec<Felt>,
     /// Spending limits per token.
     pub spending_limits: Vec<SpendingLimit>,
+    /// Agent limits: start time, rate, argument rules, loss guards (default: none).
+    pub limits: AgentLimitSpec,
 }
 
 /// What [`SessionClient::get_session_data`] reports.
@@ -329,6 +338,40 @@ impl SessionClient {
             targets: Vec::<Felt>::from_felts(&targets).map_err(decode)?,
             policies,
             generation: u32::from_felts(&generation).map_err(decode)?,
+        })
+    }
+
+    /// A session's agent limits as the account keeps them: start time and rate (with the
+    /// rate window's count), argument rules, loss guards.
+    pub async fn agent_limits(
+        &self,
+        account: Felt,
+        session_key: Felt,
+    ) -> Result<AgentLimits, SessionError> {
+        let key = vec![session_key];
+        let (terms, ruled, guards) = tokio::try_join!(
+            self.view(account, SELECTOR_GET_SESSION_LIMITS, key.clone()),
+            self.view(account, SELECTOR_GET_SESSION_RULED_CALLS, key.clone()),
+            self.view(account, SELECTOR_GET_SESSION_LOSS_GUARDS, key.clone()),
+        )?;
+        let decode = |e: stark_sessions_abi::AbiError| {
+            SessionError::Provider(format!("the account answered malformed data: {e}"))
+        };
+        let mut rules = Vec::new();
+        for call in Vec::<RuledCall>::from_felts(&ruled).map_err(decode)? {
+            let felts = self
+                .view(
+                    account,
+                    SELECTOR_GET_SESSION_ARG_RULES,
+                    vec![session_key, call.target, call.selector],
+                )
+                .await?;
+            rules.push((call, Vec::<ArgRule>::from_felts(&felts).map_err(decode)?));
+        }
+        Ok(AgentLimits {
+            terms: SessionLimits::from_felts(&terms).map_err(decode)?,
+            rules,
+            loss_guards: Vec::<Felt>::from_felts(&guards).map_err(decode)?,
         })
     }
 

@@ -1,6 +1,6 @@
 //! One error type for everything the SDK does, with the reference SDK's codes.
 
-use stark_sessions_abi::{ContractError, Felt};
+use stark_sessions_abi::{AgentLimits, ContractError, Felt};
 
 /// The SNIP-29 error code (`UNKNOWN_ERROR`) with which a paymaster says that an execution is
 /// not refused but not sent yet either — queued and not taken by the node in time, the
@@ -76,6 +76,38 @@ pub enum SessionError {
     /// A spending limit of the session refuses the transfer.
     #[error("spending limit: {0}")]
     SpendingLimit(ContractError),
+    /// The session's start time has not come.
+    #[error("session starts at {valid_after} (now {now})")]
+    NotYetActive {
+        /// The session's start time (block time).
+        valid_after: u64,
+        /// The time it was checked at.
+        now: u64,
+    },
+    /// The session's rate limit allows no more executions in the current window.
+    #[error("session rate limit: at most {max_executions} executions per {window_seconds} s")]
+    RateLimited {
+        /// Executions allowed per window.
+        max_executions: u32,
+        /// The window's length.
+        window_seconds: u64,
+    },
+    /// A call's arguments break one of the session's argument rules.
+    #[error("call #{call_index} (selector {selector:#x} on {to:#x}) breaks an argument rule: {reason}")]
+    ArgumentNotAllowed {
+        /// Position of the call in the batch.
+        call_index: usize,
+        /// Its target.
+        to: Felt,
+        /// Its selector.
+        selector: Felt,
+        /// The rule that refuses it.
+        reason: ContractError,
+    },
+    /// A loss-guarded token's balance would fall by more than the spending limit still
+    /// allows.
+    #[error("loss guard: the execution would lower a guarded token's balance by more than its spending limit still allows")]
+    LossGuard,
     /// The chain refused the execution for another contract rule.
     #[error("contract refused the execution: {0}")]
     Contract(ContractError),
@@ -148,6 +180,10 @@ impl SessionError {
             SessionError::DecryptionFailed => "SESSION_DECRYPTION_FAILED",
             SessionError::CreationFailed(_) => "SESSION_CREATION_FAILED",
             SessionError::SpendingLimit(_) => "SPENDING_LIMIT_EXCEEDED",
+            SessionError::NotYetActive { .. } => "SESSION_NOT_YET_ACTIVE",
+            SessionError::RateLimited { .. } => "SESSION_RATE_LIMITED",
+            SessionError::ArgumentNotAllowed { .. } => "SESSION_ARGUMENT_NOT_ALLOWED",
+            SessionError::LossGuard => "SESSION_LOSS_GUARD",
             SessionError::Contract(_) | SessionError::Reverted { .. } => "TRANSACTION_REVERTED",
             SessionError::Paymaster { .. } => "PAYMASTER_ERROR",
             SessionError::PaymasterTransport(_) => "PAYMASTER_UNREACHABLE",
@@ -232,7 +268,32 @@ impl SessionError {
                     reason: error,
                 }
             }
-            ContractError::SessionInvalidConfig | ContractError::SpendingInvalidPolicy => {
+            ContractError::SessionNotYetActive => SessionError::NotYetActive {
+                valid_after: details.limits.terms.valid_after,
+                now: details.now,
+            },
+            ContractError::SessionRateLimit => SessionError::RateLimited {
+                max_executions: details.limits.terms.max_executions,
+                window_seconds: details.limits.terms.window_seconds,
+            },
+            ContractError::RulesArgUnreadable
+            | ContractError::RulesArgNotAllowed
+            | ContractError::RulesArgAboveMax
+            | ContractError::RulesArgBelowMin => {
+                let (call_index, to, selector) = details
+                    .breaking_call(error, calls)
+                    .unwrap_or((0, Felt::ZERO, Felt::ZERO));
+                SessionError::ArgumentNotAllowed {
+                    call_index,
+                    to,
+                    selector,
+                    reason: error,
+                }
+            }
+            ContractError::SpendingLossGuard => SessionError::LossGuard,
+            ContractError::SessionInvalidConfig
+            | ContractError::SpendingInvalidPolicy
+            | ContractError::RulesInvalidConfig => {
                 SessionError::CreationFailed(error.as_str().to_owned())
             }
             ContractError::SpendingPerCall
@@ -272,9 +333,30 @@ pub struct SessionDetails {
     pub account: Felt,
     /// The registration a signature must name now (`valid_until + 2^64 * generation`).
     pub registration: Felt,
+    /// The session's agent limits.
+    pub limits: AgentLimits,
 }
 
 impl SessionDetails {
+    /// The first call whose arguments break one of the session's rules with `error`.
+    fn breaking_call(
+        &self,
+        error: ContractError,
+        calls: &[stark_sessions_abi::Call],
+    ) -> Option<(usize, Felt, Felt)> {
+        calls
+            .iter()
+            .enumerate()
+            .find(|(_, call)| {
+                self.limits
+                    .rules_of(call.to, call.selector)
+                    .iter()
+                    .find_map(|rule| rule.check(&call.calldata).err())
+                    == Some(error)
+            })
+            .map(|(i, call)| (i, call.to, call.selector))
+    }
+
     /// The first call the account's rule refuses with `error`, by the account's own check.
     fn offending_call(
         &self,
@@ -340,6 +422,25 @@ mod tests {
         assert_eq!(
             code(ContractError::OutsideNonceUsed),
             "TRANSACTION_REVERTED"
+        );
+        // Each agent limit has a code of its own.
+        assert_eq!(
+            code(ContractError::SessionNotYetActive),
+            "SESSION_NOT_YET_ACTIVE"
+        );
+        assert_eq!(code(ContractError::SessionRateLimit), "SESSION_RATE_LIMITED");
+        for e in [
+            ContractError::RulesArgUnreadable,
+            ContractError::RulesArgNotAllowed,
+            ContractError::RulesArgAboveMax,
+            ContractError::RulesArgBelowMin,
+        ] {
+            assert_eq!(code(e), "SESSION_ARGUMENT_NOT_ALLOWED");
+        }
+        assert_eq!(code(ContractError::SpendingLossGuard), "SESSION_LOSS_GUARD");
+        assert_eq!(
+            code(ContractError::RulesInvalidConfig),
+            "SESSION_CREATION_FAILED"
         );
         let reverted = SessionError::from_revert_reason(
             "Transaction execution has failed: ... 'session/max-calls' ...",

@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use stark_sessions_abi::constants::{SELECTOR_IS_VALID_OUTSIDE_EXECUTION_NONCE, TRACKED_SELECTORS};
+use stark_sessions_abi::constants::{
+    SELECTOR_IS_VALID_OUTSIDE_EXECUTION_NONCE, SELECTOR_REVOKE_OWN_SESSION, TRACKED_SELECTORS,
+};
 use stark_sessions_abi::typed_data::parse_outside_execution;
 use stark_sessions_abi::{snip12, AccountModel, Call, Felt, OutsideExecution};
 
@@ -79,10 +81,12 @@ impl SessionClient {
             return Err(SessionError::InvalidInput("no calls to execute".into()));
         }
         let key = session.public_key();
+        let limits = self.agent_limits(session.account, key).await?;
         let mut tokens: Vec<Felt> = calls
             .iter()
             .filter(|c| TRACKED_SELECTORS.contains(&c.selector))
             .map(|c| c.to)
+            .chain(limits.loss_guards.iter().copied())
             .collect();
         tokens.sort();
         tokens.dedup();
@@ -99,9 +103,11 @@ impl SessionClient {
             account: session.account,
             // This copy's valid_until: a session updated on chain since is refused as changed.
             registration: snip12::session_registration(session.valid_until(), snapshot.generation),
+            limits: limits.clone(),
         };
         let mut model = AccountModel::new(session.account);
         model.restore_session(key, &snapshot);
+        model.restore_limits(key, limits);
         model
             .check_session_execution(key, details.registration, calls, now)
             .map_err(|e| SessionError::from_contract(e, key, calls, details.clone()))?;
@@ -120,6 +126,22 @@ impl SessionClient {
         calls: &[Call],
     ) -> Result<Felt, SessionError> {
         Ok(self.execute_checked(session, handle, calls).await?.0)
+    }
+
+    /// The session revokes itself, gaslessly and without the owner: an execution signed by
+    /// the session whose only call is the account's `revoke_own_session`. Waits for the
+    /// receipt; afterwards every execution of the session is refused (`SESSION_REVOKED`).
+    pub async fn revoke_own_session(
+        &self,
+        session: &Session,
+        handle: &SessionHandle,
+    ) -> Result<Felt, SessionError> {
+        let call = Call {
+            to: session.account,
+            selector: SELECTOR_REVOKE_OWN_SESSION,
+            calldata: vec![],
+        };
+        self.execute_and_wait(session, handle, &[call]).await
     }
 
     /// [`Self::execute_transaction_with_session`], then waits for the receipt; a revert maps

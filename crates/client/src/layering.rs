@@ -20,6 +20,7 @@ const ORDER: &[(&str, &str)] = &[
     module!(envelope),
     module!(keys),
     module!(handle),
+    module!(limits),
     module!(session),
     module!(store),
     module!(counterfactual),

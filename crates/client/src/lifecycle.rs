@@ -57,6 +57,7 @@ impl SessionClient {
             allowed_entrypoints: spec.allowed_entrypoints.clone(),
             targets: spec.targets.clone(),
             spending_limits: spec.spending_limits.clone(),
+            limits: spec.limits.clone(),
             created_at: unix_now(),
         })
     }
@@ -115,6 +116,7 @@ impl SessionClient {
                 )
                 .map_err(refused)?;
         }
+        config.limits.apply(&mut model, key).map_err(refused)?;
         Ok(())
     }
 
@@ -187,6 +189,11 @@ pub fn registration_calls(account: Felt, config: &SessionConfig) -> Vec<Call> {
             calldata,
         });
     }
+    calls.extend(
+        config
+            .limits
+            .registration_calls(account, config.session_public_key),
+    );
     calls
 }
 
@@ -210,6 +217,7 @@ mod tests {
                 max_per_window: 10,
                 window_seconds: 60,
             }],
+            limits: Default::default(),
         };
         let calls = registration_calls(account, &config);
         assert_eq!(calls.len(), 3);

@@ -8,6 +8,7 @@ use stark_sessions_abi::{Call, Felt};
 
 use crate::error::SessionError;
 use crate::handle::SessionHandle;
+use crate::limits::AgentLimitSpec;
 use crate::keys::{unix_now, SessionKeyData};
 
 const SERIALIZED_PREFIX: &str = "stark-session:1:";
@@ -64,6 +65,9 @@ pub struct Session {
     /// Spending limits per token.
     #[serde(default)]
     pub spending_limits: Vec<SpendingLimit>,
+    /// Its agent limits (none in a session stored before they existed).
+    #[serde(default)]
+    pub limits: AgentLimitSpec,
     /// When it was created (Unix seconds).
     pub created_at: u64,
 }
@@ -173,6 +177,7 @@ mod tests {
             allowed_entrypoints: vec![Felt::from(0x11u8)],
             targets: vec![Felt::from(0x9a3eu32)],
             spending_limits: vec![],
+            limits: Default::default(),
             created_at: unix_now(),
         }
     }

@@ -349,6 +349,7 @@ mod tests {
             allowed_entrypoints: vec![Felt::from(0x11u8)],
             targets: vec![],
             spending_limits: vec![],
+            limits: Default::default(),
             created_at: unix_now(),
         }
     }

@@ -37,6 +37,7 @@ fn game_spec(fixture: &Fixture, duration_secs: u64, max_calls: u32) -> SessionSp
         allowed_entrypoints: vec![sel("record_score")],
         targets: vec![fixture.scoreboard],
         spending_limits: vec![],
+        limits: Default::default(),
     }
 }
 
@@ -188,6 +189,7 @@ async fn registration_codes_come_from_real_refusals() {
         allowed_entrypoints: vec![],
         targets: vec![],
         spending_limits: vec![],
+        limits: Default::default(),
         created_at: 0,
     };
     let handle = unregistered.unlock(PIN).expect("unlock");
@@ -242,6 +244,7 @@ async fn execution_codes_come_from_real_refusals_before_anything_is_sent() {
             max_per_window: 15,
             window_seconds: 3600,
         }],
+        limits: Default::default(),
     };
     let session = client
         .create_session(&owner, PIN, &spec)

@@ -136,6 +136,7 @@ async fn play_session(fixture: &Fixture, client: &SessionClient) -> (Session, Se
         allowed_entrypoints: vec![sel("record_score")],
         targets: vec![fixture.scoreboard],
         spending_limits: vec![],
+        limits: Default::default(),
     };
     let session = client
         .create_session(&owner(fixture), PIN, &spec)

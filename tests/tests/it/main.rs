@@ -6,6 +6,7 @@ mod agent_limits;
 mod argent;
 mod classes;
 mod client;
+mod client_limits;
 mod client_retry;
 mod devnet;
 mod differential;

@@ -27,6 +27,7 @@ fn play_spec(fixture: &Fixture) -> SessionSpec {
         allowed_entrypoints: vec![sel("record_score")],
         targets: vec![fixture.scoreboard],
         spending_limits: vec![],
+        limits: Default::default(),
     }
 }
 

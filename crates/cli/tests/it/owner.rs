@@ -422,6 +422,7 @@ async fn a_reference_sdk_key_is_imported_under_a_new_pin_and_refusals_write_noth
         allowed_entrypoints: vec![get_selector_from_name("record_score").expect("selector")],
         targets: vec![env.fixture.scoreboard],
         spending_limits: vec![],
+        limits: Default::default(),
     };
     let hash = client
         .add_session_key_to_contract(&owner(&env.fixture), &config)

@@ -165,6 +165,7 @@ pub async fn run(requests: usize) -> Result<Section> {
         allowed_entrypoints: vec![sel("record_score")],
         targets: vec![fixture.scoreboard],
         spending_limits: vec![],
+        limits: Default::default(),
     };
     let session = sdk.create_session(&owner, "482193", &spec).await?;
     let handle = SessionHandle::unlock_for(&session.key, "482193", Duration::from_secs(3600))?;
