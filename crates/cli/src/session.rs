@@ -13,6 +13,7 @@ use stark_sessions_client::keys::{unix_now, SessionKeyData};
 use stark_sessions_client::{Session, SessionConfig, SessionStore};
 use zeroize::Zeroizing;
 
+use crate::limits::{limits_json, limits_text, AgentLimitArgs};
 use crate::opts::{
     parse_address, parse_call, parse_selector, parse_spending_limit, ChainOpts, OwnerOpts, PinOpts,
     StoreOpts,
@@ -115,6 +116,8 @@ pub struct CreateArgs {
     /// A spending limit, `<token>:<max per call>:<max per window>:<window seconds>` (repeat).
     #[arg(long = "spending-limit", value_parser = parse_spending_limit)]
     limits: Vec<stark_sessions_client::SpendingLimit>,
+    #[command(flatten)]
+    agent: AgentLimitArgs,
     #[command(flatten)]
     pin: PinOpts,
     #[command(flatten)]
@@ -258,7 +261,7 @@ async fn create(args: CreateArgs) -> Result<()> {
         allowed_entrypoints: args.entrypoints,
         targets: args.targets,
         spending_limits: args.limits,
-        limits: Default::default(),
+        limits: args.agent.spec(),
         created_at: stark_sessions_client::keys::unix_now(),
     };
     store.save(&session)?;
@@ -321,22 +324,26 @@ async fn status(args: StatusArgs) -> Result<()> {
         None => args.which.get(&store)?.public_key(),
     };
     let client = args.ctx.chain.client().await?;
-    let info = client.get_session_data(args.which.account, key).await?;
+    let (info, limits) = tokio::try_join!(
+        client.get_session_data(args.which.account, key),
+        client.agent_limits(args.which.account, key)
+    )?;
     emit(
         &args.ctx.output,
         json!({
             "session_key": format!("{key:#x}"),
             "is_active": info.is_active,
-            "status": format!("{:?}", info.status).to_lowercase(),
+            "status": status_name(info.status),
+            "limits": limits_json(&limits),
             "valid_until": info.valid_until,
             "remaining_calls": info.remaining_calls,
             "max_calls": info.max_calls,
             "allowed_entrypoints": info.allowed_entrypoints.iter().map(|f| format!("{f:#x}")).collect::<Vec<_>>(),
         }),
         format!(
-            "session          {key:#x}\nis_active        {}\nstatus           {:?}\nvalid_until      {}\nremaining_calls  {} of {}\nentrypoints      {}",
+            "session          {key:#x}\nis_active        {}\nstatus           {}\nvalid_until      {}\nremaining_calls  {} of {}\nentrypoints      {}\n{}",
             info.is_active,
-            info.status,
+            status_name(info.status),
             info.valid_until,
             info.remaining_calls,
             info.max_calls,
@@ -348,10 +355,24 @@ async fn status(args: StatusArgs) -> Result<()> {
                     .map(|f| format!("{f:#x}"))
                     .collect::<Vec<_>>()
                     .join(", ")
-            }
+            },
+            limits_text(&limits)
         ),
     );
     Ok(())
+}
+
+/// A status as the command shows it.
+fn status_name(status: stark_sessions_abi::SessionStatus) -> &'static str {
+    use stark_sessions_abi::SessionStatus;
+    match status {
+        SessionStatus::None => "none",
+        SessionStatus::Active => "active",
+        SessionStatus::Expired => "expired",
+        SessionStatus::Revoked => "revoked",
+        SessionStatus::Exhausted => "exhausted",
+        SessionStatus::NotYetActive => "not_yet_active",
+    }
 }
 
 /// `session list`.
