@@ -6,9 +6,7 @@
 use serde::{Deserialize, Serialize};
 use starknet_core::types::Felt;
 
-use crate::constants::{
-    MAX_RULE_VALUES, MAX_RULE_WORDS, RULE_AT_LEAST, RULE_AT_MOST, RULE_ONE_OF,
-};
+use crate::constants::{MAX_RULE_VALUES, MAX_RULE_WORDS, RULE_AT_LEAST, RULE_AT_MOST, RULE_ONE_OF};
 use crate::errors::{AbiError, ContractError};
 use crate::serde::{felt_at, CairoSerde};
 use crate::types::U256;
@@ -86,7 +84,12 @@ impl ArgRule {
 
     /// The u256 at words `word`, `word + 1` is at least `bound`.
     pub fn u256_at_least(word: u32, bound: U256) -> Option<Self> {
-        Some(Self::bound(word, RuleKind::AtLeast, true, u256_felt(bound)?))
+        Some(Self::bound(
+            word,
+            RuleKind::AtLeast,
+            true,
+            u256_felt(bound)?,
+        ))
     }
 
     fn bound(word: u32, kind: RuleKind, wide: bool, bound: Felt) -> Self {
@@ -288,13 +291,17 @@ impl AgentLimits {
 
 /// A u256 as the felt the account keeps a bound in (`None` from 2^251 on).
 pub fn u256_felt(value: U256) -> Option<Felt> {
-    (value.high < 1 << 123).then(|| Felt::from(value.high) * Felt::TWO.pow(128u8) + Felt::from(value.low))
+    (value.high < 1 << 123)
+        .then(|| Felt::from(value.high) * Felt::TWO.pow(128u8) + Felt::from(value.low))
 }
 
 /// A felt as the number it stands for.
 pub fn felt_u256(value: Felt) -> U256 {
     let bytes = value.to_bytes_be();
-    let limb = |half: &[u8]| half.iter().fold(0u128, |acc, b| (acc << 8) | u128::from(*b));
+    let limb = |half: &[u8]| {
+        half.iter()
+            .fold(0u128, |acc, b| (acc << 8) | u128::from(*b))
+    };
     U256 {
         high: limb(&bytes[..16]),
         low: limb(&bytes[16..]),
@@ -338,10 +345,7 @@ mod tests {
             Err(ContractError::RulesArgUnreadable)
         );
         let floor = ArgRule::at_least(0, to(7));
-        assert_eq!(
-            floor.check(&[to(6)]),
-            Err(ContractError::RulesArgBelowMin)
-        );
+        assert_eq!(floor.check(&[to(6)]), Err(ContractError::RulesArgBelowMin));
         assert_eq!(floor.check(&[Felt::MAX]), Ok(()));
     }
 
@@ -358,13 +362,13 @@ mod tests {
         assert_eq!(wide_last.validate(), invalid);
         assert_eq!(ArgRule::at_most(255, Felt::ONE).validate(), Ok(()));
         assert!(ArgRule::u256_at_most(0, U256::MAX).is_none());
-        let big = U256 {
-            high: 5,
-            low: 9,
-        };
+        let big = U256 { high: 5, low: 9 };
         assert_eq!(felt_u256(u256_felt(big).expect("fits")), big);
         let rule = ArgRule::u256_at_least(3, big).expect("fits");
-        assert_eq!(ArgRule::from_felts(&rule.to_felts()).expect("decodes"), rule);
+        assert_eq!(
+            ArgRule::from_felts(&rule.to_felts()).expect("decodes"),
+            rule
+        );
     }
 
     #[test]

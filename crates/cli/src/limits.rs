@@ -74,8 +74,9 @@ pub fn parse_arg_rule(text: &str) -> Result<ArgRuleFlag> {
     };
     let target = parse_address(target)?;
     let selector = parse_selector(entrypoint)?;
-    let (words, kind, values) = split_rule(rule)
-        .with_context(|| format!("malformed rule `{rule}` in `{text}`: expected i=A|B, i<=N or i>=N (i or i..i+1)"))?;
+    let (words, kind, values) = split_rule(rule).with_context(|| {
+        format!("malformed rule `{rule}` in `{text}`: expected i=A|B, i<=N or i>=N (i or i..i+1)")
+    })?;
     let (word, wide) = parse_words(words).with_context(|| format!("in `{text}`"))?;
     let values = values
         .split('|')
@@ -155,7 +156,8 @@ fn parse_value(text: &str) -> Result<Felt> {
     } else {
         None
     };
-    parsed.with_context(|| format!("malformed value `{text}`: expected 0x… hex or a decimal number"))
+    parsed
+        .with_context(|| format!("malformed value `{text}`: expected 0x… hex or a decimal number"))
 }
 
 /// Parses `N/Ws` (or `N/W`): N executions per W seconds.
@@ -247,7 +249,11 @@ pub fn limits_text(limits: &AgentLimits) -> String {
             ));
         }
     }
-    let guards: Vec<String> = limits.loss_guards.iter().map(|f| format!("{f:#x}")).collect();
+    let guards: Vec<String> = limits
+        .loss_guards
+        .iter()
+        .map(|f| format!("{f:#x}"))
+        .collect();
     lines.push(format!(
         "loss_guards      {}",
         if guards.is_empty() {

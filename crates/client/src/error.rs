@@ -93,7 +93,9 @@ pub enum SessionError {
         window_seconds: u64,
     },
     /// A call's arguments break one of the session's argument rules.
-    #[error("call #{call_index} (selector {selector:#x} on {to:#x}) breaks an argument rule: {reason}")]
+    #[error(
+        "call #{call_index} (selector {selector:#x} on {to:#x}) breaks an argument rule: {reason}"
+    )]
     ArgumentNotAllowed {
         /// Position of the call in the batch.
         call_index: usize,
@@ -280,9 +282,10 @@ impl SessionError {
             | ContractError::RulesArgNotAllowed
             | ContractError::RulesArgAboveMax
             | ContractError::RulesArgBelowMin => {
-                let (call_index, to, selector) = details
-                    .breaking_call(error, calls)
-                    .unwrap_or((0, Felt::ZERO, Felt::ZERO));
+                let (call_index, to, selector) =
+                    details
+                        .breaking_call(error, calls)
+                        .unwrap_or((0, Felt::ZERO, Felt::ZERO));
                 SessionError::ArgumentNotAllowed {
                     call_index,
                     to,
@@ -428,7 +431,10 @@ mod tests {
             code(ContractError::SessionNotYetActive),
             "SESSION_NOT_YET_ACTIVE"
         );
-        assert_eq!(code(ContractError::SessionRateLimit), "SESSION_RATE_LIMITED");
+        assert_eq!(
+            code(ContractError::SessionRateLimit),
+            "SESSION_RATE_LIMITED"
+        );
         for e in [
             ContractError::RulesArgUnreadable,
             ContractError::RulesArgNotAllowed,

@@ -141,12 +141,15 @@ mod tests {
         let key = Felt::from(0x5e55u32);
         let calls = spec().registration_calls(account, key);
         assert_eq!(calls.len(), 4);
-        assert!(calls.iter().all(|c| c.to == account && c.calldata[0] == key));
-        assert_eq!(calls[1].calldata, [0x5e55u32, 3, 60].map(Felt::from).to_vec());
+        assert!(calls
+            .iter()
+            .all(|c| c.to == account && c.calldata[0] == key));
+        assert_eq!(
+            calls[1].calldata,
+            [0x5e55u32, 3, 60].map(Felt::from).to_vec()
+        );
         // key, target, selector, 2 rules: [0, one-of, narrow, [0xa]], [1, at-most, wide, [9]].
-        let expected = [
-            0x5e55u32, 0x70c, 7, 2, 0, 1, 0, 1, 0xa, 1, 2, 1, 1, 9,
-        ];
+        let expected = [0x5e55u32, 0x70c, 7, 2, 0, 1, 0, 1, 0xa, 1, 2, 1, 1, 9];
         assert_eq!(calls[2].calldata, expected.map(Felt::from).to_vec());
         assert!(AgentLimitSpec::default()
             .registration_calls(account, key)

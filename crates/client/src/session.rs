@@ -8,8 +8,8 @@ use stark_sessions_abi::{Call, Felt};
 
 use crate::error::SessionError;
 use crate::handle::SessionHandle;
-use crate::limits::AgentLimitSpec;
 use crate::keys::{unix_now, SessionKeyData};
+use crate::limits::AgentLimitSpec;
 
 const SERIALIZED_PREFIX: &str = "stark-session:1:";
 

@@ -56,7 +56,13 @@ async fn moved(f: &Fixture, s: &TestSession, who: &[Felt]) -> Moved {
 }
 
 /// Sends `calls` as the session, expects `error`, and checks that nothing moved.
-async fn refused(f: &Fixture, s: &TestSession, calls: Vec<Call>, error: ContractError, who: &[Felt]) {
+async fn refused(
+    f: &Fixture,
+    s: &TestSession,
+    calls: Vec<Call>,
+    error: ContractError,
+    who: &[Felt],
+) {
     let before = moved(f, s, who).await;
     let out: Relayed = f.session_execute(s, calls).await.expect("sent");
     assert_eq!(out.expect_error(), error);
@@ -67,7 +73,10 @@ async fn refused(f: &Fixture, s: &TestSession, calls: Vec<Call>, error: Contract
 async fn argument_rules_refuse_a_recipient_outside_the_set_and_an_amount_over_the_cap() {
     let f = Fixture::new(81).await.expect("fixture");
     let s = session(&f, 1, &[sel("transfer")]).await;
-    let friends = [f.devnet.accounts()[3].address, f.devnet.accounts()[5].address];
+    let friends = [
+        f.devnet.accounts()[3].address,
+        f.devnet.accounts()[5].address,
+    ];
     let stranger = f.devnet.accounts()[4].address;
     let rules = vec![
         ArgRule::one_of(0, friends.to_vec()),
@@ -102,8 +111,22 @@ async fn argument_rules_refuse_a_recipient_outside_the_set_and_an_amount_over_th
         f.devnet.strk_balance(friends[1]).await.expect("balance"),
         before + 50
     );
-    refused(&f, &s, vec![pay(stranger, 1)], ContractError::RulesArgNotAllowed, &who).await;
-    refused(&f, &s, vec![pay(friends[0], 51)], ContractError::RulesArgAboveMax, &who).await;
+    refused(
+        &f,
+        &s,
+        vec![pay(stranger, 1)],
+        ContractError::RulesArgNotAllowed,
+        &who,
+    )
+    .await;
+    refused(
+        &f,
+        &s,
+        vec![pay(friends[0], 51)],
+        ContractError::RulesArgAboveMax,
+        &who,
+    )
+    .await;
     // One bad call refuses the whole multicall.
     refused(
         &f,
@@ -146,7 +169,14 @@ async fn the_rate_limit_refuses_the_next_execution_in_a_window_and_admits_the_fi
             .receipt()
             .expect("within the rate");
     }
-    refused(&f, &s, vec![f.play(1)], ContractError::SessionRateLimit, &[]).await;
+    refused(
+        &f,
+        &s,
+        vec![f.play(1)],
+        ContractError::SessionRateLimit,
+        &[],
+    )
+    .await;
     let limits = f.session_limits(s.public_key).await.expect("view");
     assert_eq!((limits.max_executions, limits.executions_in_window), (2, 2));
     f.devnet.increase_time(600).await.expect("time travel");
@@ -171,7 +201,14 @@ async fn a_session_is_refused_before_its_start_time() {
         f.session_status(s.public_key).await.expect("status"),
         SessionStatus::NotYetActive
     );
-    refused(&f, &s, vec![f.play(1)], ContractError::SessionNotYetActive, &[]).await;
+    refused(
+        &f,
+        &s,
+        vec![f.play(1)],
+        ContractError::SessionNotYetActive,
+        &[],
+    )
+    .await;
     f.devnet.increase_time(1_000).await.expect("time travel");
     assert_eq!(
         f.session_status(s.public_key).await.expect("status"),
@@ -221,7 +258,13 @@ async fn the_loss_guard_refuses_a_router_pull_that_the_selector_counting_lets_th
     let pull = |amount: u32| Call {
         to: router,
         selector: sel("pull"),
-        calldata: vec![STRK_ADDRESS, f.address(), friend, Felt::from(amount), Felt::ZERO],
+        calldata: vec![
+            STRK_ADDRESS,
+            f.address(),
+            friend,
+            Felt::from(amount),
+            Felt::ZERO,
+        ],
     };
     // The selector counting does not see it: 500 leaves under a 100 window.
     let before = f.devnet.strk_balance(friend).await.expect("balance");
@@ -242,7 +285,14 @@ async fn the_loss_guard_refuses_a_router_pull_that_the_selector_counting_lets_th
         vec![STRK_ADDRESS]
     );
     let who = [f.address(), friend];
-    refused(&f, &s, vec![pull(500)], ContractError::SpendingLossGuard, &who).await;
+    refused(
+        &f,
+        &s,
+        vec![pull(500)],
+        ContractError::SpendingLossGuard,
+        &who,
+    )
+    .await;
     // Within what the window allows, the pull goes through and is charged to it.
     f.session_execute(&s, vec![pull(60)])
         .await
@@ -250,7 +300,14 @@ async fn the_loss_guard_refuses_a_router_pull_that_the_selector_counting_lets_th
         .receipt()
         .expect("within the window");
     assert_eq!(spent(&f, &s).await, U256::from_u128(60));
-    refused(&f, &s, vec![pull(41)], ContractError::SpendingLossGuard, &who).await;
+    refused(
+        &f,
+        &s,
+        vec![pull(41)],
+        ContractError::SpendingLossGuard,
+        &who,
+    )
+    .await;
     // A counted transfer and a pull in one execution: the window holds the larger.
     f.session_execute(&s, vec![pay(friend, 10), pull(30)])
         .await

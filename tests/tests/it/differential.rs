@@ -105,12 +105,17 @@ fn random_rules(rng: &mut StdRng, on_transfer: bool) -> Vec<ArgRule> {
         ArgRule::at_most(256, felt(1)),
     ];
     if rng.gen_bool(0.08) {
-        return vec![invalid.choose(rng).cloned().unwrap_or_else(|| invalid[0].clone())];
+        return vec![invalid
+            .choose(rng)
+            .cloned()
+            .unwrap_or_else(|| invalid[0].clone())];
     }
-    let n = if rng.gen_bool(0.05) { 5 } else { rng.gen_range(0..=2) };
-    (0..n)
-        .filter_map(|_| pool.choose(rng).cloned())
-        .collect()
+    let n = if rng.gen_bool(0.05) {
+        5
+    } else {
+        rng.gen_range(0..=2)
+    };
+    (0..n).filter_map(|_| pool.choose(rng).cloned()).collect()
 }
 
 /// One call that only the agent limits can refuse: a transfer or a play.
@@ -133,7 +138,9 @@ fn random_limit_op(rng: &mut StdRng, f: &Fixture, key: u64) -> Op {
     match rng.gen_range(0..100) {
         0..=29 => Op::Use {
             key,
-            calls: (0..rng.gen_range(1..=2)).map(|_| clean_call(rng, f)).collect(),
+            calls: (0..rng.gen_range(1..=2))
+                .map(|_| clean_call(rng, f))
+                .collect(),
             stale: false,
         },
         30..=44 => Op::SetValidAfter {
