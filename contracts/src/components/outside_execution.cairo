@@ -96,7 +96,8 @@ pub mod OutsideExecutionComponent {
                 }
                 return execute_calls(outside_execution.calls);
             }
-            assert(signature.len() == 4, Errors::INVALID_SIGNATURE_LENGTH);
+            // Four elements, or more on a session's first use with a grant (session manager).
+            assert(signature.len() >= 4, Errors::INVALID_SIGNATURE_LENGTH);
             // One write before the calls: the nonce, and this transaction's tag, which refuses
             // whatever the calls reach an outside execution on this account. Never cleared: a
             // later execution in the same transaction sent by its sender (a relayer bundling)

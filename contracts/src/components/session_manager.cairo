@@ -12,15 +12,15 @@ pub mod SessionManagerComponent {
         Map, StorageMapReadAccess, StorageMapWriteAccess, StoragePathEntry,
         StoragePointerReadAccess, StoragePointerWriteAccess,
     };
-    use starknet::{ContractAddress, get_block_timestamp, get_contract_address};
+    use starknet::{ContractAddress, get_block_timestamp, get_contract_address, get_tx_info};
     use crate::calls::assert_only_self;
     use crate::components::outside_execution::OutsideExecutionComponent;
     use crate::components::outside_execution::OutsideExecutionComponent::InternalImpl as OutsideInternal;
     use crate::constants;
     use crate::errors::Errors;
-    use crate::interfaces::{ISessionKeyManager, SessionData};
+    use crate::interfaces::{GrantSpendingLimit, ISessionKeyManager, SessionData, SessionGrant};
     use crate::record::{SessionRecord, SessionRecordTrait, registration_of};
-    use crate::snip12;
+    use crate::{grant, snip12};
 
     #[storage]
     pub struct Storage {
@@ -68,7 +68,8 @@ pub mod SessionManagerComponent {
         pub targets: Span<ContractAddress>,
     }
 
-    /// What a session's use and reset ask of the spending limits the account keeps.
+    /// What a session's use and reset ask of the spending limits the account keeps, and what a
+    /// grant asks of the owner.
     pub trait SessionManagerHooks<TContractState> {
         /// Charges the session's tracked calls to its policies; panics over a limit.
         fn charge_spending(
@@ -82,6 +83,16 @@ pub mod SessionManagerComponent {
         fn clear_policies(
             ref self: ComponentState<TContractState>, session_key: felt252, policies_len: u32,
         );
+        /// Sets a granted policy as the session's `index`-th (its policies were cleared);
+        /// panics on terms `set_spending_policy` refuses or a token listed twice.
+        fn add_policy(
+            ref self: ComponentState<TContractState>,
+            session_key: felt252,
+            index: u32,
+            limit: GrantSpendingLimit,
+        );
+        /// The owner's public key and how many times it changed (`get_owner_key_version`).
+        fn owner_key(self: @ComponentState<TContractState>) -> (felt252, u32);
     }
 
     #[embeddable_as(SessionKeyManagerImpl)]
@@ -101,60 +112,18 @@ pub mod SessionManagerComponent {
         ) {
             assert_only_self();
             let entrypoints = allowed_entrypoints.span();
-            let len = entrypoints.len();
-            assert(session_key != 0, Errors::SESSION_INVALID_CONFIG);
-            assert(valid_until > get_block_timestamp(), Errors::SESSION_INVALID_CONFIG);
-            assert(max_calls != 0, Errors::SESSION_INVALID_CONFIG);
-            assert(len <= constants::MAX_ENTRYPOINTS, Errors::SESSION_INVALID_CONFIG);
-
             let old = self.sessions.read(session_key);
             let epoch = self.epoch();
-            self.clear_entrypoints(session_key, old.entrypoints_len);
-            let mut targets_len = old.targets_len;
-            let mut policies_len = old.policies_len;
-            if !old.is_live(epoch) {
-                // A new, revoked or pre-revoke-all session starts clean: no resurrected limits.
-                self.clear_targets(session_key, targets_len);
-                Hooks::clear_policies(ref self, session_key, policies_len);
-                targets_len = 0;
-                policies_len = 0;
-            }
-            let mut i: u32 = 0;
-            for selector in entrypoints {
-                let selector = *selector;
-                assert(selector != 0, Errors::SESSION_INVALID_CONFIG);
-                assert(
-                    !self.entrypoint_allowed.read((session_key, selector)),
-                    Errors::SESSION_INVALID_CONFIG,
-                );
-                self.entrypoint_at.write((session_key, i), selector);
-                self.entrypoint_allowed.write((session_key, selector), true);
-                i += 1;
-            }
-            let record = SessionRecord {
-                valid_until,
-                max_calls,
-                calls_used: 0,
-                entrypoints_len: len,
-                targets_len,
-                policies_len,
-                epoch,
-                generation: old.generation + 1,
-                revoked: false,
-            };
-            self.sessions.write(session_key, record);
-            self
-                .emit(
-                    SessionKeyAdded {
-                        session_key, valid_until, max_calls, allowed_entrypoints: entrypoints,
-                    },
-                );
+            // A new, revoked or pre-revoke-all session starts clean: no resurrected limits.
+            let keep_limits = old.is_live(epoch);
+            self.register(session_key, valid_until, max_calls, entrypoints, old, epoch, keep_limits);
         }
 
         fn revoke_session_key(ref self: ComponentState<TContractState>, session_key: felt252) {
+            // Any key, registered or not: a key granted but never used is revoked before its
+            // first use (its grant names the generation this bumps).
             assert_only_self();
             let old = self.sessions.read(session_key);
-            assert(old.is_known(), Errors::SESSION_NOT_REGISTERED);
             self.clear_entrypoints(session_key, old.entrypoints_len);
             self.clear_targets(session_key, old.targets_len);
             Hooks::clear_policies(ref self, session_key, old.policies_len);
@@ -234,22 +203,8 @@ pub mod SessionManagerComponent {
             let mut record = self.live_record(session_key);
             let targets = targets.span();
             let len = targets.len();
-            assert(len <= constants::MAX_TARGETS, Errors::SESSION_INVALID_CONFIG);
             self.clear_targets(session_key, record.targets_len);
-            let this = get_contract_address();
-            let mut i: u32 = 0;
-            for target in targets {
-                let target = *target;
-                assert(!target.is_zero(), Errors::SESSION_INVALID_CONFIG);
-                assert(target != this, Errors::SESSION_INVALID_CONFIG);
-                assert(
-                    !self.target_allowed.read((session_key, target)),
-                    Errors::SESSION_INVALID_CONFIG,
-                );
-                self.target_at.write((session_key, i), target);
-                self.target_allowed.write((session_key, target), true);
-                i += 1;
-            }
+            self.write_targets(session_key, targets, get_contract_address());
             record.targets_len = len;
             record.generation += 1;
             self.sessions.write(session_key, record);
@@ -313,7 +268,8 @@ pub mod SessionManagerComponent {
 
         /// Checks a session-signed outside execution — the session, every call, the signature
         /// under the current registration — then charges its spending and counts its use.
-        /// `signature` is `[session_key, r, s, valid_until]`.
+        /// `signature` is `[session_key, r, s, valid_until]`, on a first use followed by a
+        /// grant and the owner's signature of it (`register_grant`).
         #[inline(always)]
         fn authorize(
             ref self: ComponentState<TContractState>,
@@ -324,6 +280,11 @@ pub mod SessionManagerComponent {
             now: u64,
             epoch: u32,
         ) {
+            let signature = if signature.len() == 4 {
+                signature
+            } else {
+                self.register_grant(signature, this, now, epoch)
+            };
             let [session_key, r, s, signed_valid_until] = (*signature
                 .try_into()
                 .expect(Errors::INVALID_SIGNATURE_LENGTH))
@@ -379,6 +340,161 @@ pub mod SessionManagerComponent {
                         self.target_allowed.read((session_key, to)), Errors::SESSION_TARGET_DENIED,
                     );
                 }
+            }
+        }
+
+        /// Stores a registration of `session_key` over `old` (its record now): the terms of
+        /// `add_or_update_session_key`; a session that does not `keep_limits` loses its targets
+        /// and spending policies. Returns the new record (written).
+        fn register(
+            ref self: ComponentState<TContractState>,
+            session_key: felt252,
+            valid_until: u64,
+            max_calls: u32,
+            entrypoints: Span<felt252>,
+            old: SessionRecord,
+            epoch: u32,
+            keep_limits: bool,
+        ) -> SessionRecord {
+            assert(session_key != 0, Errors::SESSION_INVALID_CONFIG);
+            assert(valid_until > get_block_timestamp(), Errors::SESSION_INVALID_CONFIG);
+            assert(max_calls != 0, Errors::SESSION_INVALID_CONFIG);
+            self.clear_entrypoints(session_key, old.entrypoints_len);
+            let mut targets_len = old.targets_len;
+            let mut policies_len = old.policies_len;
+            if !keep_limits {
+                self.clear_targets(session_key, targets_len);
+                Hooks::clear_policies(ref self, session_key, policies_len);
+                targets_len = 0;
+                policies_len = 0;
+            }
+            self.write_entrypoints(session_key, entrypoints);
+            let record = SessionRecord {
+                valid_until,
+                max_calls,
+                calls_used: 0,
+                entrypoints_len: entrypoints.len(),
+                targets_len,
+                policies_len,
+                epoch,
+                generation: old.generation + 1,
+                revoked: false,
+            };
+            self.sessions.write(session_key, record);
+            self
+                .emit(
+                    SessionKeyAdded {
+                        session_key, valid_until, max_calls, allowed_entrypoints: entrypoints,
+                    },
+                );
+            record
+        }
+
+        /// A first use carrying a grant: checks the grant against the key's registration, the
+        /// epoch and the owner, stores the registration it names (starting clean, as a new
+        /// key), and returns the four-element session signature in front of it. `signature` is
+        /// `[session_key, r, s, valid_until, ..SessionGrant, owner_r, owner_s]`.
+        fn register_grant(
+            ref self: ComponentState<TContractState>,
+            signature: Span<felt252>,
+            this: ContractAddress,
+            now: u64,
+            epoch: u32,
+        ) -> Span<felt252> {
+            assert(signature.len() > 4, Errors::INVALID_SIGNATURE_LENGTH);
+            let session_key = *signature.at(0);
+            let valid_until: u64 = (*signature.at(3)).try_into().expect(Errors::GRANT_MALFORMED);
+            let mut rest = signature.slice(4, signature.len() - 4);
+            let grant: SessionGrant = Serde::deserialize(ref rest).expect(Errors::GRANT_MALFORMED);
+            let [owner_r, owner_s] = (*rest.try_into().expect(Errors::GRANT_MALFORMED)).unbox();
+            assert(valid_until > now, Errors::GRANT_EXPIRED);
+            assert(grant.sessions_epoch == epoch, Errors::GRANT_REVOKED_ALL);
+            let old = self.sessions.read(session_key);
+            if grant.key_generation != old.generation {
+                core::panic_with_felt252(
+                    if old.revoked {
+                        Errors::GRANT_REVOKED
+                    } else {
+                        Errors::GRANT_USED
+                    },
+                );
+            }
+            let (owner_key, owner_key_version) = Hooks::owner_key(@self);
+            assert(grant.owner_key_version == owner_key_version, Errors::GRANT_OWNER_CHANGED);
+            let chain_id = get_tx_info().unbox().chain_id;
+            let hash = grant::grant_message_hash(@grant, this, session_key, valid_until, chain_id);
+            assert(check_ecdsa_signature(hash, owner_key, owner_r, owner_s), Errors::GRANT_BAD_SIGNATURE);
+            let record = self
+                .register(session_key, valid_until, grant.max_calls, grant.entrypoints, old, epoch, false);
+            self.grant_limits(session_key, record, @grant, this);
+            signature.slice(0, 4)
+        }
+
+        /// The targets and spending policies of a grant, on a registration that starts clean.
+        fn grant_limits(
+            ref self: ComponentState<TContractState>,
+            session_key: felt252,
+            mut record: SessionRecord,
+            grant: @SessionGrant,
+            this: ContractAddress,
+        ) {
+            let targets = *grant.targets;
+            let limits = *grant.spending_limits;
+            if targets.len() == 0 && limits.len() == 0 {
+                return;
+            }
+            assert(limits.len() <= constants::MAX_SPENDING_POLICIES, Errors::SPENDING_INVALID_POLICY);
+            if targets.len() != 0 {
+                self.write_targets(session_key, targets, this);
+                self.emit(TargetsSet { session_key, targets });
+            }
+            let mut index = 0;
+            for limit in limits {
+                Hooks::add_policy(ref self, session_key, index, *limit);
+                index += 1;
+            }
+            record.targets_len = targets.len();
+            record.policies_len = limits.len();
+            self.sessions.write(session_key, record);
+        }
+
+        fn write_entrypoints(
+            ref self: ComponentState<TContractState>, session_key: felt252, entrypoints: Span<felt252>,
+        ) {
+            assert(entrypoints.len() <= constants::MAX_ENTRYPOINTS, Errors::SESSION_INVALID_CONFIG);
+            let mut i: u32 = 0;
+            for selector in entrypoints {
+                let selector = *selector;
+                assert(selector != 0, Errors::SESSION_INVALID_CONFIG);
+                assert(
+                    !self.entrypoint_allowed.read((session_key, selector)),
+                    Errors::SESSION_INVALID_CONFIG,
+                );
+                self.entrypoint_at.write((session_key, i), selector);
+                self.entrypoint_allowed.write((session_key, selector), true);
+                i += 1;
+            }
+        }
+
+        fn write_targets(
+            ref self: ComponentState<TContractState>,
+            session_key: felt252,
+            targets: Span<ContractAddress>,
+            this: ContractAddress,
+        ) {
+            assert(targets.len() <= constants::MAX_TARGETS, Errors::SESSION_INVALID_CONFIG);
+            let mut i: u32 = 0;
+            for target in targets {
+                let target = *target;
+                assert(!target.is_zero(), Errors::SESSION_INVALID_CONFIG);
+                assert(target != this, Errors::SESSION_INVALID_CONFIG);
+                assert(
+                    !self.target_allowed.read((session_key, target)),
+                    Errors::SESSION_INVALID_CONFIG,
+                );
+                self.target_at.write((session_key, i), target);
+                self.target_allowed.write((session_key, target), true);
+                i += 1;
             }
         }
 

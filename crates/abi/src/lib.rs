@@ -3,6 +3,7 @@
 pub mod class;
 pub mod constants;
 pub mod errors;
+pub mod grant;
 pub mod model;
 pub mod serde;
 pub mod snip12;
@@ -13,6 +14,7 @@ pub mod types;
 mod cairo_source;
 
 pub use errors::{AbiError, ContractError};
+pub use grant::{GrantSpendingLimit, SessionGrant, SignedGrant};
 pub use model::{AccountModel, SessionSnapshot};
 pub use serde::CairoSerde;
 pub use types::{OutsideExecution, SessionData, SessionStatus, SpendingPolicy, U256};
