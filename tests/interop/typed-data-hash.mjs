@@ -1,5 +1,6 @@
 // Reads `{ "typedData": …, "account": "0x…" }` from stdin and prints starknet.js's SNIP-12
-// message hash of the typed data for that account (hex, one line). Exits 1 with starknet.js's
+// message hash of the typed data for that account (hex, one line); with `"encodeType": "Name"`
+// it prints starknet.js's encoded type string of that type instead. Exits 1 with starknet.js's
 // error text on stderr when it refuses the typed data, 2 when the input is not that JSON.
 import { typedData as td } from 'starknet';
 
@@ -20,7 +21,7 @@ try {
 } catch (e) {
   fail(2, `stdin is not JSON: ${e.message}`);
 }
-const { typedData, account } = input ?? {};
+const { typedData, account, encodeType } = input ?? {};
 if (typedData === undefined || typeof account !== 'string') {
   fail(2, 'stdin must be { "typedData": {…}, "account": "0x…" }');
 }
@@ -28,7 +29,11 @@ if (!td.validateTypedData(typedData)) {
   fail(1, 'starknet.js validateTypedData refused the typed data');
 }
 try {
-  process.stdout.write(`${td.getMessageHash(typedData, account)}\n`);
+  const out =
+    typeof encodeType === 'string'
+      ? td.encodeType(typedData.types, encodeType, String(typedData.domain?.revision ?? '0'))
+      : td.getMessageHash(typedData, account);
+  process.stdout.write(`${out}\n`);
 } catch (e) {
-  fail(1, `starknet.js getMessageHash: ${e?.message ?? e}`);
+  fail(1, `starknet.js: ${e?.message ?? e}`);
 }
