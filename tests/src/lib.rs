@@ -1,12 +1,15 @@
 //! Shared fixtures for the cross-crate tests: an embedded devnet with a deployed session
 //! account, a scoreboard target contract and a relayer, plus helpers to sign and relay outside
-//! executions and to read the account's session views.
+//! executions and to read the account's session views; starknet.js ([`starknetjs`]) and a
+//! from-the-spec SNIP-12 hasher ([`snip12_rev1`]) as second opinions on typed data.
 
 pub mod argent;
 pub mod client;
 pub mod fault_proxy;
 pub mod onchain;
 pub mod paymaster;
+pub mod snip12_rev1;
+pub mod starknetjs;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -1,5 +1,6 @@
 //! Cross-crate tests against an embedded devnet: every test starts its own node (ephemeral
-//! port, fixed seed) and deploys what it needs.
+//! port, fixed seed) and deploys what it needs (`interop` hashes typed data with starknet.js
+//! and needs no devnet).
 
 mod account;
 mod argent;
@@ -13,6 +14,7 @@ mod gas;
 mod hostile;
 mod identity;
 mod instances;
+mod interop;
 mod keys;
 mod node_work;
 mod onboarding;
