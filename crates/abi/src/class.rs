@@ -17,7 +17,7 @@ pub const SESSION_ACCOUNT_SIERRA_JSON: &str =
 /// `scripts/build-contracts.sh` changes the class; a devnet test recomputes this and fails
 /// when it is stale.
 pub const SESSION_ACCOUNT_COMPILED_CLASS_HASH: Felt =
-    Felt::from_hex_unchecked("0x1ce07e07efb5e60e07e3554ebb59722084d53d82cb2bfdfc486b8b936d54969");
+    Felt::from_hex_unchecked("0x3a992435cce143e66560f6bd35b8e78213fcc00311eecc8bcefbfceda3f910c");
 /// Sierra JSON of the scoreboard target contract used by tests and the demo.
 pub const SCOREBOARD_SIERRA_JSON: &str = include_str!("../artifacts/scoreboard.sierra.json");
 /// Sierra JSON of the floor account: an outside execution that checks only its nonce, the

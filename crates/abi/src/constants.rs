@@ -364,9 +364,21 @@ mod tests {
             .map(|at| &SESSION_GRANT_TYPE[at..])
             .expect("SpendingLimit is referenced");
         let computed = [
-            ("SESSION_GRANT_TYPE_HASH", starknet_keccak(SESSION_GRANT_TYPE.as_bytes()), SESSION_GRANT_TYPE_HASH),
-            ("SPENDING_LIMIT_TYPE_HASH", starknet_keccak(limit.as_bytes()), SPENDING_LIMIT_TYPE_HASH),
-            ("U256_TYPE_HASH", starknet_keccak(u256.as_bytes()), U256_TYPE_HASH),
+            (
+                "SESSION_GRANT_TYPE_HASH",
+                starknet_keccak(SESSION_GRANT_TYPE.as_bytes()),
+                SESSION_GRANT_TYPE_HASH,
+            ),
+            (
+                "SPENDING_LIMIT_TYPE_HASH",
+                starknet_keccak(limit.as_bytes()),
+                SPENDING_LIMIT_TYPE_HASH,
+            ),
+            (
+                "U256_TYPE_HASH",
+                starknet_keccak(u256.as_bytes()),
+                U256_TYPE_HASH,
+            ),
         ];
         let wrong: Vec<String> = computed
             .iter()

@@ -68,7 +68,11 @@ pub struct SignedGrant {
 }
 
 fn hash_u256(value: U256) -> Felt {
-    poseidon_hash_many(&[U256_TYPE_HASH, Felt::from(value.low), Felt::from(value.high)])
+    poseidon_hash_many(&[
+        U256_TYPE_HASH,
+        Felt::from(value.low),
+        Felt::from(value.high),
+    ])
 }
 
 fn hash_limit(limit: &GrantSpendingLimit) -> Felt {
@@ -171,7 +175,8 @@ impl SessionGrant {
 
     fn typed_message(&self) -> Value {
         let hexes = |felts: &[Felt]| felts.iter().map(|f| hex(*f)).collect::<Vec<_>>();
-        let u256 = |v: U256| json!({ "low": hex(Felt::from(v.low)), "high": hex(Felt::from(v.high)) });
+        let u256 =
+            |v: U256| json!({ "low": hex(Felt::from(v.low)), "high": hex(Felt::from(v.high)) });
         let limits: Vec<Value> = self
             .spending_limits
             .iter()
@@ -333,7 +338,12 @@ mod tests {
             grant: grant.clone(),
             owner_signature: [Felt::from(7u8), Felt::from(8u8)],
         };
-        let session = [grant.session_key, Felt::ONE, Felt::TWO, Felt::from(grant.valid_until)];
+        let session = [
+            grant.session_key,
+            Felt::ONE,
+            Felt::TWO,
+            Felt::from(grant.valid_until),
+        ];
         let felts = signed.first_use_signature(&session);
         let u = |v: u128| Felt::from(v);
         let expected: Vec<Felt> = [

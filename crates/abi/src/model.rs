@@ -313,7 +313,10 @@ impl AccountModel {
 
     fn check_policy(&self, limit: &GrantSpendingLimit) -> Result<(), ContractError> {
         let invalid = ContractError::SpendingInvalidPolicy;
-        ensure(limit.token != Felt::ZERO && limit.token != self.account, invalid)?;
+        ensure(
+            limit.token != Felt::ZERO && limit.token != self.account,
+            invalid,
+        )?;
         ensure(limit.max_per_call <= limit.max_per_window, invalid)?;
         // The contract stores amounts in 128 bits.
         ensure(limit.max_per_window.high == 0, invalid)?;
@@ -460,7 +463,10 @@ impl AccountModel {
         let grant = &signed.grant;
         let key = grant.session_key;
         ensure(grant.valid_until > now, ContractError::GrantExpired)?;
-        ensure(grant.sessions_epoch == self.epoch, ContractError::GrantRevokedAll)?;
+        ensure(
+            grant.sessions_epoch == self.epoch,
+            ContractError::GrantRevokedAll,
+        )?;
         let old = self.record(key);
         if grant.key_generation != old.generation {
             return Err(if old.revoked {
@@ -479,7 +485,14 @@ impl AccountModel {
             ContractError::GrantBadSignature,
         )?;
         let entrypoints = &grant.entrypoints;
-        self.register(key, grant.valid_until, grant.max_calls, entrypoints, now, false)?;
+        self.register(
+            key,
+            grant.valid_until,
+            grant.max_calls,
+            entrypoints,
+            now,
+            false,
+        )?;
         let limits = &grant.spending_limits;
         ensure(
             limits.len() <= MAX_SPENDING_POLICIES as usize,

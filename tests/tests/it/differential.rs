@@ -2,16 +2,23 @@
 //!
 //! Each sequence deploys a fresh account (and starts a fresh model), then applies random
 //! operations — register/update, use with random calls, revoke, revoke-all, advance time, set
-//! targets, set/remove spending limits — to both. After every step the outcome (accepted, or
-//! the same error) and every session view must agree.
+//! targets, set/remove spending limits, owner-signed grants made (sometimes altered after
+//! signing, or signed by a previous owner key) and used (first use, used again, after a revoke),
+//! a new owner key — to both. After every step the outcome (accepted, or the same error) and
+//! every session view must agree.
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
-use stark_sessions_abi::{constants, AccountModel, CairoSerde, ContractError, U256};
+use std::collections::HashMap;
+
+use stark_sessions_abi::{
+    constants, AccountModel, CairoSerde, ContractError, GrantSpendingLimit, SignedGrant, U256,
+};
 use stark_sessions_devnet::STRK_ADDRESS;
 use stark_sessions_tests::{sel, Fixture, Relayed, TestSession};
 use starknet::core::types::{Call, Felt};
+use starknet::signers::SigningKey;
 
 const SEQUENCES: usize = 200;
 const KEYS: u64 = 3;
@@ -50,12 +57,39 @@ enum Op {
     RemovePolicy {
         key: u64,
     },
+    /// The owner signs a grant of the key (kept for `UseGrant`; nothing on chain).
+    MakeGrant {
+        key: u64,
+        lifetime: i64,
+        max_calls: u32,
+        entrypoints: Vec<Felt>,
+        targets: Vec<Felt>,
+        limit: Option<(u128, u128, u64)>,
+        /// A term changed after the owner signed.
+        altered: bool,
+        /// Signed by the owner key before the last rotation (naming the current version).
+        previous_owner: bool,
+    },
+    /// The key's first use with its kept grant (again, if it was used before).
+    UseGrant {
+        key: u64,
+        calls: Vec<Call>,
+    },
+    /// `set_public_key` to a new owner key.
+    RotateOwner,
+}
+
+/// What a sequence keeps beside the chain: grants made, and the owner keys used so far.
+#[derive(Default)]
+struct Keeper {
+    grants: HashMap<u64, SignedGrant>,
+    owners: Vec<SigningKey>,
 }
 
 fn random_op(rng: &mut StdRng, f: &Fixture) -> Op {
     let key = rng.gen_range(0..KEYS);
     let selectors = [sel("record_score"), sel("reset_score"), sel("transfer")];
-    match rng.gen_range(0..100) {
+    match rng.gen_range(0..126) {
         0..=24 => {
             let mut entrypoints: Vec<Felt> = selectors
                 .iter()
@@ -76,32 +110,7 @@ fn random_op(rng: &mut StdRng, f: &Fixture) -> Op {
             }
         }
         25..=64 => {
-            let n = rng.gen_range(1..=3);
-            let calls = (0..n)
-                .map(|_| match rng.gen_range(0..100) {
-                    0..=39 => f.play(rng.gen_range(1..10)),
-                    40..=54 => Call {
-                        to: f.scoreboard,
-                        selector: sel("reset_score"),
-                        calldata: vec![f.address()],
-                    },
-                    55..=79 => Call {
-                        to: STRK_ADDRESS,
-                        selector: sel("transfer"),
-                        calldata: vec![
-                            Felt::from(0x77u8),
-                            Felt::from(rng.gen_range(1u32..=8)),
-                            Felt::ZERO,
-                        ],
-                    },
-                    80..=87 => f.self_call("get_public_key", vec![]),
-                    _ => Call {
-                        to: f.scoreboard,
-                        selector: constants::SELECTOR_UPGRADE,
-                        calldata: vec![],
-                    },
-                })
-                .collect();
+            let calls = random_calls(rng, f);
             Op::Use {
                 key,
                 calls,
@@ -140,8 +149,75 @@ fn random_op(rng: &mut StdRng, f: &Fixture) -> Op {
             .choose(rng)
             .unwrap_or(&50),
         },
-        _ => Op::RemovePolicy { key },
+        98 => Op::RemovePolicy { key },
+        99..=110 => random_grant(rng, f, key),
+        111..=122 => Op::UseGrant {
+            key,
+            calls: random_calls(rng, f),
+        },
+        _ => Op::RotateOwner,
     }
+}
+
+fn random_grant(rng: &mut StdRng, f: &Fixture, key: u64) -> Op {
+    let selectors = [sel("record_score"), sel("reset_score"), sel("transfer")];
+    let mut targets: Vec<Felt> = [f.scoreboard, STRK_ADDRESS]
+        .into_iter()
+        .filter(|_| rng.gen_bool(0.5))
+        .collect();
+    if rng.gen_bool(0.05) {
+        targets.push(f.address());
+    }
+    Op::MakeGrant {
+        key,
+        lifetime: *[-5i64, 300, 3000].choose(rng).unwrap_or(&300),
+        max_calls: *[0u32, 1, 2, 4].choose(rng).unwrap_or(&2),
+        entrypoints: selectors
+            .iter()
+            .copied()
+            .filter(|_| rng.gen_bool(0.5))
+            .collect(),
+        targets,
+        limit: rng.gen_bool(0.5).then(|| {
+            (
+                *[4u128, 8].choose(rng).unwrap_or(&4),
+                *[3u128, 10].choose(rng).unwrap_or(&10),
+                *[0u64, 50, 500].choose(rng).unwrap_or(&50),
+            )
+        }),
+        altered: rng.gen_bool(0.1),
+        previous_owner: rng.gen_bool(0.1),
+    }
+}
+
+fn random_calls(rng: &mut StdRng, f: &Fixture) -> Vec<Call> {
+    let n = rng.gen_range(1..=3);
+    let calls: Vec<Call> = (0..n)
+        .map(|_| match rng.gen_range(0..100) {
+            0..=39 => f.play(rng.gen_range(1..10)),
+            40..=54 => Call {
+                to: f.scoreboard,
+                selector: sel("reset_score"),
+                calldata: vec![f.address()],
+            },
+            55..=79 => Call {
+                to: STRK_ADDRESS,
+                selector: sel("transfer"),
+                calldata: vec![
+                    Felt::from(0x77u8),
+                    Felt::from(rng.gen_range(1u32..=8)),
+                    Felt::ZERO,
+                ],
+            },
+            80..=87 => f.self_call("get_public_key", vec![]),
+            _ => Call {
+                to: f.scoreboard,
+                selector: constants::SELECTOR_UPGRADE,
+                calldata: vec![],
+            },
+        })
+        .collect();
+    calls
 }
 
 fn session_for(key: u64, valid_until: u64) -> TestSession {
@@ -152,6 +228,7 @@ fn session_for(key: u64, valid_until: u64) -> TestSession {
 async fn apply(
     f: &Fixture,
     model: &mut AccountModel,
+    keeper: &mut Keeper,
     op: &Op,
 ) -> (Result<(), Option<ContractError>>, Result<(), ContractError>) {
     let now = f.devnet.block_timestamp().await.expect("time");
@@ -243,8 +320,94 @@ async fn apply(
                 .await;
             (chain, model.remove_spending_policy(pk(*key), STRK_ADDRESS))
         }
+        Op::MakeGrant { .. } => {
+            let signed = make_grant(f, model, keeper, op, now);
+            if let Op::MakeGrant { key, .. } = op {
+                keeper.grants.insert(*key, signed);
+            }
+            return (Ok(()), Ok(()));
+        }
+        Op::UseGrant { key, calls } => {
+            let Some(signed) = keeper.grants.get(key) else {
+                return (Ok(()), Ok(()));
+            };
+            let s = session_for(*key, signed.grant.valid_until);
+            let chain = f
+                .grant_execute(&s, signed, calls.clone())
+                .await
+                .expect("sent");
+            let registration = signed.grant.registration();
+            (
+                chain,
+                model.execute_session_with_grant(signed, registration, calls, now),
+            )
+        }
+        Op::RotateOwner => {
+            let next = SigningKey::from_secret_scalar(Felt::from(0x0e0_0000 + keeper.owners.len()));
+            let public = next.verifying_key().scalar();
+            let chain = owner(vec![f.self_call("set_public_key", vec![public])]).await;
+            model.set_public_key(public);
+            keeper.owners.push(next);
+            (chain, Ok(()))
+        }
     };
     (chain.outcome(), expected)
+}
+
+/// The grant a `MakeGrant` describes, on the model's current state, signed as it says.
+fn make_grant(
+    f: &Fixture,
+    model: &AccountModel,
+    keeper: &Keeper,
+    op: &Op,
+    now: u64,
+) -> SignedGrant {
+    let Op::MakeGrant {
+        key,
+        lifetime,
+        max_calls,
+        entrypoints,
+        targets,
+        limit,
+        altered,
+        previous_owner,
+    } = op
+    else {
+        unreachable!("make_grant of another op")
+    };
+    let public_key = session_for(*key, 0).public_key;
+    let grant = stark_sessions_abi::SessionGrant {
+        account: f.address(),
+        session_key: public_key,
+        valid_until: (now as i64 + lifetime) as u64,
+        max_calls: *max_calls,
+        entrypoints: entrypoints.clone(),
+        targets: targets.clone(),
+        spending_limits: limit
+            .iter()
+            .map(|(per_call, per_window, window)| GrantSpendingLimit {
+                token: STRK_ADDRESS,
+                max_per_call: U256::from_u128(*per_call),
+                max_per_window: U256::from_u128(*per_window),
+                window_seconds: *window,
+            })
+            .collect(),
+        key_generation: model.session_generation(public_key),
+        sessions_epoch: model.epoch(),
+        owner_key_version: model.owner_key_version(),
+    };
+    let owners = &keeper.owners;
+    let stranger = SigningKey::from_secret_scalar(Felt::from(0xbad_u32));
+    let signer = match (*previous_owner, owners.len()) {
+        (true, n) if n >= 2 => &owners[n - 2],
+        (true, _) => &stranger,
+        _ => owners.last().unwrap_or(&stranger),
+    };
+    let mut signed = f.sign_grant(grant, signer).expect("signs");
+    if *altered {
+        signed.grant.max_calls += 1;
+    }
+    signed
 }
 
 /// Every view of every key, on chain and in the model; describes the first difference.
@@ -304,18 +467,34 @@ async fn model_and_contract_agree_on_random_operation_sequences() {
     let (mut steps, mut accepted, mut refused) = (0usize, 0usize, 0usize);
     // Uses signed under a key's previous registration that reached the registration check.
     let mut stale_refused = 0usize;
+    // First uses carrying a grant: accepted, and refused by one of the grant's own checks.
+    let (mut granted, mut grant_refused) = (0usize, 0usize);
     for sequence in 0..SEQUENCES {
         f.redeploy_account(sequence as u64)
             .await
             .expect("fresh account");
-        let mut model = AccountModel::new(f.address());
+        let owner_key = f.account.owner.verifying_key().scalar();
+        let mut model = AccountModel::with_owner(f.address(), f.devnet.chain_id(), owner_key);
+        let mut keeper = Keeper {
+            owners: vec![f.account.owner.clone()],
+            ..Keeper::default()
+        };
         let length = rng.gen_range(4..=9);
         for step in 0..length {
             let op = random_op(&mut rng, &f);
-            let (chain, expected) = apply(&f, &mut model, &op).await;
+            let (chain, expected) = apply(&f, &mut model, &mut keeper, &op).await;
+            if matches!(op, Op::RotateOwner) && chain.is_ok() {
+                f.account.owner = keeper.owners.last().cloned().expect("the new owner");
+            }
             steps += 1;
             if expected == Err(ContractError::SessionRegistrationMismatch) {
                 stale_refused += 1;
+            }
+            if let (Op::UseGrant { .. }, Ok(())) = (&op, &chain) {
+                granted += 1;
+            }
+            if matches!(expected, Err(e) if e.as_str().starts_with("grant/")) {
+                grant_refused += 1;
             }
             if chain.is_ok() {
                 accepted += 1
@@ -336,7 +515,8 @@ async fn model_and_contract_agree_on_random_operation_sequences() {
     }
     println!(
         "differential: {SEQUENCES} sequences, {steps} steps ({accepted} accepted, {refused} refused, \
-         {stale_refused} signed under an earlier registration), {} disagreements",
+         {stale_refused} signed under an earlier registration, {granted} granted first uses, \
+         {grant_refused} grants refused), {} disagreements",
         disagreements.len()
     );
     assert!(
@@ -351,5 +531,9 @@ async fn model_and_contract_agree_on_random_operation_sequences() {
     assert!(
         stale_refused > 10,
         "the sequences exercise signatures made before a re-registration"
+    );
+    assert!(
+        granted > 10 && grant_refused > 10,
+        "the sequences exercise grants used and grants refused"
     );
 }

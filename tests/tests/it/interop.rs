@@ -348,3 +348,66 @@ fn starknetjs_reads_a_hex_selector_as_the_selector_and_any_other_string_as_a_nam
         grant_hash_by_hand(&as_name, &by_decimal["types"], account)
     );
 }
+
+/// Session grants as the CLI prints them (`SessionGrant::typed_data`): starknet.js builds the
+/// same type string and the same message hash as the account checks.
+#[test]
+fn starknetjs_hashes_session_grants_as_the_account_does() {
+    use stark_sessions_abi::constants::SESSION_GRANT_TYPE;
+    use stark_sessions_abi::{GrantSpendingLimit, SessionGrant, U256};
+    let full = SessionGrant {
+        account: Felt::from_hex_unchecked("0x5e55a0cc"),
+        session_key: Felt::from_hex_unchecked("0x7a3b"),
+        valid_until: 1_900_000_000,
+        max_calls: u32::MAX,
+        entrypoints: vec![
+            get_selector_from_name("record_score").expect("ASCII"),
+            get_selector_from_name("transfer").expect("ASCII"),
+        ],
+        targets: vec![Felt::from(0x9a3eu32), Felt::MAX],
+        spending_limits: vec![
+            GrantSpendingLimit {
+                token: Felt::from(0x70cu32),
+                max_per_call: U256::from_u128(5),
+                max_per_window: U256::from_u128(u128::MAX),
+                window_seconds: 0xffff_ffff,
+            },
+            GrantSpendingLimit {
+                token: Felt::from(0x70du32),
+                max_per_call: U256 { high: 1, low: 0 },
+                max_per_window: U256::MAX,
+                window_seconds: 1,
+            },
+        ],
+        key_generation: 7,
+        sessions_epoch: 2,
+        owner_key_version: 1,
+    };
+    let empty = SessionGrant {
+        entrypoints: vec![],
+        targets: vec![],
+        spending_limits: vec![],
+        key_generation: 0,
+        sessions_epoch: 0,
+        owner_key_version: 0,
+        ..full.clone()
+    };
+    for (grant, chain) in [(&full, SEPOLIA), (&empty, devnet_chain())] {
+        let json = grant.typed_data(chain);
+        assert_eq!(
+            starknetjs_encode_type(&json, "SessionGrant").expect("starknet.js encodes the type"),
+            SESSION_GRANT_TYPE
+        );
+        assert_eq!(
+            starknetjs_message_hash(&json, grant.account).expect("starknet.js hashes it"),
+            grant.message_hash(chain)
+        );
+    }
+    // The comparison can fail: another term, another hash.
+    let mut altered = full.typed_data(SEPOLIA);
+    altered["message"]["Max Calls"] = json!("1");
+    assert_ne!(
+        starknetjs_message_hash(&altered, full.account).expect("hashes"),
+        full.message_hash(SEPOLIA)
+    );
+}

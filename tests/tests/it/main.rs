@@ -11,6 +11,7 @@ mod devnet;
 mod differential;
 mod faults;
 mod gas;
+mod grants;
 mod hostile;
 mod identity;
 mod instances;
