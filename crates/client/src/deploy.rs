@@ -1,69 +1,27 @@
-//! Getting a session account on chain: its counterfactual address, a self-funded
-//! DEPLOY_ACCOUNT, or a sponsored deployment through the paymaster — optionally with the
-//! first session registered in the same transaction (gasless onboarding).
+//! Getting a session account on chain: its class declared, a self-funded DEPLOY_ACCOUNT, or a
+//! sponsored deployment through the paymaster — optionally with the first session registered
+//! in the same transaction (gasless onboarding). Where the account will be is
+//! [`crate::counterfactual`]'s.
 
-use serde_json::{json, Value};
 use stark_sessions_abi::constants::{SELECTOR_BALANCE_OF, STRK_TOKEN};
-use stark_sessions_abi::typed_data::hex;
 use stark_sessions_abi::Felt;
 use starknet::accounts::{
     Account, AccountFactory, ExecutionEncoding, OpenZeppelinAccountFactory, SingleOwnerAccount,
 };
 use starknet::core::types::{BlockId, BlockTag, StarknetError};
-use starknet::core::utils::get_contract_address;
 use starknet::providers::{Provider, ProviderError};
 use starknet::signers::{LocalWallet, SigningKey};
 
-use crate::client::{registration_calls, ErrorContext, SessionClient, SessionConfig};
+use crate::client::{ErrorContext, Owner, SessionClient, SessionConfig, SessionSpec};
+pub use crate::counterfactual::Deployment;
 use crate::error::SessionError;
+use crate::lifecycle::registration_calls;
 use crate::session::Session;
-use crate::{Owner, SessionSpec};
 
 /// The factor on the estimated gas of a self-funded deployment (its resource bounds).
 const GAS_ESTIMATE_MULTIPLIER: f64 = 1.5;
 /// The factor on the current gas prices of a self-funded deployment (its resource bounds).
 const GAS_PRICE_MULTIPLIER: f64 = 1.5;
-
-/// A session account to deploy: the class, the owner's public key (the constructor's one
-/// argument) and the salt, which fix its address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Deployment {
-    /// Where the account will be.
-    pub address: Felt,
-    /// The session account's class hash.
-    pub class_hash: Felt,
-    /// The deployment salt.
-    pub salt: Felt,
-    /// The owner's public key.
-    pub public_key: Felt,
-}
-
-impl Deployment {
-    /// The stark-sessions account of `public_key` deployed with `salt`: its counterfactual
-    /// address (no deployer), the same for a DEPLOY_ACCOUNT and a paymaster's UDC deployment.
-    pub fn session_account(public_key: Felt, salt: Felt) -> Result<Self, SessionError> {
-        let class_hash = stark_sessions_abi::class::session_account()
-            .map_err(|e| SessionError::InvalidInput(format!("the account class: {e}")))?
-            .class_hash;
-        Ok(Deployment {
-            address: get_contract_address(salt, class_hash, &[public_key], Felt::ZERO),
-            class_hash,
-            salt,
-            public_key,
-        })
-    }
-
-    /// The SNIP-29 `deployment` object (UDC deployment, version 1).
-    pub fn to_wire(&self) -> Value {
-        json!({
-            "address": hex(self.address),
-            "class_hash": hex(self.class_hash),
-            "salt": hex(self.salt),
-            "calldata": [hex(self.public_key)],
-            "version": 1,
-        })
-    }
-}
 
 /// The session account's class on a network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -301,22 +259,6 @@ fn max_fee(estimated: u128) -> u128 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_deployment_names_its_counterfactual_address_and_wire_form() {
-        let d = Deployment::session_account(Felt::from(7u8), Felt::from(9u8)).expect("class");
-        let class_hash = stark_sessions_abi::class::session_account()
-            .expect("class")
-            .class_hash;
-        assert_eq!(
-            d.address,
-            get_contract_address(Felt::from(9u8), class_hash, &[Felt::from(7u8)], Felt::ZERO)
-        );
-        let wire = d.to_wire();
-        assert_eq!(wire["calldata"], json!(["0x7"]));
-        assert_eq!(wire["salt"], json!("0x9"));
-        assert_eq!(wire["version"], json!(1));
-    }
 
     #[test]
     fn the_balance_needed_covers_both_multipliers() {

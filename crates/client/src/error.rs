@@ -2,6 +2,12 @@
 
 use stark_sessions_abi::{ContractError, Felt};
 
+/// The SNIP-29 error code (`UNKNOWN_ERROR`) with which a paymaster says that an execution is
+/// not refused but not sent yet either — queued and not taken by the node in time, the
+/// paymaster stopping, node or storage trouble — and that the client should send the same
+/// signed execution again ([`SessionError::is_in_doubt`]).
+pub const RESEND_CODE: i64 = 163;
+
 /// What went wrong. [`SessionError::code`] gives a stable code to match on: the eight codes of
 /// the reference session SDK, and codes of our own for the failures it has no code for.
 #[derive(Debug, thiserror::Error)]
@@ -160,13 +166,13 @@ impl SessionError {
     /// Whether the paymaster may still have the execution this error answered, so that only
     /// sending the same signed execution again tells its outcome: the answer was lost (a
     /// timeout, a reset, a 5xx, a body that is not JSON-RPC) or the paymaster said to resend
-    /// (SNIP-29 163, [`crate::paymaster::RESEND_CODE`]: queued but not sent yet, stopping,
+    /// (SNIP-29 163, [`RESEND_CODE`]: queued but not sent yet, stopping,
     /// node or storage trouble). Resending is safe: the paymaster answers the same signed
     /// execution with its first outcome.
     pub fn is_in_doubt(&self) -> bool {
         match self {
             SessionError::PaymasterTransport(_) => true,
-            SessionError::Paymaster { code, .. } => *code == crate::paymaster::RESEND_CODE,
+            SessionError::Paymaster { code, .. } => *code == RESEND_CODE,
             _ => false,
         }
     }

@@ -10,7 +10,8 @@ use stark_sessions_abi::Felt;
 
 use crate::envelope;
 use crate::error::SessionError;
-use crate::keys::{SessionKeyData, SessionSecret};
+use crate::keys::SessionKeyData;
+use crate::secret::SessionSecret;
 
 /// How long an unlocked handle lives unless renewed.
 pub const DEFAULT_HANDLE_TIMEOUT: Duration = Duration::from_secs(60);

@@ -8,14 +8,10 @@ use stark_sessions_abi::{Call, Felt};
 use url::Url;
 use zeroize::Zeroizing;
 
-use crate::deploy::Deployment;
+use crate::counterfactual::Deployment;
 use crate::error::SessionError;
 
-/// The SNIP-29 error code (`UNKNOWN_ERROR`) with which a paymaster says that an execution is
-/// not refused but not sent yet either — queued and not taken by the node in time, the
-/// paymaster stopping, node or storage trouble — and that the client should send the same
-/// signed execution again ([`SessionError::is_in_doubt`]).
-pub const RESEND_CODE: i64 = 163;
+pub use crate::error::RESEND_CODE;
 
 /// How long one request to the paymaster may take. Above the longest `executeTransaction`
 /// waits for its transaction to reach the node before answering 163 (this project's paymaster:

@@ -1,0 +1,226 @@
+//! A session's life cycle on its account: open one (a new key, registered and landed),
+//! register a configuration, revoke one or all — each an owner-signed execution of the
+//! account's self-calls, relayed gaslessly ([`crate::execution`]).
+//!
+//! The ways to get a session: [`SessionClient::create_session`] (a new key, registered),
+//! [`SessionClient::add_session_key_to_contract`] (a configuration, registered) and
+//! [`SessionClient::onboard`] in [`crate::deploy`] (registered as the account is deployed).
+//! An owner-signed grant, the next way, belongs here beside them.
+
+use stark_sessions_abi::constants::{
+    SELECTOR_ADD_OR_UPDATE_SESSION_KEY, SELECTOR_REVOKE_ALL_SESSIONS, SELECTOR_REVOKE_SESSION_KEY,
+    SELECTOR_SET_SESSION_TARGETS, SELECTOR_SET_SPENDING_POLICY,
+};
+use stark_sessions_abi::{
+    AccountModel, CairoSerde, Call, ContractError, Felt, SessionStatus, U256,
+};
+
+use crate::client::{ErrorContext, Owner, SessionClient, SessionConfig, SessionSpec};
+use crate::error::SessionError;
+use crate::keys::{create_session_key_with, unix_now};
+use crate::session::Session;
+
+impl SessionClient {
+    /// Creates a session key, registers it and waits for the registration to land: the
+    /// whole of "open a session". The returned session holds the key encrypted under `pin`;
+    /// store it with a [`crate::SessionStore`].
+    pub async fn create_session(
+        &self,
+        owner: &Owner,
+        pin: &str,
+        spec: &SessionSpec,
+    ) -> Result<Session, SessionError> {
+        let session = self.new_session(owner.account, pin, spec).await?;
+        let hash = self
+            .add_session_key_to_contract(owner, &SessionConfig::from(&session))
+            .await?;
+        self.wait_for_transaction(hash, &ErrorContext::creation())
+            .await?;
+        Ok(session)
+    }
+
+    /// A new session key for `account` under `pin`, with `spec`'s grants, valid for
+    /// `spec.duration` from the chain's time (the clock the account's rules run on).
+    pub(crate) async fn new_session(
+        &self,
+        account: Felt,
+        pin: &str,
+        spec: &SessionSpec,
+    ) -> Result<Session, SessionError> {
+        let mut key = create_session_key_with(pin, spec.duration, self.envelope_params())?;
+        key.valid_until = self.block_timestamp().await? + spec.duration.as_secs();
+        Ok(Session {
+            account,
+            chain_id: self.chain_id(),
+            key,
+            max_calls: spec.max_calls,
+            allowed_entrypoints: spec.allowed_entrypoints.clone(),
+            targets: spec.targets.clone(),
+            spending_limits: spec.spending_limits.clone(),
+            created_at: unix_now(),
+        })
+    }
+
+    /// Registers a session on the owner's account, gaslessly: the owner signs an outside
+    /// execution of self-calls that the paymaster relays. Checks first that the account is a
+    /// session account and that the account's rules accept the configuration. Returns the
+    /// transaction hash.
+    pub async fn add_session_key_to_contract(
+        &self,
+        owner: &Owner,
+        config: &SessionConfig,
+    ) -> Result<Felt, SessionError> {
+        self.ensure_session_account(owner.account).await?;
+        let now = self.block_timestamp().await?;
+        self.check_registration(owner.account, config, now)?;
+        let calls = registration_calls(owner.account, config);
+        self.relay_as_owner(owner, &calls, ErrorContext::creation())
+            .await
+    }
+
+    /// Refuses a configuration the account's rules would refuse at block time `now`.
+    pub(crate) fn check_registration(
+        &self,
+        account: Felt,
+        config: &SessionConfig,
+        now: u64,
+    ) -> Result<(), SessionError> {
+        let mut model = AccountModel::new(account);
+        let key = config.session_public_key;
+        let refused = |e: ContractError| {
+            SessionError::CreationFailed(format!("the account would refuse it: {e}"))
+        };
+        model
+            .add_or_update_session_key(
+                key,
+                config.valid_until,
+                config.max_calls,
+                &config.allowed_entrypoints,
+                now,
+            )
+            .map_err(refused)?;
+        if !config.targets.is_empty() {
+            model
+                .set_session_targets(key, &config.targets)
+                .map_err(refused)?;
+        }
+        for limit in &config.spending_limits {
+            model
+                .set_spending_policy(
+                    key,
+                    limit.token,
+                    U256::from_u128(limit.max_per_call),
+                    U256::from_u128(limit.max_per_window),
+                    limit.window_seconds,
+                )
+                .map_err(refused)?;
+        }
+        Ok(())
+    }
+
+    /// Revokes one session, gaslessly (owner-signed). Returns the transaction hash.
+    pub async fn revoke_session_key(
+        &self,
+        owner: &Owner,
+        session_key: Felt,
+    ) -> Result<Felt, SessionError> {
+        self.ensure_session_account(owner.account).await?;
+        let status = self
+            .get_session_data(owner.account, session_key)
+            .await?
+            .status;
+        if status == SessionStatus::None {
+            return Err(SessionError::NotRegistered { session_key });
+        }
+        let call = Call {
+            to: owner.account,
+            selector: SELECTOR_REVOKE_SESSION_KEY,
+            calldata: vec![session_key],
+        };
+        self.relay_as_owner(owner, &[call], ErrorContext::for_key(session_key))
+            .await
+    }
+
+    /// Revokes every session of the account at once, gaslessly. Returns the transaction hash.
+    pub async fn revoke_all_sessions(&self, owner: &Owner) -> Result<Felt, SessionError> {
+        self.ensure_session_account(owner.account).await?;
+        let call = Call {
+            to: owner.account,
+            selector: SELECTOR_REVOKE_ALL_SESSIONS,
+            calldata: vec![],
+        };
+        self.relay_as_owner(owner, &[call], ErrorContext::for_key(Felt::ZERO))
+            .await
+    }
+}
+
+/// The self-calls that register a session.
+pub fn registration_calls(account: Felt, config: &SessionConfig) -> Vec<Call> {
+    let mut register = vec![
+        config.session_public_key,
+        Felt::from(config.valid_until),
+        Felt::from(config.max_calls),
+    ];
+    config.allowed_entrypoints.cairo_serialize(&mut register);
+    let mut calls = vec![Call {
+        to: account,
+        selector: SELECTOR_ADD_OR_UPDATE_SESSION_KEY,
+        calldata: register,
+    }];
+    if !config.targets.is_empty() {
+        let mut calldata = vec![config.session_public_key];
+        config.targets.cairo_serialize(&mut calldata);
+        calls.push(Call {
+            to: account,
+            selector: SELECTOR_SET_SESSION_TARGETS,
+            calldata,
+        });
+    }
+    for limit in &config.spending_limits {
+        let mut calldata = vec![config.session_public_key, limit.token];
+        U256::from_u128(limit.max_per_call).cairo_serialize(&mut calldata);
+        U256::from_u128(limit.max_per_window).cairo_serialize(&mut calldata);
+        limit.window_seconds.cairo_serialize(&mut calldata);
+        calls.push(Call {
+            to: account,
+            selector: SELECTOR_SET_SPENDING_POLICY,
+            calldata,
+        });
+    }
+    calls
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::SpendingLimit;
+
+    #[test]
+    fn registration_calls_encode_every_grant() {
+        let account = Felt::from(0xaccu32);
+        let config = SessionConfig {
+            session_public_key: Felt::from(0x5e55u32),
+            valid_until: 1_000,
+            max_calls: 3,
+            allowed_entrypoints: vec![Felt::from(0x11u8)],
+            targets: vec![Felt::from(0x9a3eu32)],
+            spending_limits: vec![SpendingLimit {
+                token: Felt::from(0x70cu32),
+                max_per_call: 5,
+                max_per_window: 10,
+                window_seconds: 60,
+            }],
+        };
+        let calls = registration_calls(account, &config);
+        assert_eq!(calls.len(), 3);
+        assert!(calls.iter().all(|c| c.to == account));
+        assert_eq!(
+            calls[0].calldata,
+            [0x5e55u32, 1_000, 3, 1, 0x11].map(Felt::from).to_vec()
+        );
+        assert_eq!(
+            calls[2].calldata,
+            [0x5e55u32, 0x70c, 5, 0, 10, 0, 60].map(Felt::from).to_vec()
+        );
+    }
+}
