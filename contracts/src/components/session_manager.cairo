@@ -25,7 +25,9 @@ pub mod SessionManagerComponent {
     #[storage]
     pub struct Storage {
         pub sessions: Map<felt252, SessionRecord>,
-        /// Entrypoint whitelist: indexed for enumeration and clearing, plus O(1) membership.
+        /// Entrypoint whitelist: indexed for enumeration and clearing, plus O(1) membership
+        /// for lists of two or more (a one-entry list is checked against its index 0, and
+        /// costs one storage slot rather than two). Targets alike.
         pub entrypoint_at: Map<(felt252, u32), felt252>,
         pub entrypoint_allowed: Map<(felt252, felt252), bool>,
         pub target_at: Map<(felt252, u32), ContractAddress>,
@@ -116,7 +118,12 @@ pub mod SessionManagerComponent {
             let epoch = self.epoch();
             // A new, revoked or pre-revoke-all session starts clean: no resurrected limits.
             let keep_limits = old.is_live(epoch);
-            self.register(session_key, valid_until, max_calls, entrypoints, old, epoch, keep_limits);
+            let now = get_block_timestamp();
+            let record = self
+                .register(
+                    session_key, valid_until, max_calls, entrypoints, old, epoch, keep_limits, now,
+                );
+            self.sessions.write(session_key, record);
         }
 
         fn revoke_session_key(ref self: ComponentState<TContractState>, session_key: felt252) {
@@ -280,18 +287,23 @@ pub mod SessionManagerComponent {
             now: u64,
             epoch: u32,
         ) {
-            let signature = if signature.len() == 4 {
-                signature
+            let (signature, granted) = if signature.len() == 4 {
+                (signature, Option::None)
             } else {
-                self.register_grant(signature, this, now, epoch)
+                let (signature, record) = self.register_grant(signature, this, now, epoch);
+                (signature, Option::Some(record))
             };
             let [session_key, r, s, signed_valid_until] = (*signature
                 .try_into()
                 .expect(Errors::INVALID_SIGNATURE_LENGTH))
                 .unbox();
-            // One address computation for the read and the write.
+            // One address computation for the read and the write; a granted registration is
+            // written once, with its first use counted.
             let entry = self.sessions.entry(session_key);
-            let mut record = entry.read();
+            let mut record = match granted {
+                Option::Some(record) => record,
+                Option::None => entry.read(),
+            };
             assert(record.is_known(), Errors::SESSION_NOT_REGISTERED);
             assert(record.is_live(epoch), Errors::SESSION_REVOKED);
             assert(now <= record.valid_until, Errors::SESSION_EXPIRED);
@@ -322,30 +334,58 @@ pub mod SessionManagerComponent {
             calls: Span<Call>,
             this: ContractAddress,
         ) {
-            let check_selectors = *record.entrypoints_len != 0;
-            let check_targets = *record.targets_len != 0;
+            let entrypoints_len = *record.entrypoints_len;
+            let targets_len = *record.targets_len;
             for call in calls {
                 let to = *call.to;
                 let selector = *call.selector;
                 assert(to != this, Errors::SESSION_SELF_CALL);
                 assert(!is_blocked_selector(selector), Errors::SESSION_BLOCKED_SELECTOR);
-                if check_selectors {
+                if entrypoints_len != 0 {
                     assert(
-                        self.entrypoint_allowed.read((session_key, selector)),
+                        self.is_listed_entrypoint(session_key, entrypoints_len, selector),
                         Errors::SESSION_SELECTOR_DENIED,
                     );
                 }
-                if check_targets {
+                if targets_len != 0 {
                     assert(
-                        self.target_allowed.read((session_key, to)), Errors::SESSION_TARGET_DENIED,
+                        self.is_listed_target(session_key, targets_len, to),
+                        Errors::SESSION_TARGET_DENIED,
                     );
                 }
             }
         }
 
-        /// Stores a registration of `session_key` over `old` (its record now): the terms of
-        /// `add_or_update_session_key`; a session that does not `keep_limits` loses its targets
-        /// and spending policies. Returns the new record (written).
+        /// Whether a whitelist of `len` (not 0) entries lists `selector`: a one-entry list is read
+        /// in place, a longer one through its membership map (one read either way).
+        #[inline(always)]
+        fn is_listed_entrypoint(
+            self: @ComponentState<TContractState>, session_key: felt252, len: u32, selector: felt252,
+        ) -> bool {
+            if len == 1 {
+                return self.entrypoint_at.read((session_key, 0)) == selector;
+            }
+            self.entrypoint_allowed.read((session_key, selector))
+        }
+
+        /// Whether a target set of `len` (not 0) entries lists `target` (as above).
+        #[inline(always)]
+        fn is_listed_target(
+            self: @ComponentState<TContractState>,
+            session_key: felt252,
+            len: u32,
+            target: ContractAddress,
+        ) -> bool {
+            if len == 1 {
+                return self.target_at.read((session_key, 0)) == target;
+            }
+            self.target_allowed.read((session_key, target))
+        }
+
+        /// A registration of `session_key` over `old` (its record now) at block time `now`: the
+        /// terms of `add_or_update_session_key`; a session that does not `keep_limits` loses
+        /// its targets and spending policies. Writes the whitelist and returns the new record,
+        /// for the caller to write.
         fn register(
             ref self: ComponentState<TContractState>,
             session_key: felt252,
@@ -355,9 +395,10 @@ pub mod SessionManagerComponent {
             old: SessionRecord,
             epoch: u32,
             keep_limits: bool,
+            now: u64,
         ) -> SessionRecord {
             assert(session_key != 0, Errors::SESSION_INVALID_CONFIG);
-            assert(valid_until > get_block_timestamp(), Errors::SESSION_INVALID_CONFIG);
+            assert(valid_until > now, Errors::SESSION_INVALID_CONFIG);
             assert(max_calls != 0, Errors::SESSION_INVALID_CONFIG);
             self.clear_entrypoints(session_key, old.entrypoints_len);
             let mut targets_len = old.targets_len;
@@ -380,7 +421,6 @@ pub mod SessionManagerComponent {
                 generation: old.generation + 1,
                 revoked: false,
             };
-            self.sessions.write(session_key, record);
             self
                 .emit(
                     SessionKeyAdded {
@@ -392,7 +432,8 @@ pub mod SessionManagerComponent {
 
         /// A first use carrying a grant: checks the grant against the key's registration, the
         /// epoch and the owner, stores the registration it names (starting clean, as a new
-        /// key), and returns the four-element session signature in front of it. `signature` is
+        /// key), and returns the four-element session signature in front of it with the new
+        /// record (for the caller to write). `signature` is
         /// `[session_key, r, s, valid_until, ..SessionGrant, owner_r, owner_s]`.
         fn register_grant(
             ref self: ComponentState<TContractState>,
@@ -400,7 +441,7 @@ pub mod SessionManagerComponent {
             this: ContractAddress,
             now: u64,
             epoch: u32,
-        ) -> Span<felt252> {
+        ) -> (Span<felt252>, SessionRecord) {
             assert(signature.len() > 4, Errors::INVALID_SIGNATURE_LENGTH);
             let session_key = *signature.at(0);
             let valid_until: u64 = (*signature.at(3)).try_into().expect(Errors::GRANT_MALFORMED);
@@ -425,23 +466,25 @@ pub mod SessionManagerComponent {
             let hash = grant::grant_message_hash(@grant, this, session_key, valid_until, chain_id);
             assert(check_ecdsa_signature(hash, owner_key, owner_r, owner_s), Errors::GRANT_BAD_SIGNATURE);
             let record = self
-                .register(session_key, valid_until, grant.max_calls, grant.entrypoints, old, epoch, false);
-            self.grant_limits(session_key, record, @grant, this);
-            signature.slice(0, 4)
+                .register(
+                    session_key, valid_until, grant.max_calls, grant.entrypoints, old, epoch, false, now,
+                );
+            (signature.slice(0, 4), self.grant_limits(session_key, record, @grant, this))
         }
 
-        /// The targets and spending policies of a grant, on a registration that starts clean.
+        /// The targets and spending policies of a grant, on a registration that starts clean;
+        /// returns the record with their counts.
         fn grant_limits(
             ref self: ComponentState<TContractState>,
             session_key: felt252,
             mut record: SessionRecord,
             grant: @SessionGrant,
             this: ContractAddress,
-        ) {
+        ) -> SessionRecord {
             let targets = *grant.targets;
             let limits = *grant.spending_limits;
             if targets.len() == 0 && limits.len() == 0 {
-                return;
+                return record;
             }
             assert(limits.len() <= constants::MAX_SPENDING_POLICIES, Errors::SPENDING_INVALID_POLICY);
             if targets.len() != 0 {
@@ -455,23 +498,28 @@ pub mod SessionManagerComponent {
             }
             record.targets_len = targets.len();
             record.policies_len = limits.len();
-            self.sessions.write(session_key, record);
+            record
         }
 
         fn write_entrypoints(
             ref self: ComponentState<TContractState>, session_key: felt252, entrypoints: Span<felt252>,
         ) {
-            assert(entrypoints.len() <= constants::MAX_ENTRYPOINTS, Errors::SESSION_INVALID_CONFIG);
+            let len = entrypoints.len();
+            assert(len <= constants::MAX_ENTRYPOINTS, Errors::SESSION_INVALID_CONFIG);
+            // A one-entry list has no membership map (`is_listed_entrypoint`).
+            let mapped = len > 1;
             let mut i: u32 = 0;
             for selector in entrypoints {
                 let selector = *selector;
                 assert(selector != 0, Errors::SESSION_INVALID_CONFIG);
-                assert(
-                    !self.entrypoint_allowed.read((session_key, selector)),
-                    Errors::SESSION_INVALID_CONFIG,
-                );
+                if mapped {
+                    assert(
+                        !self.entrypoint_allowed.read((session_key, selector)),
+                        Errors::SESSION_INVALID_CONFIG,
+                    );
+                    self.entrypoint_allowed.write((session_key, selector), true);
+                }
                 self.entrypoint_at.write((session_key, i), selector);
-                self.entrypoint_allowed.write((session_key, selector), true);
                 i += 1;
             }
         }
@@ -482,34 +530,43 @@ pub mod SessionManagerComponent {
             targets: Span<ContractAddress>,
             this: ContractAddress,
         ) {
-            assert(targets.len() <= constants::MAX_TARGETS, Errors::SESSION_INVALID_CONFIG);
+            let len = targets.len();
+            assert(len <= constants::MAX_TARGETS, Errors::SESSION_INVALID_CONFIG);
+            // A one-entry set has no membership map (`is_listed_target`).
+            let mapped = len > 1;
             let mut i: u32 = 0;
             for target in targets {
                 let target = *target;
                 assert(!target.is_zero(), Errors::SESSION_INVALID_CONFIG);
                 assert(target != this, Errors::SESSION_INVALID_CONFIG);
-                assert(
-                    !self.target_allowed.read((session_key, target)),
-                    Errors::SESSION_INVALID_CONFIG,
-                );
+                if mapped {
+                    assert(
+                        !self.target_allowed.read((session_key, target)),
+                        Errors::SESSION_INVALID_CONFIG,
+                    );
+                    self.target_allowed.write((session_key, target), true);
+                }
                 self.target_at.write((session_key, i), target);
-                self.target_allowed.write((session_key, target), true);
                 i += 1;
             }
         }
 
         fn clear_entrypoints(ref self: ComponentState<TContractState>, session_key: felt252, len: u32) {
             for i in 0..len {
-                let selector = self.entrypoint_at.read((session_key, i));
-                self.entrypoint_allowed.write((session_key, selector), false);
+                if len > 1 {
+                    let selector = self.entrypoint_at.read((session_key, i));
+                    self.entrypoint_allowed.write((session_key, selector), false);
+                }
                 self.entrypoint_at.write((session_key, i), 0);
             }
         }
 
         fn clear_targets(ref self: ComponentState<TContractState>, session_key: felt252, len: u32) {
             for i in 0..len {
-                let target = self.target_at.read((session_key, i));
-                self.target_allowed.write((session_key, target), false);
+                if len > 1 {
+                    let target = self.target_at.read((session_key, i));
+                    self.target_allowed.write((session_key, target), false);
+                }
                 self.target_at.write((session_key, i), Zero::zero());
             }
         }

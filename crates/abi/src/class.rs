@@ -17,7 +17,7 @@ pub const SESSION_ACCOUNT_SIERRA_JSON: &str =
 /// `scripts/build-contracts.sh` changes the class; a devnet test recomputes this and fails
 /// when it is stale.
 pub const SESSION_ACCOUNT_COMPILED_CLASS_HASH: Felt =
-    Felt::from_hex_unchecked("0x3a992435cce143e66560f6bd35b8e78213fcc00311eecc8bcefbfceda3f910c");
+    Felt::from_hex_unchecked("0x3c68bd37cd9cad8811ca76823c47eb32ab62387bccd5c4eb7ffe9035afbac34");
 /// Sierra JSON of the scoreboard target contract used by tests and the demo.
 pub const SCOREBOARD_SIERRA_JSON: &str = include_str!("../artifacts/scoreboard.sierra.json");
 /// Sierra JSON of the floor account: an outside execution that checks only its nonce, the

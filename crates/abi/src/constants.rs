@@ -70,6 +70,8 @@ pub const SELECTOR_GET_SPENDING_POLICY: Felt = selector!("get_spending_policy");
 pub const SELECTOR_GET_SESSION_GENERATION: Felt = selector!("get_session_generation");
 /// `get_sessions_epoch() -> u32`: the revoke-all epoch (a session grant names it).
 pub const SELECTOR_GET_SESSIONS_EPOCH: Felt = selector!("get_sessions_epoch");
+/// `get_public_key() -> felt252`: the owner's public key.
+pub const SELECTOR_GET_PUBLIC_KEY: Felt = selector!("get_public_key");
 /// `get_owner_key_version() -> u32` (a session grant names it).
 pub const SELECTOR_GET_OWNER_KEY_VERSION: Felt = selector!("get_owner_key_version");
 /// `is_valid_outside_execution_nonce` (SNIP-9 v2): whether a nonce is still unused.
@@ -311,6 +313,7 @@ mod tests {
             ("get_session_generation", SELECTOR_GET_SESSION_GENERATION),
             ("get_sessions_epoch", SELECTOR_GET_SESSIONS_EPOCH),
             ("get_owner_key_version", SELECTOR_GET_OWNER_KEY_VERSION),
+            ("get_public_key", SELECTOR_GET_PUBLIC_KEY),
             (
                 "is_valid_outside_execution_nonce",
                 SELECTOR_IS_VALID_OUTSIDE_EXECUTION_NONCE,

@@ -159,6 +159,14 @@ impl AccountModel {
         self.owner_key_version += 1;
     }
 
+    /// Puts the account-wide state read from a deployed account into the model (with
+    /// [`Self::restore_session`], what the client's preflight of a granted session needs):
+    /// the revoke-all epoch and the owner key's version.
+    pub fn restore_account(&mut self, epoch: u32, owner_key_version: u32) {
+        self.epoch = epoch;
+        self.owner_key_version = owner_key_version;
+    }
+
     /// `get_owner_key_version`.
     pub fn owner_key_version(&self) -> u32 {
         self.owner_key_version

@@ -259,6 +259,7 @@ async fn create(args: CreateArgs) -> Result<()> {
         targets: args.targets,
         spending_limits: args.limits,
         created_at: stark_sessions_client::keys::unix_now(),
+        grant: None,
     };
     store.save(&session)?;
     emit(
@@ -491,6 +492,7 @@ async fn import_legacy(args: ImportArgs) -> Result<()> {
         targets: snapshot.targets,
         spending_limits: Vec::new(),
         created_at: unix_now(),
+        grant: None,
     };
     args.ctx.store.open()?.save(&session)?;
     emit(

@@ -44,21 +44,6 @@ pub struct Deployed {
 }
 
 impl SessionClient {
-    /// Whether a contract is deployed at `address`.
-    pub async fn is_deployed(&self, address: Felt) -> Result<bool, SessionError> {
-        match self
-            .provider()
-            .get_class_hash_at(BlockId::Tag(BlockTag::PreConfirmed), address)
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(ProviderError::StarknetError(StarknetError::ContractNotFound)) => Ok(false),
-            Err(e) => Err(SessionError::Provider(format!(
-                "starknet_getClassHashAt: {e}"
-            ))),
-        }
-    }
-
     /// Refuses to deploy over an existing contract.
     async fn ensure_not_deployed(&self, d: &Deployment) -> Result<(), SessionError> {
         if self.is_deployed(d.address).await? {

@@ -76,6 +76,10 @@ pub enum SessionError {
     /// A spending limit of the session refuses the transfer.
     #[error("spending limit: {0}")]
     SpendingLimit(ContractError),
+    /// The owner's grant the session carries cannot register it (expired, used, revoked,
+    /// voided by revoke-all or a new owner key, or not the owner's signature).
+    #[error("the session's grant is refused: {0}")]
+    GrantRefused(ContractError),
     /// The chain refused the execution for another contract rule.
     #[error("contract refused the execution: {0}")]
     Contract(ContractError),
@@ -148,6 +152,7 @@ impl SessionError {
             SessionError::DecryptionFailed => "SESSION_DECRYPTION_FAILED",
             SessionError::CreationFailed(_) => "SESSION_CREATION_FAILED",
             SessionError::SpendingLimit(_) => "SPENDING_LIMIT_EXCEEDED",
+            SessionError::GrantRefused(_) => "SESSION_GRANT_REFUSED",
             SessionError::Contract(_) | SessionError::Reverted { .. } => "TRANSACTION_REVERTED",
             SessionError::Paymaster { .. } => "PAYMASTER_ERROR",
             SessionError::PaymasterTransport(_) => "PAYMASTER_UNREACHABLE",
@@ -238,6 +243,13 @@ impl SessionError {
             ContractError::SpendingPerCall
             | ContractError::SpendingWindow
             | ContractError::SpendingInvalidAmount => SessionError::SpendingLimit(error),
+            ContractError::GrantMalformed
+            | ContractError::GrantExpired
+            | ContractError::GrantRevokedAll
+            | ContractError::GrantRevoked
+            | ContractError::GrantUsed
+            | ContractError::GrantOwnerChanged
+            | ContractError::GrantBadSignature => SessionError::GrantRefused(error),
             other => SessionError::Contract(other),
         }
     }

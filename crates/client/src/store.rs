@@ -350,6 +350,7 @@ mod tests {
             targets: vec![],
             spending_limits: vec![],
             created_at: unix_now(),
+            grant: None,
         }
     }
 

@@ -189,6 +189,7 @@ async fn registration_codes_come_from_real_refusals() {
         targets: vec![],
         spending_limits: vec![],
         created_at: 0,
+        grant: None,
     };
     let handle = unregistered.unlock(PIN).expect("unlock");
     let e = client

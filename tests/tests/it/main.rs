@@ -6,6 +6,7 @@ mod account;
 mod argent;
 mod classes;
 mod client;
+mod client_grants;
 mod client_retry;
 mod devnet;
 mod differential;

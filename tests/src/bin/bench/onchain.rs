@@ -309,6 +309,7 @@ pub async fn run() -> Result<Section> {
     let figures = measure(&paths).await?;
     let mut notes = goals(&figures);
     notes.push(breakdown::session_transfer(&paths).await?);
+    notes.push(breakdown::granted_first_use(&paths).await?);
     notes.push(format!(
         "Each figure is the median of {RUNS} runs after one warm-up run; ratios in the last \
          column are per transfer against (a), and `vs (b)` against the relayed OZ baseline. \
