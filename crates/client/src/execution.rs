@@ -223,6 +223,69 @@ impl SessionClient {
         }
         handle.info()?;
         let (details, grant) = self.preflight_with_grant(session, calls).await?;
+        self.sign_and_relay(session, handle, calls, details, grant, None)
+            .await
+    }
+
+    /// A granted session's first execution on an account not deployed yet: the paymaster
+    /// deploys the account (`deployment`, of `owner_key`) and runs the execution in one
+    /// sponsored transaction. Checked first against the rules of the new account.
+    pub(crate) async fn execute_deploying(
+        &self,
+        session: &Session,
+        handle: &SessionHandle,
+        calls: &[Call],
+        deployment: &Deployment,
+        owner_key: Felt,
+    ) -> Result<(Felt, ErrorContext), SessionError> {
+        if handle.public_key() != session.public_key() {
+            return Err(SessionError::InvalidInput(
+                "the handle is for another session".into(),
+            ));
+        }
+        handle.info()?;
+        let signed = session.grant.as_ref().ok_or_else(|| {
+            SessionError::InvalidInput(
+                "only a granted session can make the first call of an account it deploys".into(),
+            )
+        })?;
+        let now = self.block_timestamp().await?;
+        let grant = &signed.grant;
+        let details = SessionDetails {
+            valid_until: grant.valid_until,
+            now,
+            max_calls: grant.max_calls,
+            allowed_entrypoints: grant.entrypoints.clone(),
+            targets: grant.targets.clone(),
+            account: session.account,
+            registration: grant.registration(),
+        };
+        let key = session.public_key();
+        AccountModel::with_owner(session.account, self.chain_id(), owner_key)
+            .execute_session_with_grant(signed, details.registration, calls, now)
+            .map_err(|e| SessionError::from_contract(e, key, calls, details.clone()))?;
+        self.sign_and_relay(
+            session,
+            handle,
+            calls,
+            details,
+            Some(signed),
+            Some(deployment),
+        )
+        .await
+    }
+
+    /// Signs the session's execution of `calls` (with its grant on a first use) and has it
+    /// relayed, deploying the account first when `deployment` is given.
+    async fn sign_and_relay(
+        &self,
+        session: &Session,
+        handle: &SessionHandle,
+        calls: &[Call],
+        details: SessionDetails,
+        grant: Option<&SignedGrant>,
+        deployment: Option<&Deployment>,
+    ) -> Result<(Felt, ErrorContext), SessionError> {
         let window = self.signing_window(details.now, Some(session.valid_until()));
         let context = ErrorContext::for_execution(session.public_key(), calls, details);
         let registration = context.registration();
@@ -245,7 +308,7 @@ impl SessionClient {
                     })
                 },
                 &context,
-                None,
+                deployment,
             )
             .await?;
         Ok((hash, context))
