@@ -25,6 +25,9 @@ pub enum SessionCommand {
     Create(CreateArgs),
     /// Register a stored session on its account, gaslessly (signed by the owner).
     Register(RegisterArgs),
+    /// Grant a stored session by the owner's signature, offline if need be: no transaction;
+    /// the session registers itself on its first `session exec`.
+    Grant(crate::grant::GrantArgs),
     /// Execute calls with a stored session, gaslessly.
     Exec(ExecArgs),
     /// Show a session's on-chain state.
@@ -80,7 +83,7 @@ pub struct Which {
 }
 
 impl Which {
-    fn get(&self, store: &SessionStore) -> Result<Session> {
+    pub(crate) fn get(&self, store: &SessionStore) -> Result<Session> {
         let found = match self.session_key {
             Some(key) => store.get_key(self.account, key),
             None => store.get(self.account),
@@ -218,7 +221,7 @@ pub(crate) fn emit(output: &OutputOpts, value: Value, text: String) {
     }
 }
 
-fn session_json(s: &Session) -> Value {
+pub(crate) fn session_json(s: &Session) -> Value {
     json!({
         "account": format!("{:#x}", s.account),
         "public_key": format!("{:#x}", s.public_key()),
@@ -235,6 +238,7 @@ pub async fn run(command: SessionCommand) -> Result<()> {
     match command {
         SessionCommand::Create(args) => create(args).await,
         SessionCommand::Register(args) => register(args).await,
+        SessionCommand::Grant(args) => crate::grant::grant(args).await,
         SessionCommand::Exec(args) => exec(args).await,
         SessionCommand::Status(args) => status(args).await,
         SessionCommand::List(args) => list(args).await,
@@ -297,14 +301,19 @@ async fn register(args: RegisterArgs) -> Result<()> {
 /// `session exec`.
 async fn exec(args: ExecArgs) -> Result<()> {
     let store = args.ctx.store.open()?;
-    let session = args.which.get(&store)?;
+    let mut session = args.which.get(&store)?;
     let client = args.ctx.chain.client().await?;
     let pin = args.pin.read()?;
     let handle = session.unlock(&pin)?;
+    let granted = session.grant.is_some();
     let hash = client
-        .execute_and_wait(&session, &handle, &args.calls)
+        .execute_session(&mut session, &handle, &args.calls)
         .await?;
     handle.release();
+    if granted {
+        // Registered by this execution: later ones are ordinary.
+        store.save(&session)?;
+    }
     emit(
         &args.ctx.output,
         json!({ "transaction_hash": format!("{hash:#x}") }),
@@ -316,17 +325,24 @@ async fn exec(args: ExecArgs) -> Result<()> {
 /// `session status`.
 async fn status(args: StatusArgs) -> Result<()> {
     let store = args.ctx.store.open()?;
-    let key = match args.which.session_key {
-        Some(key) => key,
-        None => args.which.get(&store)?.public_key(),
+    let stored = args.which.get(&store).ok();
+    let key = match (args.which.session_key, &stored) {
+        (Some(key), _) => key,
+        (None, Some(session)) => session.public_key(),
+        (None, None) => args.which.get(&store)?.public_key(),
     };
     let client = args.ctx.chain.client().await?;
-    let info = client.get_session_data(args.which.account, key).await?;
+    let info = match stored.filter(|s| s.public_key() == key) {
+        // A stored session reads as granted until its grant's first use lands.
+        Some(session) => client.session_info(&session).await?,
+        None => client.get_session_data(args.which.account, key).await?,
+    };
     emit(
         &args.ctx.output,
         json!({
             "session_key": format!("{key:#x}"),
             "is_active": info.is_active,
+            "granted": info.granted,
             "status": format!("{:?}", info.status).to_lowercase(),
             "valid_until": info.valid_until,
             "remaining_calls": info.remaining_calls,
@@ -334,9 +350,13 @@ async fn status(args: StatusArgs) -> Result<()> {
             "allowed_entrypoints": info.allowed_entrypoints.iter().map(|f| format!("{f:#x}")).collect::<Vec<_>>(),
         }),
         format!(
-            "session          {key:#x}\nis_active        {}\nstatus           {:?}\nvalid_until      {}\nremaining_calls  {} of {}\nentrypoints      {}",
+            "session          {key:#x}\nis_active        {}\nstatus           {}\nvalid_until      {}\nremaining_calls  {} of {}\nentrypoints      {}",
             info.is_active,
-            info.status,
+            if info.granted {
+                "granted by the owner, not used yet (it registers itself on its first exec)".to_owned()
+            } else {
+                format!("{:?}", info.status)
+            },
             info.valid_until,
             info.remaining_calls,
             info.max_calls,

@@ -60,8 +60,9 @@ pub fn grant_session(
     Ok(session)
 }
 
-/// The grant of a new key's session: its terms and `basis`.
-fn grant_of(session: &Session, basis: GrantBasis) -> SessionGrant {
+/// The grant of a new key's session — its terms and `basis` — for the owner (or a wallet that
+/// shows its typed data, [`SessionGrant::typed_data`]) to sign.
+pub fn grant_of(session: &Session, basis: GrantBasis) -> SessionGrant {
     SessionGrant {
         account: session.account,
         session_key: session.public_key(),
