@@ -292,19 +292,19 @@ mod tests {
     fn every_term_changes_the_hash() {
         let chain = starknet_core::chain_id::SEPOLIA;
         let reference = sample().message_hash(chain);
-        let edits: Vec<Box<dyn Fn(&mut SessionGrant)>> = vec![
-            Box::new(|g| g.account = Felt::ONE),
-            Box::new(|g| g.session_key = Felt::ONE),
-            Box::new(|g| g.valid_until += 1),
-            Box::new(|g| g.max_calls += 1),
-            Box::new(|g| g.entrypoints.clear()),
-            Box::new(|g| g.targets.pop().map(drop).unwrap_or_default()),
-            Box::new(|g| g.spending_limits[0].max_per_call = U256::from_u128(6)),
-            Box::new(|g| g.spending_limits[0].max_per_window.high = 1),
-            Box::new(|g| g.spending_limits[0].window_seconds = 1),
-            Box::new(|g| g.key_generation += 1),
-            Box::new(|g| g.sessions_epoch += 1),
-            Box::new(|g| g.owner_key_version += 1),
+        let edits: [fn(&mut SessionGrant); 12] = [
+            |g| g.account = Felt::ONE,
+            |g| g.session_key = Felt::ONE,
+            |g| g.valid_until += 1,
+            |g| g.max_calls += 1,
+            |g| g.entrypoints.clear(),
+            |g| g.targets.truncate(1),
+            |g| g.spending_limits[0].max_per_call = U256::from_u128(6),
+            |g| g.spending_limits[0].max_per_window.high = 1,
+            |g| g.spending_limits[0].window_seconds = 1,
+            |g| g.key_generation += 1,
+            |g| g.sessions_epoch += 1,
+            |g| g.owner_key_version += 1,
         ];
         for (i, edit) in edits.iter().enumerate() {
             let mut grant = sample();
