@@ -283,6 +283,79 @@ pub fn registration_calls(account: Felt, config: &SessionConfig) -> Vec<Call> {
 mod tests {
     use super::*;
     use crate::session::SpendingLimit;
+    use starknet::signers::SigningKey;
+
+    #[test]
+    fn a_grant_made_offline_is_the_owners_signature_of_the_sessions_terms() {
+        let owner = Owner::new(
+            Felt::from(0xaccu32),
+            SigningKey::from_secret_scalar(Felt::from(7u8)),
+        );
+        let chain = stark_sessions_abi::constants::CHAIN_ID_SN_SEPOLIA;
+        let spec = SessionSpec {
+            duration: std::time::Duration::from_secs(3600),
+            max_calls: 4,
+            allowed_entrypoints: vec![Felt::from(0x11u8)],
+            targets: vec![Felt::from(0x9a3eu32)],
+            spending_limits: vec![SpendingLimit {
+                token: Felt::from(0x70cu32),
+                max_per_call: 5,
+                max_per_window: 10,
+                window_seconds: 60,
+            }],
+        };
+        let basis = GrantBasis {
+            sessions_epoch: 2,
+            owner_key_version: 1,
+        };
+        let session = grant_session(
+            &owner,
+            chain,
+            "482193",
+            &spec,
+            basis,
+            1_000,
+            EnvelopeParams::default(),
+        )
+        .expect("granted");
+        let signed = session.grant.as_ref().expect("a grant");
+        let grant = &signed.grant;
+        assert_eq!(
+            (grant.account, grant.session_key),
+            (owner.account, session.public_key())
+        );
+        assert_eq!((grant.valid_until, grant.max_calls), (4_600, 4));
+        assert_eq!(
+            (
+                grant.key_generation,
+                grant.sessions_epoch,
+                grant.owner_key_version
+            ),
+            (0, 2, 1)
+        );
+        assert_eq!(grant.spending_limits[0].max_per_window, U256::from_u128(10));
+        assert!(grant.verify(chain, owner.public_key(), &signed.owner_signature));
+        assert!(!grant.verify(
+            stark_sessions_abi::constants::CHAIN_ID_SN_MAIN,
+            owner.public_key(),
+            &signed.owner_signature
+        ));
+        // Terms the account would refuse are refused before anything is signed.
+        let refused = grant_session(
+            &owner,
+            chain,
+            "482193",
+            &SessionSpec {
+                max_calls: 0,
+                ..spec
+            },
+            basis,
+            1_000,
+            EnvelopeParams::default(),
+        )
+        .expect_err("zero calls");
+        assert_eq!(refused.code(), "SESSION_CREATION_FAILED");
+    }
 
     #[test]
     fn registration_calls_encode_every_grant() {
