@@ -39,6 +39,9 @@ RUSTDOCFLAGS="-Dwarnings" cargo doc --workspace --no-deps --locked
 step "a private PostgreSQL for the tests"
 start_postgres
 
+step "starknet.js for the interop test (scripts/starknetjs.sh)"
+bash scripts/starknetjs.sh
+
 step "tests"
 # --show-output prints what passing tests report (the differential count, gas figures).
 cargo test --workspace --locked -- --show-output

@@ -71,6 +71,15 @@ pub const SNIP12_REVISION: felt252 = 1;
 pub const DOMAIN_TYPE_HASH: felt252 = 0x1ff2f602e42168014d405a94f75e8a93d640751d71d16311266e140d8b0a210;
 pub const OUTSIDE_EXECUTION_TYPE_HASH: felt252 =
     0x312b56c05a7965066ddbda31c016d8d05afc305071c0ca3cdc2192c3c2f1f0f;
+// SNIP-12 domain and type hashes of a session grant (grant.cairo).
+pub const GRANT_DOMAIN_NAME: felt252 = 'stark-sessions';
+pub const GRANT_DOMAIN_VERSION: felt252 = 1;
+pub const SESSION_GRANT_TYPE_HASH: felt252 =
+    0x1e7074a6d94ff14252c6a12a174350cb05c9e5d44bde4a1e662c49b4e03421c;
+pub const SPENDING_LIMIT_TYPE_HASH: felt252 =
+    0x1313dd1315a95b0d6c91fa6ea9dbae20cc8f37049488acca1d818c2878426bf;
+pub const U256_TYPE_HASH: felt252 =
+    0x3b143be38b811560b45593fb2a071ec4ddd0a020e10782be62ffe6f39e0e82c;
 // The SNIP-9 v2 domain's hash on Starknet's public chains (computed once; tied by a Rust test).
 pub const CHAIN_ID_SN_MAIN: felt252 = 'SN_MAIN';
 pub const CHAIN_ID_SN_SEPOLIA: felt252 = 'SN_SEPOLIA';

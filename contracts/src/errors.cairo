@@ -34,6 +34,14 @@ pub mod Errors {
     pub const RULES_ARG_ABOVE_MAX: felt252 = 'rules/arg-above-max';
     pub const RULES_ARG_BELOW_MIN: felt252 = 'rules/arg-below-min';
     pub const RULES_INVALID_CONFIG: felt252 = 'rules/invalid-config';
+    // Session grants (owner-signed sessions registered on first use), in the order checked.
+    pub const GRANT_MALFORMED: felt252 = 'grant/malformed';
+    pub const GRANT_EXPIRED: felt252 = 'grant/expired';
+    pub const GRANT_REVOKED_ALL: felt252 = 'grant/revoked-all';
+    pub const GRANT_REVOKED: felt252 = 'grant/revoked';
+    pub const GRANT_USED: felt252 = 'grant/used-or-superseded';
+    pub const GRANT_OWNER_CHANGED: felt252 = 'grant/owner-changed';
+    pub const GRANT_BAD_SIGNATURE: felt252 = 'grant/bad-signature';
     // Spending limits.
     pub const SPENDING_PER_CALL: felt252 = 'spending/per-call';
     pub const SPENDING_WINDOW: felt252 = 'spending/window';

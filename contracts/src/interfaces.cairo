@@ -23,6 +23,32 @@ pub struct SpendingPolicy {
     pub window_start: u64,
 }
 
+/// A spending limit as a grant carries it: the terms of `set_spending_policy`.
+#[derive(Copy, Drop, Serde, PartialEq, Debug)]
+pub struct GrantSpendingLimit {
+    pub token: ContractAddress,
+    pub max_per_call: u256,
+    pub max_per_window: u256,
+    pub window_seconds: u64,
+}
+
+/// The owner-signed terms of a session that registers itself on its first use (SNIP-12 typed
+/// data `SessionGrant`, see grant.cairo). It follows the four elements of that first outside
+/// execution's session signature, and the owner's `[r, s]` follows it. The session key and
+/// `valid_until` are the signature's own; the last three fields make it single-use: it is valid
+/// only while the key's registration generation, the revoke-all epoch and the owner key's
+/// version are the ones it names.
+#[derive(Copy, Drop, Serde, Debug)]
+pub struct SessionGrant {
+    pub max_calls: u32,
+    pub entrypoints: Span<felt252>,
+    pub targets: Span<ContractAddress>,
+    pub spending_limits: Span<GrantSpendingLimit>,
+    pub key_generation: u32,
+    pub sessions_epoch: u32,
+    pub owner_key_version: u32,
+}
+
 /// SNIP-9 v2 outside execution.
 #[derive(Copy, Drop, Serde)]
 pub struct OutsideExecution {
@@ -58,6 +84,9 @@ pub trait ISRC5<TContractState> {
 pub trait IOwner<TContractState> {
     fn get_public_key(self: @TContractState) -> felt252;
     fn set_public_key(ref self: TContractState, new_public_key: felt252);
+    /// How many times the owner key changed: a session grant names it, so a change of owner
+    /// key voids every grant signed before it.
+    fn get_owner_key_version(self: @TContractState) -> u32;
     fn upgrade(ref self: TContractState, new_class_hash: ClassHash);
 }
 

@@ -6,6 +6,7 @@ pub mod constants;
 pub mod errors;
 pub mod interfaces;
 pub mod snip12;
+pub mod grant;
 pub mod nonces;
 pub mod record;
 pub mod calls;

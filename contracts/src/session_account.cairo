@@ -18,7 +18,7 @@ pub mod SessionAccount {
     use crate::components::src5::SRC5Component;
     use crate::constants;
     use crate::errors::Errors;
-    use crate::interfaces::{IAccount, IOwner, ISelfRevocation};
+    use crate::interfaces::{GrantSpendingLimit, IAccount, IOwner, ISelfRevocation};
     use crate::loss_guard::AfterCalls;
 
     component!(path: SRC5Component, storage: src5, event: SRC5Event);
@@ -46,6 +46,7 @@ pub mod SessionAccount {
     #[storage]
     struct Storage {
         public_key: felt252,
+        owner_key_version: u32,
         #[substorage(v0)]
         src5: SRC5Component::Storage,
         #[substorage(v0)]
@@ -137,7 +138,12 @@ pub mod SessionAccount {
             assert_only_self();
             assert(new_public_key != 0, Errors::INVALID_PUBLIC_KEY);
             self.public_key.write(new_public_key);
+            self.owner_key_version.write(self.owner_key_version.read() + 1);
             self.emit(OwnerChanged { new_public_key });
+        }
+
+        fn get_owner_key_version(self: @ContractState) -> u32 {
+            self.owner_key_version.read()
         }
 
         fn upgrade(ref self: ContractState, new_class_hash: ClassHash) {
@@ -255,6 +261,21 @@ pub mod SessionAccount {
             now: u64,
         ) -> bool {
             self.get_contract().limits.starts_later(session_key, now)
+        }
+
+        fn add_policy(
+            ref self: SessionManagerComponent::ComponentState<ContractState>,
+            session_key: felt252,
+            index: u32,
+            limit: GrantSpendingLimit,
+        ) {
+            let mut contract = self.get_contract_mut();
+            contract.spending.add_policy(session_key, index, limit);
+        }
+
+        fn owner_key(self: @SessionManagerComponent::ComponentState<ContractState>) -> (felt252, u32) {
+            let contract = self.get_contract();
+            (contract.public_key.read(), contract.owner_key_version.read())
         }
     }
 

@@ -1,6 +1,7 @@
 //! Shared fixtures for the cross-crate tests: an embedded devnet with a deployed session
 //! account, a scoreboard target contract and a relayer, plus helpers to sign and relay outside
-//! executions and to read the account's session views.
+//! executions and to read the account's session views; starknet.js ([`starknetjs`]) and a
+//! from-the-spec SNIP-12 hasher ([`snip12_rev1`]) as second opinions on typed data.
 
 pub mod argent;
 pub mod client;
@@ -8,13 +9,15 @@ pub mod fault_proxy;
 pub mod limits;
 pub mod onchain;
 pub mod paymaster;
+pub mod snip12_rev1;
+pub mod starknetjs;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{anyhow, Context, Result};
 use stark_sessions_abi::{
-    constants, snip12, CairoSerde, ContractError, OutsideExecution, SessionData, SessionStatus,
-    SpendingPolicy,
+    constants, snip12, CairoSerde, ContractError, OutsideExecution, SessionData, SessionGrant,
+    SessionStatus, SignedGrant, SpendingPolicy,
 };
 use stark_sessions_devnet::{Devnet, DevnetAccount, SessionAccountHandle};
 use starknet::accounts::{Account, ConnectedAccount};
@@ -334,6 +337,58 @@ impl Fixture {
     ) -> Result<Relayed> {
         let outside = self.outside(calls).await?;
         let signature = self.session_signature(session, &outside)?;
+        self.relay(&outside, signature).await
+    }
+
+    /// A grant of `session` (its key and `valid_until`) with `max_calls` and `entrypoints`,
+    /// no targets and no spending limits, naming the account's current generation of the
+    /// key, revoke-all epoch and owner key version.
+    pub async fn grant(
+        &self,
+        session: &TestSession,
+        max_calls: u32,
+        entrypoints: &[Felt],
+    ) -> Result<SessionGrant> {
+        let view_u32 = |name: &'static str, calldata: Vec<Felt>| async move {
+            Ok::<u32, anyhow::Error>(u32::from_felts(&self.view(name, calldata).await?)?)
+        };
+        Ok(SessionGrant {
+            account: self.address(),
+            session_key: session.public_key,
+            valid_until: session.valid_until,
+            max_calls,
+            entrypoints: entrypoints.to_vec(),
+            targets: vec![],
+            spending_limits: vec![],
+            key_generation: view_u32("get_session_generation", vec![session.public_key]).await?,
+            sessions_epoch: view_u32("get_sessions_epoch", vec![]).await?,
+            owner_key_version: view_u32("get_owner_key_version", vec![]).await?,
+        })
+    }
+
+    /// `grant` signed by `owner` (the account's owner key, or another to test refusals).
+    pub fn sign_grant(&self, grant: SessionGrant, owner: &SigningKey) -> Result<SignedGrant> {
+        let sig = owner.sign(&grant.message_hash(self.devnet.chain_id()))?;
+        Ok(SignedGrant {
+            grant,
+            owner_signature: [sig.r, sig.s],
+        })
+    }
+
+    /// A session's first use carrying `signed`: the session key signs under the registration
+    /// the grant creates, and the grant and the owner's signature follow its four elements.
+    pub async fn grant_execute(
+        &self,
+        session: &TestSession,
+        signed: &SignedGrant,
+        calls: Vec<Call>,
+    ) -> Result<Relayed> {
+        let outside = self.outside(calls).await?;
+        let first_use = TestSession {
+            generation: signed.grant.key_generation + 1,
+            ..session.clone()
+        };
+        let signature = signed.first_use_signature(&self.session_signature(&first_use, &outside)?);
         self.relay(&outside, signature).await
     }
 

@@ -2,6 +2,8 @@
 //! onchain`) and the gas-ceiling test: the same transfer, recipient and amount on every path,
 //! and the same relayer for every relayed one.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use anyhow::{bail, Context, Result};
 use stark_sessions_abi::{constants, snip12, ArgRule, CairoSerde, U256};
 use stark_sessions_devnet::{DevnetAccount, SessionAccountHandle, STRK_ADDRESS};
@@ -35,6 +37,8 @@ pub struct Paths {
     members: Vec<BundleMember>,
     floor: Felt,
     transfer: Call,
+    /// Secrets of the fresh keys of rows (r) and (s), one per run.
+    fresh_keys: AtomicU64,
 }
 
 impl Paths {
@@ -92,6 +96,7 @@ impl Paths {
             members: Vec::new(),
             floor,
             transfer,
+            fresh_keys: AtomicU64::new(0xf5_0000),
         };
         for i in 0..bundle_members {
             let member = paths.bundle_member(i as u64, now + 24 * 3600).await?;
@@ -234,6 +239,42 @@ impl Paths {
         self.fixture
             .session_execute(&self.whitelisted, vec![self.transfer.clone(); transfers])
             .await
+    }
+
+    /// A key never registered nor granted, valid for a day.
+    async fn fresh_session(&self) -> Result<TestSession> {
+        let now = self.fixture.devnet.block_timestamp().await?;
+        let secret = self.fresh_keys.fetch_add(1, Ordering::Relaxed);
+        Ok(TestSession::from_secret(secret, now + 24 * 3600))
+    }
+
+    /// (r) Today's path for a new session: the owner's registration (whitelist `transfer`, the
+    /// terms of (e)) relayed, then the session's first transfer relayed.
+    pub async fn register_then_use(&self) -> Result<(Relayed, Relayed)> {
+        let f = &self.fixture;
+        let session = self.fresh_session().await?;
+        let register = f.register_call(&session, SESSION_CALLS, &[sel("transfer")]);
+        let registration = f.owner_execute(vec![register]).await?;
+        let first_use = f
+            .session_execute_as(&session, vec![self.transfer.clone()])
+            .await?;
+        Ok((registration, first_use))
+    }
+
+    /// (s) The same session granted by the owner's signature: its first transfer, relayed,
+    /// carries the grant; then (s') its second transfer, an ordinary session execution.
+    pub async fn grant_then_use(&self) -> Result<(Relayed, Relayed)> {
+        let f = &self.fixture;
+        let session = self.fresh_session().await?;
+        let grant = f.grant(&session, SESSION_CALLS, &[sel("transfer")]).await?;
+        let signed = f.sign_grant(grant, &f.account.owner)?;
+        let first_use = f
+            .grant_execute(&session, &signed, vec![self.transfer.clone()])
+            .await?;
+        let later = f
+            .session_execute(&session, vec![self.transfer.clone()])
+            .await?;
+        Ok((first_use, later))
     }
 
     /// (h) One relayer transaction carrying `n` session executions of `n` different accounts.

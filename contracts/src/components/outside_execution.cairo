@@ -99,18 +99,19 @@ pub mod OutsideExecutionComponent {
                 }
                 return execute_calls(outside_execution.calls);
             }
-            assert(signature.len() == 4, Errors::INVALID_SIGNATURE_LENGTH);
+            // Four elements, or more on a session's first use with a grant (session manager).
+            assert(signature.len() >= 4, Errors::INVALID_SIGNATURE_LENGTH);
             // One write before the calls: the nonce, and this transaction's tag, which refuses
             // whatever the calls reach an outside execution on this account. Never cleared: a
             // later execution in the same transaction sent by its sender (a relayer bundling)
             // is not nested, and a later transaction has another tag.
             self.account_state.write(AccountState { session_tag: tag, ..after });
-            let after = Hooks::authorize_session(
+            let after_calls = Hooks::authorize_session(
                 ref self, outside_execution.calls, signature, message_hash, this, now, state.epoch,
             );
             // Atomic: a failing call reverts the whole execution.
             let results = execute_calls(outside_execution.calls);
-            Hooks::after_session_calls(ref self, after);
+            Hooks::after_session_calls(ref self, after_calls);
             results
         }
 

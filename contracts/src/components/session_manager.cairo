@@ -12,21 +12,23 @@ pub mod SessionManagerComponent {
         Map, StorageMapReadAccess, StorageMapWriteAccess, StoragePathEntry,
         StoragePointerReadAccess, StoragePointerWriteAccess,
     };
-    use starknet::{ContractAddress, get_block_timestamp, get_contract_address};
+    use starknet::{ContractAddress, get_block_timestamp, get_contract_address, get_tx_info};
     use crate::calls::assert_only_self;
     use crate::components::outside_execution::OutsideExecutionComponent;
     use crate::components::outside_execution::OutsideExecutionComponent::InternalImpl as OutsideInternal;
     use crate::constants;
     use crate::errors::Errors;
-    use crate::interfaces::{ISessionKeyManager, SessionData};
+    use crate::interfaces::{GrantSpendingLimit, ISessionKeyManager, SessionData, SessionGrant};
     use crate::loss_guard::{AfterCalls, AfterCallsTrait};
     use crate::record::{SessionRecord, SessionRecordTrait, registration_of};
-    use crate::snip12;
+    use crate::{grant, snip12};
 
     #[storage]
     pub struct Storage {
         pub sessions: Map<felt252, SessionRecord>,
-        /// Entrypoint whitelist: indexed for enumeration and clearing, plus O(1) membership.
+        /// Entrypoint whitelist: indexed for enumeration and clearing, plus O(1) membership
+        /// for lists of two or more (a one-entry list is checked against its index 0, and
+        /// costs one storage slot rather than two). Targets alike.
         pub entrypoint_at: Map<(felt252, u32), felt252>,
         pub entrypoint_allowed: Map<(felt252, felt252), bool>,
         pub target_at: Map<(felt252, u32), ContractAddress>,
@@ -69,7 +71,8 @@ pub mod SessionManagerComponent {
         pub targets: Span<ContractAddress>,
     }
 
-    /// What a session's use and reset ask of the spending limits the account keeps.
+    /// What a session's use and reset ask of the spending limits the account keeps, and what a
+    /// grant asks of the owner.
     pub trait SessionManagerHooks<TContractState> {
         /// Charges the session's tracked calls to its policies; panics over a limit.
         fn charge_spending(
@@ -83,6 +86,16 @@ pub mod SessionManagerComponent {
         fn clear_policies(
             ref self: ComponentState<TContractState>, session_key: felt252, policies_len: u32,
         );
+        /// Sets a granted policy as the session's `index`-th (its policies were cleared);
+        /// panics on terms `set_spending_policy` refuses or a token listed twice.
+        fn add_policy(
+            ref self: ComponentState<TContractState>,
+            session_key: felt252,
+            index: u32,
+            limit: GrantSpendingLimit,
+        );
+        /// The owner's public key and how many times it changed (`get_owner_key_version`).
+        fn owner_key(self: @ComponentState<TContractState>) -> (felt252, u32);
         /// Holds a session execution against the agent limits its record names (`limits`, not
         /// 0), panicking with the one that refuses it; returns what to check after the calls.
         fn check_limits(
@@ -120,66 +133,23 @@ pub mod SessionManagerComponent {
         ) {
             assert_only_self();
             let entrypoints = allowed_entrypoints.span();
-            let len = entrypoints.len();
-            assert(session_key != 0, Errors::SESSION_INVALID_CONFIG);
-            assert(valid_until > get_block_timestamp(), Errors::SESSION_INVALID_CONFIG);
-            assert(max_calls != 0, Errors::SESSION_INVALID_CONFIG);
-            assert(len <= constants::MAX_ENTRYPOINTS, Errors::SESSION_INVALID_CONFIG);
-
             let old = self.sessions.read(session_key);
             let epoch = self.epoch();
-            self.clear_entrypoints(session_key, old.entrypoints_len);
-            let mut targets_len = old.targets_len;
-            let mut policies_len = old.policies_len;
-            let mut limits = old.limits;
-            if !old.is_live(epoch) {
-                // A new, revoked or pre-revoke-all session starts clean: no resurrected limits.
-                self.clear_targets(session_key, targets_len);
-                Hooks::clear_policies(ref self, session_key, policies_len);
-                if limits != 0 {
-                    Hooks::clear_limits(ref self, session_key);
-                }
-                targets_len = 0;
-                policies_len = 0;
-                limits = 0;
-            }
-            let mut i: u32 = 0;
-            for selector in entrypoints {
-                let selector = *selector;
-                assert(selector != 0, Errors::SESSION_INVALID_CONFIG);
-                assert(
-                    !self.entrypoint_allowed.read((session_key, selector)),
-                    Errors::SESSION_INVALID_CONFIG,
+            // A new, revoked or pre-revoke-all session starts clean: no resurrected limits.
+            let keep_limits = old.is_live(epoch);
+            let now = get_block_timestamp();
+            let record = self
+                .register(
+                    session_key, valid_until, max_calls, entrypoints, old, epoch, keep_limits, now,
                 );
-                self.entrypoint_at.write((session_key, i), selector);
-                self.entrypoint_allowed.write((session_key, selector), true);
-                i += 1;
-            }
-            let record = SessionRecord {
-                valid_until,
-                max_calls,
-                calls_used: 0,
-                entrypoints_len: len,
-                targets_len,
-                policies_len,
-                epoch,
-                generation: old.generation + 1,
-                revoked: false,
-                limits,
-            };
             self.sessions.write(session_key, record);
-            self
-                .emit(
-                    SessionKeyAdded {
-                        session_key, valid_until, max_calls, allowed_entrypoints: entrypoints,
-                    },
-                );
         }
 
         fn revoke_session_key(ref self: ComponentState<TContractState>, session_key: felt252) {
+            // Any key, registered or not: a key granted but never used is revoked before its
+            // first use (its grant names the generation this bumps).
             assert_only_self();
             let old = self.sessions.read(session_key);
-            assert(old.is_known(), Errors::SESSION_NOT_REGISTERED);
             self.clear_entrypoints(session_key, old.entrypoints_len);
             self.clear_targets(session_key, old.targets_len);
             Hooks::clear_policies(ref self, session_key, old.policies_len);
@@ -266,22 +236,8 @@ pub mod SessionManagerComponent {
             let mut record = self.live_record(session_key);
             let targets = targets.span();
             let len = targets.len();
-            assert(len <= constants::MAX_TARGETS, Errors::SESSION_INVALID_CONFIG);
             self.clear_targets(session_key, record.targets_len);
-            let this = get_contract_address();
-            let mut i: u32 = 0;
-            for target in targets {
-                let target = *target;
-                assert(!target.is_zero(), Errors::SESSION_INVALID_CONFIG);
-                assert(target != this, Errors::SESSION_INVALID_CONFIG);
-                assert(
-                    !self.target_allowed.read((session_key, target)),
-                    Errors::SESSION_INVALID_CONFIG,
-                );
-                self.target_at.write((session_key, i), target);
-                self.target_allowed.write((session_key, target), true);
-                i += 1;
-            }
+            self.write_targets(session_key, targets, get_contract_address());
             record.targets_len = len;
             record.generation += 1;
             self.sessions.write(session_key, record);
@@ -346,7 +302,8 @@ pub mod SessionManagerComponent {
         /// Checks a session-signed outside execution — the session, every call, its agent
         /// limits, the signature under the current registration — then charges its spending and
         /// counts its use; returns what to check after the calls (the loss guard).
-        /// `signature` is `[session_key, r, s, valid_until]`.
+        /// `signature` is `[session_key, r, s, valid_until]`, on a first use followed by a
+        /// grant and the owner's signature of it (`register_grant`).
         #[inline(always)]
         fn authorize(
             ref self: ComponentState<TContractState>,
@@ -357,13 +314,23 @@ pub mod SessionManagerComponent {
             now: u64,
             epoch: u32,
         ) -> AfterCalls {
+            let (signature, granted) = if signature.len() == 4 {
+                (signature, Option::None)
+            } else {
+                let (signature, record) = self.register_grant(signature, this, now, epoch);
+                (signature, Option::Some(record))
+            };
             let [session_key, r, s, signed_valid_until] = (*signature
                 .try_into()
                 .expect(Errors::INVALID_SIGNATURE_LENGTH))
                 .unbox();
-            // One address computation for the read and the write.
+            // One address computation for the read and the write; a granted registration is
+            // written once, with its first use counted.
             let entry = self.sessions.entry(session_key);
-            let mut record = entry.read();
+            let mut record = match granted {
+                Option::Some(record) => record,
+                Option::None => entry.read(),
+            };
             assert(record.is_known(), Errors::SESSION_NOT_REGISTERED);
             assert(record.is_live(epoch), Errors::SESSION_REVOKED);
             assert(now <= record.valid_until, Errors::SESSION_EXPIRED);
@@ -406,39 +373,245 @@ pub mod SessionManagerComponent {
             calls: Span<Call>,
             this: ContractAddress,
         ) {
-            let check_selectors = *record.entrypoints_len != 0;
-            let check_targets = *record.targets_len != 0;
+            let entrypoints_len = *record.entrypoints_len;
+            let targets_len = *record.targets_len;
             for call in calls {
                 let to = *call.to;
                 let selector = *call.selector;
                 assert(to != this, Errors::SESSION_SELF_CALL);
                 assert(!is_blocked_selector(selector), Errors::SESSION_BLOCKED_SELECTOR);
-                if check_selectors {
+                if entrypoints_len != 0 {
                     assert(
-                        self.entrypoint_allowed.read((session_key, selector)),
+                        self.is_listed_entrypoint(session_key, entrypoints_len, selector),
                         Errors::SESSION_SELECTOR_DENIED,
                     );
                 }
-                if check_targets {
+                if targets_len != 0 {
                     assert(
-                        self.target_allowed.read((session_key, to)), Errors::SESSION_TARGET_DENIED,
+                        self.is_listed_target(session_key, targets_len, to),
+                        Errors::SESSION_TARGET_DENIED,
                     );
                 }
             }
         }
 
+        /// Whether a whitelist of `len` (not 0) entries lists `selector`: a one-entry list is read
+        /// in place, a longer one through its membership map (one read either way).
+        #[inline(always)]
+        fn is_listed_entrypoint(
+            self: @ComponentState<TContractState>, session_key: felt252, len: u32, selector: felt252,
+        ) -> bool {
+            if len == 1 {
+                return self.entrypoint_at.read((session_key, 0)) == selector;
+            }
+            self.entrypoint_allowed.read((session_key, selector))
+        }
+
+        /// Whether a target set of `len` (not 0) entries lists `target` (as above).
+        #[inline(always)]
+        fn is_listed_target(
+            self: @ComponentState<TContractState>,
+            session_key: felt252,
+            len: u32,
+            target: ContractAddress,
+        ) -> bool {
+            if len == 1 {
+                return self.target_at.read((session_key, 0)) == target;
+            }
+            self.target_allowed.read((session_key, target))
+        }
+
+        /// A registration of `session_key` over `old` (its record now) at block time `now`: the
+        /// terms of `add_or_update_session_key`; a session that does not `keep_limits` loses
+        /// its targets and spending policies. Writes the whitelist and returns the new record,
+        /// for the caller to write.
+        fn register(
+            ref self: ComponentState<TContractState>,
+            session_key: felt252,
+            valid_until: u64,
+            max_calls: u32,
+            entrypoints: Span<felt252>,
+            old: SessionRecord,
+            epoch: u32,
+            keep_limits: bool,
+            now: u64,
+        ) -> SessionRecord {
+            assert(session_key != 0, Errors::SESSION_INVALID_CONFIG);
+            assert(valid_until > now, Errors::SESSION_INVALID_CONFIG);
+            assert(max_calls != 0, Errors::SESSION_INVALID_CONFIG);
+            self.clear_entrypoints(session_key, old.entrypoints_len);
+            let mut targets_len = old.targets_len;
+            let mut policies_len = old.policies_len;
+            let mut limits = old.limits;
+            if !keep_limits {
+                self.clear_targets(session_key, targets_len);
+                Hooks::clear_policies(ref self, session_key, policies_len);
+                if limits != 0 {
+                    Hooks::clear_limits(ref self, session_key);
+                }
+                targets_len = 0;
+                policies_len = 0;
+                limits = 0;
+            }
+            self.write_entrypoints(session_key, entrypoints);
+            let record = SessionRecord {
+                valid_until,
+                max_calls,
+                calls_used: 0,
+                entrypoints_len: entrypoints.len(),
+                targets_len,
+                policies_len,
+                epoch,
+                generation: old.generation + 1,
+                revoked: false,
+                limits,
+            };
+            self
+                .emit(
+                    SessionKeyAdded {
+                        session_key, valid_until, max_calls, allowed_entrypoints: entrypoints,
+                    },
+                );
+            record
+        }
+
+        /// A first use carrying a grant: checks the grant against the key's registration, the
+        /// epoch and the owner, stores the registration it names (starting clean, as a new
+        /// key), and returns the four-element session signature in front of it with the new
+        /// record (for the caller to write). `signature` is
+        /// `[session_key, r, s, valid_until, ..SessionGrant, owner_r, owner_s]`.
+        fn register_grant(
+            ref self: ComponentState<TContractState>,
+            signature: Span<felt252>,
+            this: ContractAddress,
+            now: u64,
+            epoch: u32,
+        ) -> (Span<felt252>, SessionRecord) {
+            assert(signature.len() > 4, Errors::INVALID_SIGNATURE_LENGTH);
+            let session_key = *signature.at(0);
+            let valid_until: u64 = (*signature.at(3)).try_into().expect(Errors::GRANT_MALFORMED);
+            let mut rest = signature.slice(4, signature.len() - 4);
+            let grant: SessionGrant = Serde::deserialize(ref rest).expect(Errors::GRANT_MALFORMED);
+            let [owner_r, owner_s] = (*rest.try_into().expect(Errors::GRANT_MALFORMED)).unbox();
+            assert(valid_until > now, Errors::GRANT_EXPIRED);
+            assert(grant.sessions_epoch == epoch, Errors::GRANT_REVOKED_ALL);
+            let old = self.sessions.read(session_key);
+            if grant.key_generation != old.generation {
+                core::panic_with_felt252(
+                    if old.revoked {
+                        Errors::GRANT_REVOKED
+                    } else {
+                        Errors::GRANT_USED
+                    },
+                );
+            }
+            let (owner_key, owner_key_version) = Hooks::owner_key(@self);
+            assert(grant.owner_key_version == owner_key_version, Errors::GRANT_OWNER_CHANGED);
+            let chain_id = get_tx_info().unbox().chain_id;
+            let hash = grant::grant_message_hash(@grant, this, session_key, valid_until, chain_id);
+            assert(check_ecdsa_signature(hash, owner_key, owner_r, owner_s), Errors::GRANT_BAD_SIGNATURE);
+            let record = self
+                .register(
+                    session_key, valid_until, grant.max_calls, grant.entrypoints, old, epoch, false, now,
+                );
+            (signature.slice(0, 4), self.grant_limits(session_key, record, @grant, this))
+        }
+
+        /// The targets and spending policies of a grant, on a registration that starts clean;
+        /// returns the record with their counts.
+        fn grant_limits(
+            ref self: ComponentState<TContractState>,
+            session_key: felt252,
+            mut record: SessionRecord,
+            grant: @SessionGrant,
+            this: ContractAddress,
+        ) -> SessionRecord {
+            let targets = *grant.targets;
+            let limits = *grant.spending_limits;
+            if targets.len() == 0 && limits.len() == 0 {
+                return record;
+            }
+            assert(limits.len() <= constants::MAX_SPENDING_POLICIES, Errors::SPENDING_INVALID_POLICY);
+            if targets.len() != 0 {
+                self.write_targets(session_key, targets, this);
+                self.emit(TargetsSet { session_key, targets });
+            }
+            let mut index = 0;
+            for limit in limits {
+                Hooks::add_policy(ref self, session_key, index, *limit);
+                index += 1;
+            }
+            record.targets_len = targets.len();
+            record.policies_len = limits.len();
+            record
+        }
+
+        fn write_entrypoints(
+            ref self: ComponentState<TContractState>, session_key: felt252, entrypoints: Span<felt252>,
+        ) {
+            let len = entrypoints.len();
+            assert(len <= constants::MAX_ENTRYPOINTS, Errors::SESSION_INVALID_CONFIG);
+            // A one-entry list has no membership map (`is_listed_entrypoint`).
+            let mapped = len > 1;
+            let mut i: u32 = 0;
+            for selector in entrypoints {
+                let selector = *selector;
+                assert(selector != 0, Errors::SESSION_INVALID_CONFIG);
+                if mapped {
+                    assert(
+                        !self.entrypoint_allowed.read((session_key, selector)),
+                        Errors::SESSION_INVALID_CONFIG,
+                    );
+                    self.entrypoint_allowed.write((session_key, selector), true);
+                }
+                self.entrypoint_at.write((session_key, i), selector);
+                i += 1;
+            }
+        }
+
+        fn write_targets(
+            ref self: ComponentState<TContractState>,
+            session_key: felt252,
+            targets: Span<ContractAddress>,
+            this: ContractAddress,
+        ) {
+            let len = targets.len();
+            assert(len <= constants::MAX_TARGETS, Errors::SESSION_INVALID_CONFIG);
+            // A one-entry set has no membership map (`is_listed_target`).
+            let mapped = len > 1;
+            let mut i: u32 = 0;
+            for target in targets {
+                let target = *target;
+                assert(!target.is_zero(), Errors::SESSION_INVALID_CONFIG);
+                assert(target != this, Errors::SESSION_INVALID_CONFIG);
+                if mapped {
+                    assert(
+                        !self.target_allowed.read((session_key, target)),
+                        Errors::SESSION_INVALID_CONFIG,
+                    );
+                    self.target_allowed.write((session_key, target), true);
+                }
+                self.target_at.write((session_key, i), target);
+                i += 1;
+            }
+        }
+
         fn clear_entrypoints(ref self: ComponentState<TContractState>, session_key: felt252, len: u32) {
             for i in 0..len {
-                let selector = self.entrypoint_at.read((session_key, i));
-                self.entrypoint_allowed.write((session_key, selector), false);
+                if len > 1 {
+                    let selector = self.entrypoint_at.read((session_key, i));
+                    self.entrypoint_allowed.write((session_key, selector), false);
+                }
                 self.entrypoint_at.write((session_key, i), 0);
             }
         }
 
         fn clear_targets(ref self: ComponentState<TContractState>, session_key: felt252, len: u32) {
             for i in 0..len {
-                let target = self.target_at.read((session_key, i));
-                self.target_allowed.write((session_key, target), false);
+                if len > 1 {
+                    let target = self.target_at.read((session_key, i));
+                    self.target_allowed.write((session_key, target), false);
+                }
                 self.target_at.write((session_key, i), Zero::zero());
             }
         }

@@ -15,7 +15,7 @@ pub mod SpendingLimitsComponent {
     use crate::components::session_manager::SessionManagerComponent::InternalImpl as SessionsInternal;
     use crate::constants;
     use crate::errors::Errors;
-    use crate::interfaces::{ISpendingPolicies, SpendingPolicy};
+    use crate::interfaces::{GrantSpendingLimit, ISpendingPolicies, SpendingPolicy};
     use crate::record::SessionRecordTrait;
     use crate::spending::{PolicyConfig, PolicyWindow, PolicyWindowTrait};
 
@@ -73,15 +73,8 @@ pub mod SpendingLimitsComponent {
             assert_only_self();
             let mut sessions = get_dep_component_mut!(ref self, Sessions);
             let mut record = sessions.live_record(session_key);
-            assert(!token.is_zero(), Errors::SPENDING_INVALID_POLICY);
-            assert(token != get_contract_address(), Errors::SPENDING_INVALID_POLICY);
-            assert(max_per_call <= max_per_window, Errors::SPENDING_INVALID_POLICY);
-            assert(window_seconds != 0, Errors::SPENDING_INVALID_POLICY);
-            assert(
-                window_seconds <= constants::MAX_WINDOW_SECONDS, Errors::SPENDING_INVALID_POLICY,
-            );
-            // Amounts are stored in 128 bits: a ceiling of 2^128 token units or more is refused.
-            assert(max_per_window.high == 0, Errors::SPENDING_INVALID_POLICY);
+            let limit = GrantSpendingLimit { token, max_per_call, max_per_window, window_seconds };
+            assert_valid_policy(@limit, get_contract_address());
             let mut slot = self.policy_config.read((session_key, token)).slot;
             if slot == 0 {
                 assert(
@@ -94,17 +87,7 @@ pub mod SpendingLimitsComponent {
             }
             record.generation += 1;
             sessions.write_record(session_key, record);
-            let config = PolicyConfig { max_per_call: max_per_call.low, window_seconds, slot };
-            self.policy_config.write((session_key, token), config);
-            self.policy_max_per_window.write((session_key, token), max_per_window.low);
-            // Setting a policy starts afresh: the first spend opens a full window.
-            self.policy_window.write((session_key, token), PolicyWindow { remaining: 0, window_start: 0 });
-            self
-                .emit(
-                    SpendingPolicySet {
-                        session_key, token, max_per_call, max_per_window, window_seconds,
-                    },
-                );
+            self.write_policy(session_key, limit, slot);
         }
 
         fn get_spending_policy(
@@ -166,6 +149,43 @@ pub mod SpendingLimitsComponent {
     pub impl InternalImpl<
         TContractState, +HasComponent<TContractState>,
     > of InternalTrait<TContractState> {
+        /// A granted policy, as the session's `index`-th (the session starts clean).
+        fn add_policy(
+            ref self: ComponentState<TContractState>,
+            session_key: felt252,
+            index: u32,
+            limit: GrantSpendingLimit,
+        ) {
+            assert_valid_policy(@limit, get_contract_address());
+            assert(
+                self.policy_config.read((session_key, limit.token)).slot == 0,
+                Errors::SPENDING_INVALID_POLICY,
+            );
+            self.policy_token_at.write((session_key, index), limit.token);
+            self.write_policy(session_key, limit, index + 1);
+        }
+
+        /// Writes a policy at its slot (position plus one), its window not yet opened.
+        fn write_policy(
+            ref self: ComponentState<TContractState>,
+            session_key: felt252,
+            limit: GrantSpendingLimit,
+            slot: u32,
+        ) {
+            let GrantSpendingLimit { token, max_per_call, max_per_window, window_seconds } = limit;
+            let config = PolicyConfig { max_per_call: max_per_call.low, window_seconds, slot };
+            self.policy_config.write((session_key, token), config);
+            self.policy_max_per_window.write((session_key, token), max_per_window.low);
+            // Setting a policy starts afresh: the first spend opens a full window.
+            self.policy_window.write((session_key, token), PolicyWindow { remaining: 0, window_start: 0 });
+            self
+                .emit(
+                    SpendingPolicySet {
+                        session_key, token, max_per_call, max_per_window, window_seconds,
+                    },
+                );
+        }
+
         /// Charges every tracked call of a session execution to the session's policies.
         #[inline(always)]
         fn charge_calls(
@@ -230,6 +250,19 @@ pub mod SpendingLimitsComponent {
                 self.policy_token_at.write((session_key, i), Zero::zero());
             }
         }
+    }
+
+    /// The terms `set_spending_policy` accepts.
+    fn assert_valid_policy(limit: @GrantSpendingLimit, this: ContractAddress) {
+        let token = *limit.token;
+        let window_seconds = *limit.window_seconds;
+        assert(!token.is_zero(), Errors::SPENDING_INVALID_POLICY);
+        assert(token != this, Errors::SPENDING_INVALID_POLICY);
+        assert(*limit.max_per_call <= *limit.max_per_window, Errors::SPENDING_INVALID_POLICY);
+        assert(window_seconds != 0, Errors::SPENDING_INVALID_POLICY);
+        assert(window_seconds <= constants::MAX_WINDOW_SECONDS, Errors::SPENDING_INVALID_POLICY);
+        // Amounts are stored in 128 bits: a ceiling of 2^128 token units or more is refused.
+        assert((*limit.max_per_window).high == 0, Errors::SPENDING_INVALID_POLICY);
     }
 
     fn is_tracked_selector(selector: felt252) -> bool {

@@ -17,7 +17,7 @@ pub const SESSION_ACCOUNT_SIERRA_JSON: &str =
 /// `scripts/build-contracts.sh` changes the class; a devnet test recomputes this and fails
 /// when it is stale.
 pub const SESSION_ACCOUNT_COMPILED_CLASS_HASH: Felt =
-    Felt::from_hex_unchecked("0x1406d00a1a1363ad7d5dfb3b75d3c6b9a9bab1bcaaa0a8f557d6643e353914f");
+    Felt::from_hex_unchecked("0x34472e78b17da293f08d4b1b80c45eb4ed3eaea7050729cdf5bf16e8f02dcdd");
 /// Sierra JSON of the scoreboard target contract used by tests and the demo.
 pub const SCOREBOARD_SIERRA_JSON: &str = include_str!("../artifacts/scoreboard.sierra.json");
 /// Sierra JSON of the floor account: an outside execution that checks only its nonce, the

@@ -87,6 +87,12 @@ pub const SELECTOR_GET_SESSION_ARG_RULES: Felt = selector!("get_session_arg_rule
 pub const SELECTOR_GET_SESSION_LOSS_GUARDS: Felt = selector!("get_session_loss_guards");
 /// `get_session_generation`.
 pub const SELECTOR_GET_SESSION_GENERATION: Felt = selector!("get_session_generation");
+/// `get_sessions_epoch() -> u32`: the revoke-all epoch (a session grant names it).
+pub const SELECTOR_GET_SESSIONS_EPOCH: Felt = selector!("get_sessions_epoch");
+/// `get_public_key() -> felt252`: the owner's public key.
+pub const SELECTOR_GET_PUBLIC_KEY: Felt = selector!("get_public_key");
+/// `get_owner_key_version() -> u32` (a session grant names it).
+pub const SELECTOR_GET_OWNER_KEY_VERSION: Felt = selector!("get_owner_key_version");
 /// `is_valid_outside_execution_nonce` (SNIP-9 v2): whether a nonce is still unused.
 pub const SELECTOR_IS_VALID_OUTSIDE_EXECUTION_NONCE: Felt =
     selector!("is_valid_outside_execution_nonce");
@@ -166,6 +172,30 @@ pub const OUTSIDE_EXECUTION_TYPE_HASH: Felt =
 /// Type hash of SNIP-9 v2 `Call`.
 pub const CALL_TYPE_HASH: Felt =
     felt!("0x3635c7f2a7ba93844c0d064e18e487f35ab90f7c39d00f186a781fc3f0c2ca9");
+
+/// SNIP-12 domain name of a session grant.
+pub const GRANT_DOMAIN_NAME: Felt = short_string!("stark-sessions");
+/// SNIP-12 domain version of a session grant.
+pub const GRANT_DOMAIN_VERSION: Felt = Felt::ONE;
+/// The rev-1 type string of `SessionGrant`, with the types it references.
+pub const SESSION_GRANT_TYPE: &str = concat!(
+    r#""SessionGrant"("Account":"ContractAddress","Session Key":"felt","Valid Until":"timestamp","#,
+    r#""Max Calls":"u128","Entrypoints":"selector*","Targets":"ContractAddress*","#,
+    r#""Spending Limits":"SpendingLimit*","Key Generation":"u128","Sessions Epoch":"u128","#,
+    r#""Owner Key Version":"u128")"#,
+    r#""SpendingLimit"("Token":"ContractAddress","Max Per Call":"u256","Max Per Window":"u256","#,
+    r#""Window Seconds":"u128")"#,
+    r#""u256"("low":"u128","high":"u128")"#,
+);
+/// Type hash of `SessionGrant` (`starknet_keccak` of [`SESSION_GRANT_TYPE`]).
+pub const SESSION_GRANT_TYPE_HASH: Felt =
+    felt!("0x1e7074a6d94ff14252c6a12a174350cb05c9e5d44bde4a1e662c49b4e03421c");
+/// Type hash of a grant's `SpendingLimit`.
+pub const SPENDING_LIMIT_TYPE_HASH: Felt =
+    felt!("0x1313dd1315a95b0d6c91fa6ea9dbae20cc8f37049488acca1d818c2878426bf");
+/// Type hash of the rev-1 preset `u256`.
+pub const U256_TYPE_HASH: Felt =
+    felt!("0x3b143be38b811560b45593fb2a071ec4ddd0a020e10782be62ffe6f39e0e82c");
 
 /// STRK's contract address: the fee token of v3 transactions, the same on mainnet, Sepolia
 /// and starknet-devnet.
@@ -264,6 +294,11 @@ pub const CAIRO_CONSTANTS: &[(&str, Felt)] = &[
     ("SNIP12_REVISION", SNIP12_REVISION),
     ("DOMAIN_TYPE_HASH", DOMAIN_TYPE_HASH),
     ("OUTSIDE_EXECUTION_TYPE_HASH", OUTSIDE_EXECUTION_TYPE_HASH),
+    ("GRANT_DOMAIN_NAME", GRANT_DOMAIN_NAME),
+    ("GRANT_DOMAIN_VERSION", GRANT_DOMAIN_VERSION),
+    ("SESSION_GRANT_TYPE_HASH", SESSION_GRANT_TYPE_HASH),
+    ("SPENDING_LIMIT_TYPE_HASH", SPENDING_LIMIT_TYPE_HASH),
+    ("U256_TYPE_HASH", U256_TYPE_HASH),
     ("CHAIN_ID_SN_MAIN", CHAIN_ID_SN_MAIN),
     ("CHAIN_ID_SN_SEPOLIA", CHAIN_ID_SN_SEPOLIA),
     ("DOMAIN_HASH_SN_MAIN", DOMAIN_HASH_SN_MAIN),
@@ -356,6 +391,9 @@ mod tests {
             ("get_session_targets", SELECTOR_GET_SESSION_TARGETS),
             ("get_spending_policy", SELECTOR_GET_SPENDING_POLICY),
             ("get_session_generation", SELECTOR_GET_SESSION_GENERATION),
+            ("get_sessions_epoch", SELECTOR_GET_SESSIONS_EPOCH),
+            ("get_owner_key_version", SELECTOR_GET_OWNER_KEY_VERSION),
+            ("get_public_key", SELECTOR_GET_PUBLIC_KEY),
             (
                 "is_valid_outside_execution_nonce",
                 SELECTOR_IS_VALID_OUTSIDE_EXECUTION_NONCE,
@@ -399,5 +437,37 @@ mod tests {
             OUTSIDE_EXECUTION_TYPE_HASH
         );
         assert_eq!(starknet_keccak(domain.as_bytes()), DOMAIN_TYPE_HASH);
+    }
+
+    #[test]
+    fn grant_type_hashes_match_their_type_strings() {
+        let u256 = r#""u256"("low":"u128","high":"u128")"#;
+        let limit = SESSION_GRANT_TYPE
+            .find(r#""SpendingLimit"("#)
+            .map(|at| &SESSION_GRANT_TYPE[at..])
+            .expect("SpendingLimit is referenced");
+        let computed = [
+            (
+                "SESSION_GRANT_TYPE_HASH",
+                starknet_keccak(SESSION_GRANT_TYPE.as_bytes()),
+                SESSION_GRANT_TYPE_HASH,
+            ),
+            (
+                "SPENDING_LIMIT_TYPE_HASH",
+                starknet_keccak(limit.as_bytes()),
+                SPENDING_LIMIT_TYPE_HASH,
+            ),
+            (
+                "U256_TYPE_HASH",
+                starknet_keccak(u256.as_bytes()),
+                U256_TYPE_HASH,
+            ),
+        ];
+        let wrong: Vec<String> = computed
+            .iter()
+            .filter(|(_, hash, constant)| hash != constant)
+            .map(|(name, hash, _)| format!("{name} is {hash:#x}"))
+            .collect();
+        assert!(wrong.is_empty(), "{wrong:?}");
     }
 }

@@ -84,6 +84,21 @@ contract_errors! {
     RulesArgBelowMin => "rules/arg-below-min",
     /// Argument rules that the account refuses to keep.
     RulesInvalidConfig => "rules/invalid-config",
+    /// A grant that does not decode (its terms, or the owner's `[r, s]` after them).
+    GrantMalformed => "grant/malformed",
+    /// The grant's `valid_until` has passed.
+    GrantExpired => "grant/expired",
+    /// The grant names an earlier revoke-all epoch.
+    GrantRevokedAll => "grant/revoked-all",
+    /// The key was revoked after the grant was signed.
+    GrantRevoked => "grant/revoked",
+    /// The key's registration moved on since the grant was signed: the grant was used, or the
+    /// key was registered, updated or granted again.
+    GrantUsed => "grant/used-or-superseded",
+    /// The owner key changed since the grant was signed.
+    GrantOwnerChanged => "grant/owner-changed",
+    /// The owner's signature of the grant does not verify (an altered term, another signer).
+    GrantBadSignature => "grant/bad-signature",
     /// One call moves more than the per-call limit.
     SpendingPerCall => "spending/per-call",
     /// The window's limit would be exceeded.
@@ -123,6 +138,8 @@ impl ContractError {
                 | ContractError::InvalidSignatureLength
                 | ContractError::SessionBadSignature
                 | ContractError::SessionRegistrationMismatch
+                | ContractError::GrantBadSignature
+                | ContractError::GrantMalformed
         )
     }
 }

@@ -3,6 +3,7 @@
 pub mod class;
 pub mod constants;
 pub mod errors;
+pub mod grant;
 pub mod limits;
 pub mod model;
 pub mod serde;
@@ -14,6 +15,7 @@ pub mod types;
 mod cairo_source;
 
 pub use errors::{AbiError, ContractError};
+pub use grant::{GrantSpendingLimit, SessionGrant, SignedGrant};
 pub use limits::{AgentLimits, ArgRule, RuleKind, RuledCall, SessionLimits};
 pub use model::{AccountModel, SessionSnapshot};
 pub use serde::CairoSerde;

@@ -4,7 +4,8 @@
 //! [`ContractError`] it reverts with, checked in the same order. The randomized differential
 //! test in `tests/` runs the model and a deployed contract side by side and compares them after
 //! every step. The model assumes what it cannot see: owner calls come from the account itself,
-//! and signatures over the outside execution are valid.
+//! and session signatures over the outside execution are valid. An owner's signature of a
+//! session grant it checks for real, against the owner key it was given.
 
 use std::collections::HashMap;
 
@@ -16,6 +17,7 @@ use crate::constants::{
     SELECTOR_TRANSFER, STALE_LOOKBACK, TRACKED_SELECTORS,
 };
 use crate::errors::ContractError;
+use crate::grant::{GrantSpendingLimit, SignedGrant};
 use crate::limits::{AgentLimits, ArgRule, RuledCall, SessionLimits};
 use crate::types::{SessionData, SessionStatus, SpendingPolicy, U256};
 
@@ -57,6 +59,9 @@ pub struct SessionSnapshot {
 #[derive(Debug, Clone, Default)]
 pub struct AccountModel {
     account: Felt,
+    chain_id: Felt,
+    owner_key: Felt,
+    owner_key_version: u32,
     epoch: u32,
     records: HashMap<Felt, Record>,
     entrypoints: HashMap<Felt, Vec<Felt>>,
@@ -239,6 +244,36 @@ impl AccountModel {
         }
     }
 
+    /// An account at `account` on `chain_id` whose owner's public key is `owner_key`: the
+    /// model then checks the owner's signatures of session grants.
+    pub fn with_owner(account: Felt, chain_id: Felt, owner_key: Felt) -> Self {
+        AccountModel {
+            account,
+            chain_id,
+            owner_key,
+            ..Default::default()
+        }
+    }
+
+    /// `set_public_key`: a new owner key voids every grant signed before.
+    pub fn set_public_key(&mut self, owner_key: Felt) {
+        self.owner_key = owner_key;
+        self.owner_key_version += 1;
+    }
+
+    /// Puts the account-wide state read from a deployed account into the model (with
+    /// [`Self::restore_session`], what the client's preflight of a granted session needs):
+    /// the revoke-all epoch and the owner key's version.
+    pub fn restore_account(&mut self, epoch: u32, owner_key_version: u32) {
+        self.epoch = epoch;
+        self.owner_key_version = owner_key_version;
+    }
+
+    /// `get_owner_key_version`.
+    pub fn owner_key_version(&self) -> u32 {
+        self.owner_key_version
+    }
+
     /// The account address the model stands for.
     pub fn account(&self) -> Felt {
         self.account
@@ -301,6 +336,21 @@ impl AccountModel {
         entrypoints: &[Felt],
         now: u64,
     ) -> Result<(), ContractError> {
+        let old = self.record(key);
+        // New, revoked or from before revoke-all: start clean.
+        let keep_limits = self.is_live(&old);
+        self.register(key, valid_until, max_calls, entrypoints, now, keep_limits)
+    }
+
+    fn register(
+        &mut self,
+        key: Felt,
+        valid_until: u64,
+        max_calls: u32,
+        entrypoints: &[Felt],
+        now: u64,
+        keep_limits: bool,
+    ) -> Result<(), ContractError> {
         let invalid = ContractError::SessionInvalidConfig;
         ensure(key != Felt::ZERO, invalid)?;
         ensure(valid_until > now, invalid)?;
@@ -310,8 +360,7 @@ impl AccountModel {
         ensure(!has_duplicates(entrypoints), invalid)?;
 
         let old = self.record(key);
-        if !self.is_live(&old) {
-            // New, revoked or from before revoke-all: start clean.
+        if !keep_limits {
             self.targets.remove(&key);
             self.policies.remove(&key);
             self.limits.remove(&key);
@@ -331,10 +380,10 @@ impl AccountModel {
         Ok(())
     }
 
-    /// `revoke_session_key`.
+    /// `revoke_session_key`: any key, registered or not (a key granted but never used is
+    /// revoked before its first use).
     pub fn revoke_session_key(&mut self, key: Felt) -> Result<(), ContractError> {
         let old = self.record(key);
-        ensure(old.registered(), ContractError::SessionNotRegistered)?;
         self.entrypoints.remove(&key);
         self.targets.remove(&key);
         self.policies.remove(&key);
@@ -356,6 +405,13 @@ impl AccountModel {
         targets: &[Felt],
     ) -> Result<(), ContractError> {
         self.live_record(key)?;
+        self.check_targets(targets)?;
+        self.targets.insert(key, targets.to_vec());
+        self.bump_generation(key);
+        Ok(())
+    }
+
+    fn check_targets(&self, targets: &[Felt]) -> Result<(), ContractError> {
         let invalid = ContractError::SessionInvalidConfig;
         ensure(targets.len() <= MAX_TARGETS as usize, invalid)?;
         ensure(
@@ -364,10 +420,22 @@ impl AccountModel {
                 .any(|t| *t == Felt::ZERO || *t == self.account),
             invalid,
         )?;
-        ensure(!has_duplicates(targets), invalid)?;
-        self.targets.insert(key, targets.to_vec());
-        self.bump_generation(key);
-        Ok(())
+        ensure(!has_duplicates(targets), invalid)
+    }
+
+    fn check_policy(&self, limit: &GrantSpendingLimit) -> Result<(), ContractError> {
+        let invalid = ContractError::SpendingInvalidPolicy;
+        ensure(
+            limit.token != Felt::ZERO && limit.token != self.account,
+            invalid,
+        )?;
+        ensure(limit.max_per_call <= limit.max_per_window, invalid)?;
+        // The contract stores amounts in 128 bits.
+        ensure(limit.max_per_window.high == 0, invalid)?;
+        ensure(
+            limit.window_seconds != 0 && limit.window_seconds <= MAX_WINDOW_SECONDS,
+            invalid,
+        )
     }
 
     /// `set_spending_policy`: a new or replaced policy starts a fresh window.
@@ -381,14 +449,12 @@ impl AccountModel {
     ) -> Result<(), ContractError> {
         self.live_record(key)?;
         let invalid = ContractError::SpendingInvalidPolicy;
-        ensure(token != Felt::ZERO && token != self.account, invalid)?;
-        ensure(max_per_call <= max_per_window, invalid)?;
-        // The contract stores amounts in 128 bits.
-        ensure(max_per_window.high == 0, invalid)?;
-        ensure(
-            window_seconds != 0 && window_seconds <= MAX_WINDOW_SECONDS,
-            invalid,
-        )?;
+        self.check_policy(&GrantSpendingLimit {
+            token,
+            max_per_call,
+            max_per_window,
+            window_seconds,
+        })?;
         let fresh = SpendingPolicy {
             max_per_call,
             max_per_window,
@@ -532,6 +598,85 @@ impl AccountModel {
                 .iter()
                 .try_for_each(|rule| rule.check(&call.calldata))
         })
+    }
+
+    /// A session's first use carrying a grant: the grant's checks (in the contract's order),
+    /// the registration it names (starting clean), then [`Self::execute_session`]; a refusal
+    /// anywhere changes nothing. `signed_registration` is what the session signature names
+    /// (on a first use, [`crate::SessionGrant::registration`]).
+    pub fn execute_session_with_grant(
+        &mut self,
+        signed: &SignedGrant,
+        signed_registration: Felt,
+        calls: &[Call],
+        now: u64,
+    ) -> Result<(), ContractError> {
+        let mut next = self.clone();
+        next.register_grant(signed, now)?;
+        next.execute_session(signed.grant.session_key, signed_registration, calls, now)?;
+        *self = next;
+        Ok(())
+    }
+
+    /// The grant's own checks, then its registration.
+    fn register_grant(&mut self, signed: &SignedGrant, now: u64) -> Result<(), ContractError> {
+        let grant = &signed.grant;
+        let key = grant.session_key;
+        ensure(grant.valid_until > now, ContractError::GrantExpired)?;
+        ensure(
+            grant.sessions_epoch == self.epoch,
+            ContractError::GrantRevokedAll,
+        )?;
+        let old = self.record(key);
+        if grant.key_generation != old.generation {
+            return Err(if old.revoked {
+                ContractError::GrantRevoked
+            } else {
+                ContractError::GrantUsed
+            });
+        }
+        ensure(
+            grant.owner_key_version == self.owner_key_version,
+            ContractError::GrantOwnerChanged,
+        )?;
+        ensure(
+            grant.account == self.account
+                && grant.verify(self.chain_id, self.owner_key, &signed.owner_signature),
+            ContractError::GrantBadSignature,
+        )?;
+        let entrypoints = &grant.entrypoints;
+        self.register(
+            key,
+            grant.valid_until,
+            grant.max_calls,
+            entrypoints,
+            now,
+            false,
+        )?;
+        let limits = &grant.spending_limits;
+        ensure(
+            limits.len() <= MAX_SPENDING_POLICIES as usize,
+            ContractError::SpendingInvalidPolicy,
+        )?;
+        self.check_targets(&grant.targets)?;
+        let mut policies: Vec<(Felt, SpendingPolicy)> = Vec::with_capacity(limits.len());
+        for limit in limits {
+            self.check_policy(limit)?;
+            ensure(
+                policies.iter().all(|(t, _)| *t != limit.token),
+                ContractError::SpendingInvalidPolicy,
+            )?;
+            let fresh = SpendingPolicy {
+                max_per_call: limit.max_per_call,
+                max_per_window: limit.max_per_window,
+                window_seconds: limit.window_seconds,
+                ..Default::default()
+            };
+            policies.push((limit.token, fresh));
+        }
+        self.targets.insert(key, grant.targets.clone());
+        self.policies.insert(key, policies);
+        Ok(())
     }
 
     /// What [`Self::execute_session`] would return, without changing anything: the client's

@@ -6,7 +6,19 @@ use crate::errors::AbiError;
 use crate::serde::{felt_at, CairoSerde};
 
 /// A Cairo `u256`: two 128-bit limbs, ordered as numbers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct U256 {
     // Field order gives the derived ordering: high limb first.
     /// The high 128 bits.

@@ -10,7 +10,7 @@ use starknet::core::types::{BlockId, BlockTag};
 use starknet::core::utils::get_selector_from_name;
 use starknet::providers::Provider;
 
-use crate::opts::{parse_address, OwnerOpts};
+use crate::opts::{parse_address, parse_call, OwnerOpts, PinOpts};
 use crate::session::{emit, OutputOpts, Remote};
 
 /// `stark-sessions account`.
@@ -50,6 +50,18 @@ pub struct DeployArgs {
     /// With --gasless: deploy only, even when a session is stored for the address.
     #[arg(long, requires = "gasless", conflicts_with = "session_key")]
     no_session: bool,
+    /// With --gasless and a session granted by signature (`session grant`): its first call,
+    /// `<to>:<entrypoint>[:<arg>,…]` (repeat for a multicall) — the paymaster deploys the
+    /// account and makes the call in one sponsored transaction, and the call registers the
+    /// session. The owner signs no transaction.
+    #[arg(long = "call", value_parser = parse_call, requires = "gasless")]
+    calls: Vec<starknet::core::types::Call>,
+    /// With --call: read the session's PIN from this file (first line).
+    #[arg(long, requires = "calls", conflicts_with = "session_pin_env")]
+    session_pin_file: Option<std::path::PathBuf>,
+    /// With --call: read the session's PIN from this environment variable.
+    #[arg(long, requires = "calls")]
+    session_pin_env: Option<String>,
     #[command(flatten)]
     ctx: Remote,
 }
@@ -171,16 +183,30 @@ async fn deploy(args: DeployArgs) -> Result<()> {
     let (address, _) = counterfactual_address(public_key, salt)?;
     let client = args.ctx.chain.client().await?;
     let (deployed, session) = if args.gasless {
+        let store = args.ctx.store.open()?;
         let session = if args.no_session {
             None
         } else {
-            stored_session(&args.ctx.store.open()?, address, args.session_key)?
+            stored_session(&store, address, args.session_key)?
         };
-        let owner = Owner::new(address, key);
-        let config = session.as_ref().map(SessionConfig::from);
-        let deployed = client
-            .deploy_account_gasless(&owner, salt, config.as_ref())
-            .await?;
+        let deployed = match session.clone() {
+            Some(granted) if granted.grant.is_some() => {
+                deploy_and_play(&args, &client, &store, granted, public_key, salt).await?
+            }
+            _ => {
+                if !args.calls.is_empty() {
+                    anyhow::bail!(
+                        "--call makes a granted session's first call; the stored session is \
+                         registered by the deployment instead (grant it with `session grant`)"
+                    );
+                }
+                let owner = Owner::new(address, key);
+                let config = session.as_ref().map(SessionConfig::from);
+                client
+                    .deploy_account_gasless(&owner, salt, config.as_ref())
+                    .await?
+            }
+        };
         (deployed, session.map(|s| s.public_key()))
     } else {
         (client.deploy_account(&key, salt).await?, None)
@@ -211,6 +237,37 @@ async fn deploy(args: DeployArgs) -> Result<()> {
         text,
     );
     Ok(())
+}
+
+/// The deployment of a granted session's account with its first call (`--call`), the session
+/// stored again without its grant once that lands.
+async fn deploy_and_play(
+    args: &DeployArgs,
+    client: &SessionClient,
+    store: &SessionStore,
+    mut session: Session,
+    owner_public_key: Felt,
+    salt: Felt,
+) -> Result<stark_sessions_client::Deployed> {
+    if args.calls.is_empty() {
+        anyhow::bail!(
+            "session {:#x} is granted: it registers itself on its first call — give that call \
+             with --call <to>:<entrypoint>[:<args>] (or --no-session to deploy only)",
+            session.public_key()
+        );
+    }
+    let pin = PinOpts {
+        pin_file: args.session_pin_file.clone(),
+        pin_env: args.session_pin_env.clone(),
+    }
+    .read_as("session PIN: ")?;
+    let handle = session.unlock(&pin)?;
+    let deployed = client
+        .deploy_and_play(&mut session, &handle, owner_public_key, salt, &args.calls)
+        .await?;
+    handle.release();
+    store.save(&session)?;
+    Ok(deployed)
 }
 
 /// The session to register at deployment: `key`'s, or the newest unexpired one stored for

@@ -6,6 +6,7 @@ mod config;
 mod demo;
 #[cfg(feature = "devnet")]
 mod devnet;
+mod grant;
 mod limits;
 mod opts;
 mod owner;

@@ -26,6 +26,9 @@ pub enum SessionCommand {
     Create(CreateArgs),
     /// Register a stored session on its account, gaslessly (signed by the owner).
     Register(RegisterArgs),
+    /// Grant a stored session by the owner's signature, offline if need be: no transaction;
+    /// the session registers itself on its first `session exec`.
+    Grant(crate::grant::GrantArgs),
     /// Execute calls with a stored session, gaslessly.
     Exec(ExecArgs),
     /// Show a session's on-chain state.
@@ -81,7 +84,7 @@ pub struct Which {
 }
 
 impl Which {
-    fn get(&self, store: &SessionStore) -> Result<Session> {
+    pub(crate) fn get(&self, store: &SessionStore) -> Result<Session> {
         let found = match self.session_key {
             Some(key) => store.get_key(self.account, key),
             None => store.get(self.account),
@@ -221,7 +224,7 @@ pub(crate) fn emit(output: &OutputOpts, value: Value, text: String) {
     }
 }
 
-fn session_json(s: &Session) -> Value {
+pub(crate) fn session_json(s: &Session) -> Value {
     json!({
         "account": format!("{:#x}", s.account),
         "public_key": format!("{:#x}", s.public_key()),
@@ -238,6 +241,7 @@ pub async fn run(command: SessionCommand) -> Result<()> {
     match command {
         SessionCommand::Create(args) => create(args).await,
         SessionCommand::Register(args) => register(args).await,
+        SessionCommand::Grant(args) => crate::grant::grant(args).await,
         SessionCommand::Exec(args) => exec(args).await,
         SessionCommand::Status(args) => status(args).await,
         SessionCommand::List(args) => list(args).await,
@@ -263,6 +267,7 @@ async fn create(args: CreateArgs) -> Result<()> {
         spending_limits: args.limits,
         limits: args.agent.spec(),
         created_at: stark_sessions_client::keys::unix_now(),
+        grant: None,
     };
     store.save(&session)?;
     emit(
@@ -300,14 +305,19 @@ async fn register(args: RegisterArgs) -> Result<()> {
 /// `session exec`.
 async fn exec(args: ExecArgs) -> Result<()> {
     let store = args.ctx.store.open()?;
-    let session = args.which.get(&store)?;
+    let mut session = args.which.get(&store)?;
     let client = args.ctx.chain.client().await?;
     let pin = args.pin.read()?;
     let handle = session.unlock(&pin)?;
+    let granted = session.grant.is_some();
     let hash = client
-        .execute_and_wait(&session, &handle, &args.calls)
+        .execute_session(&mut session, &handle, &args.calls)
         .await?;
     handle.release();
+    if granted {
+        // Registered by this execution: later ones are ordinary.
+        store.save(&session)?;
+    }
     emit(
         &args.ctx.output,
         json!({ "transaction_hash": format!("{hash:#x}") }),
@@ -319,20 +329,25 @@ async fn exec(args: ExecArgs) -> Result<()> {
 /// `session status`.
 async fn status(args: StatusArgs) -> Result<()> {
     let store = args.ctx.store.open()?;
-    let key = match args.which.session_key {
-        Some(key) => key,
-        None => args.which.get(&store)?.public_key(),
+    let stored = args.which.get(&store).ok();
+    let key = match (args.which.session_key, &stored) {
+        (Some(key), _) => key,
+        (None, Some(session)) => session.public_key(),
+        (None, None) => args.which.get(&store)?.public_key(),
     };
     let client = args.ctx.chain.client().await?;
-    let (info, limits) = tokio::try_join!(
-        client.get_session_data(args.which.account, key),
-        client.agent_limits(args.which.account, key)
-    )?;
+    let info = match stored.filter(|s| s.public_key() == key) {
+        // A stored session reads as granted until its grant's first use lands.
+        Some(session) => client.session_info(&session).await?,
+        None => client.get_session_data(args.which.account, key).await?,
+    };
+    let limits = client.agent_limits(args.which.account, key).await?;
     emit(
         &args.ctx.output,
         json!({
             "session_key": format!("{key:#x}"),
             "is_active": info.is_active,
+            "granted": info.granted,
             "status": status_name(info.status),
             "limits": limits_json(&limits),
             "valid_until": info.valid_until,
@@ -343,7 +358,11 @@ async fn status(args: StatusArgs) -> Result<()> {
         format!(
             "session          {key:#x}\nis_active        {}\nstatus           {}\nvalid_until      {}\nremaining_calls  {} of {}\nentrypoints      {}\n{}",
             info.is_active,
-            status_name(info.status),
+            if info.granted {
+                "granted by the owner, not used yet (it registers itself on its first exec)".to_owned()
+            } else {
+                status_name(info.status).to_owned()
+            },
             info.valid_until,
             info.remaining_calls,
             info.max_calls,
@@ -514,6 +533,7 @@ async fn import_legacy(args: ImportArgs) -> Result<()> {
         spending_limits: Vec::new(),
         limits: Default::default(),
         created_at: unix_now(),
+        grant: None,
     };
     args.ctx.store.open()?.save(&session)?;
     emit(

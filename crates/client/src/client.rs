@@ -8,18 +8,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use stark_sessions_abi::constants::{
-    ISESSION_KEY_MANAGER_ID, SELECTOR_GET_SESSION_ALLOWED_ENTRYPOINTS,
-    SELECTOR_GET_SESSION_ARG_RULES, SELECTOR_GET_SESSION_DATA, SELECTOR_GET_SESSION_GENERATION,
-    SELECTOR_GET_SESSION_LIMITS, SELECTOR_GET_SESSION_LOSS_GUARDS,
-    SELECTOR_GET_SESSION_RULED_CALLS, SELECTOR_GET_SESSION_STATUS, SELECTOR_GET_SESSION_TARGETS,
-    SELECTOR_GET_SPENDING_POLICY, SELECTOR_SUPPORTS_INTERFACE,
+    ISESSION_KEY_MANAGER_ID, SELECTOR_GET_OWNER_KEY_VERSION, SELECTOR_GET_SESSIONS_EPOCH,
+    SELECTOR_GET_SESSION_ALLOWED_ENTRYPOINTS, SELECTOR_GET_SESSION_ARG_RULES,
+    SELECTOR_GET_SESSION_DATA, SELECTOR_GET_SESSION_GENERATION, SELECTOR_GET_SESSION_LIMITS,
+    SELECTOR_GET_SESSION_LOSS_GUARDS, SELECTOR_GET_SESSION_RULED_CALLS,
+    SELECTOR_GET_SESSION_STATUS, SELECTOR_GET_SESSION_TARGETS, SELECTOR_GET_SPENDING_POLICY,
+    SELECTOR_SUPPORTS_INTERFACE,
 };
 use stark_sessions_abi::{
     AgentLimits, ArgRule, CairoSerde, Call, Felt, RuledCall, SessionData, SessionLimits,
     SessionSnapshot, SessionStatus, SpendingPolicy,
 };
 use stark_sessions_rpc::Network;
-use starknet::core::types::{ExecutionResult, StarknetError};
+use starknet::core::types::{BlockId, BlockTag, ExecutionResult, StarknetError};
 use starknet::providers::jsonrpc::HttpTransport;
 use starknet::providers::{JsonRpcClient, Provider, ProviderError};
 use starknet::signers::SigningKey;
@@ -141,6 +142,46 @@ pub struct SessionInfo {
     pub max_calls: u32,
     /// The whitelist (empty: any selector the account does not reserve).
     pub allowed_entrypoints: Vec<Felt>,
+    /// The session carries an owner's grant not used yet ([`SessionClient::session_info`]):
+    /// it registers itself on its first execution, and the figures above are the grant's.
+    /// Always `false` from [`SessionClient::get_session_data`], which knows only the key.
+    pub granted: bool,
+}
+
+/// The account-wide values a grant names besides its terms (a new key's registration
+/// generation is 0): read from the account with [`SessionClient::grant_basis`], or known
+/// offline — [`GrantBasis::NEW_ACCOUNT`] for an account that never revoked all its sessions
+/// and never changed its owner key (one not yet deployed, say).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GrantBasis {
+    /// `get_sessions_epoch`.
+    pub sessions_epoch: u32,
+    /// `get_owner_key_version`.
+    pub owner_key_version: u32,
+}
+
+impl GrantBasis {
+    /// A new account's values: both 0.
+    pub const NEW_ACCOUNT: GrantBasis = GrantBasis {
+        sessions_epoch: 0,
+        owner_key_version: 0,
+    };
+}
+
+/// A key's [`SessionInfo`] from the account's views.
+fn info_of(snapshot: &SessionSnapshot) -> SessionInfo {
+    SessionInfo {
+        is_active: snapshot.status == SessionStatus::Active,
+        status: snapshot.status,
+        valid_until: snapshot.data.valid_until,
+        remaining_calls: snapshot
+            .data
+            .max_calls
+            .saturating_sub(snapshot.data.calls_used),
+        max_calls: snapshot.data.max_calls,
+        allowed_entrypoints: snapshot.entrypoints.clone(),
+        granted: false,
+    }
 }
 
 /// The SDK: a node, a paymaster and the chain they serve.
@@ -272,6 +313,21 @@ impl SessionClient {
             .map_err(|e| provider_error("starknet_call", e))
     }
 
+    /// Whether a contract is deployed at `address`.
+    pub async fn is_deployed(&self, address: Felt) -> Result<bool, SessionError> {
+        match self
+            .provider()
+            .get_class_hash_at(BlockId::Tag(BlockTag::PreConfirmed), address)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(ProviderError::StarknetError(StarknetError::ContractNotFound)) => Ok(false),
+            Err(e) => Err(SessionError::Provider(format!(
+                "starknet_getClassHashAt: {e}"
+            ))),
+        }
+    }
+
     /// Timestamp of the latest block: the clock the account's rules run on.
     pub async fn block_timestamp(&self) -> Result<u64, SessionError> {
         stark_sessions_rpc::block_timestamp(&self.provider)
@@ -383,16 +439,54 @@ impl SessionClient {
         session_key: Felt,
     ) -> Result<SessionInfo, SessionError> {
         let snapshot = self.session_snapshot(account, session_key, &[]).await?;
+        Ok(info_of(&snapshot))
+    }
+
+    /// The account's [`GrantBasis`] now ([`GrantBasis::NEW_ACCOUNT`] before it is deployed).
+    pub async fn grant_basis(&self, account: Felt) -> Result<GrantBasis, SessionError> {
+        if !self.is_deployed(account).await? {
+            return Ok(GrantBasis::NEW_ACCOUNT);
+        }
+        let (epoch, version) = tokio::try_join!(
+            self.view(account, SELECTOR_GET_SESSIONS_EPOCH, vec![]),
+            self.view(account, SELECTOR_GET_OWNER_KEY_VERSION, vec![])
+        )?;
+        let decode = |felts: Vec<Felt>| {
+            u32::from_felts(&felts).map_err(|e| {
+                SessionError::Provider(format!("the account answered malformed data: {e}"))
+            })
+        };
+        Ok(GrantBasis {
+            sessions_epoch: decode(epoch)?,
+            owner_key_version: decode(version)?,
+        })
+    }
+
+    /// What [`Self::get_session_data`] reports, for a session this client holds: a granted
+    /// session whose first use has not landed reads as granted (its grant's terms, active
+    /// while the chain time is within them and nothing voided the grant), not as an unknown
+    /// key.
+    pub async fn session_info(&self, session: &Session) -> Result<SessionInfo, SessionError> {
+        let key = session.public_key();
+        let snapshot = self.session_snapshot(session.account, key, &[]).await?;
+        let Some(signed) = session.pending_grant(&snapshot) else {
+            return Ok(info_of(&snapshot));
+        };
+        let (basis, now) =
+            tokio::try_join!(self.grant_basis(session.account), self.block_timestamp())?;
+        let grant = &signed.grant;
+        let usable = snapshot.generation == grant.key_generation
+            && basis.sessions_epoch == grant.sessions_epoch
+            && basis.owner_key_version == grant.owner_key_version
+            && now < grant.valid_until;
         Ok(SessionInfo {
-            is_active: snapshot.status == SessionStatus::Active,
+            is_active: usable,
             status: snapshot.status,
-            valid_until: snapshot.data.valid_until,
-            remaining_calls: snapshot
-                .data
-                .max_calls
-                .saturating_sub(snapshot.data.calls_used),
-            max_calls: snapshot.data.max_calls,
-            allowed_entrypoints: snapshot.entrypoints,
+            valid_until: grant.valid_until,
+            remaining_calls: grant.max_calls,
+            max_calls: grant.max_calls,
+            allowed_entrypoints: grant.entrypoints.clone(),
+            granted: true,
         })
     }
 

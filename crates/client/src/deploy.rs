@@ -4,7 +4,7 @@
 //! [`crate::counterfactual`]'s.
 
 use stark_sessions_abi::constants::{SELECTOR_BALANCE_OF, STRK_TOKEN};
-use stark_sessions_abi::Felt;
+use stark_sessions_abi::{Call, Felt};
 use starknet::accounts::{
     Account, AccountFactory, ExecutionEncoding, OpenZeppelinAccountFactory, SingleOwnerAccount,
 };
@@ -15,6 +15,7 @@ use starknet::signers::{LocalWallet, SigningKey};
 use crate::client::{ErrorContext, Owner, SessionClient, SessionConfig, SessionSpec};
 pub use crate::counterfactual::Deployment;
 use crate::error::SessionError;
+use crate::handle::SessionHandle;
 use crate::lifecycle::registration_calls;
 use crate::session::Session;
 
@@ -44,21 +45,6 @@ pub struct Deployed {
 }
 
 impl SessionClient {
-    /// Whether a contract is deployed at `address`.
-    pub async fn is_deployed(&self, address: Felt) -> Result<bool, SessionError> {
-        match self
-            .provider()
-            .get_class_hash_at(BlockId::Tag(BlockTag::PreConfirmed), address)
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(ProviderError::StarknetError(StarknetError::ContractNotFound)) => Ok(false),
-            Err(e) => Err(SessionError::Provider(format!(
-                "starknet_getClassHashAt: {e}"
-            ))),
-        }
-    }
-
     /// Refuses to deploy over an existing contract.
     async fn ensure_not_deployed(&self, d: &Deployment) -> Result<(), SessionError> {
         if self.is_deployed(d.address).await? {
@@ -245,6 +231,41 @@ impl SessionClient {
             .deploy_account_gasless(owner, salt, Some(&SessionConfig::from(&session)))
             .await?;
         Ok((session, deployed))
+    }
+}
+
+impl SessionClient {
+    /// From nothing to a played move with no owner transaction: the paymaster deploys the
+    /// account of `owner_key` (its counterfactual address for `salt` must be the session's
+    /// account) and runs the granted session's first execution of `calls` in one sponsored
+    /// deploy-and-invoke; the account registers the session from its grant. Drops the grant
+    /// once that lands. The owner needs no funds and signs nothing but the grant.
+    pub async fn deploy_and_play(
+        &self,
+        session: &mut Session,
+        handle: &SessionHandle,
+        owner_key: Felt,
+        salt: Felt,
+        calls: &[Call],
+    ) -> Result<Deployed, SessionError> {
+        let d = Deployment::session_account(owner_key, salt)?;
+        if d.address != session.account {
+            return Err(SessionError::InvalidInput(format!(
+                "the owner's key and salt {salt:#x} deploy {:#x}, not the session's account {:#x}",
+                d.address, session.account
+            )));
+        }
+        self.ensure_not_deployed(&d).await?;
+        let (transaction_hash, context) = self
+            .execute_deploying(session, handle, calls, &d, owner_key)
+            .await?;
+        self.wait_for_transaction(transaction_hash, &context)
+            .await?;
+        session.grant = None;
+        Ok(Deployed {
+            address: d.address,
+            transaction_hash,
+        })
     }
 }
 

@@ -110,6 +110,10 @@ pub enum SessionError {
     /// allows.
     #[error("loss guard: the execution would lower a guarded token's balance by more than its spending limit still allows")]
     LossGuard,
+    /// The owner's grant the session carries cannot register it (expired, used, revoked,
+    /// voided by revoke-all or a new owner key, or not the owner's signature).
+    #[error("the session's grant is refused: {0}")]
+    GrantRefused(ContractError),
     /// The chain refused the execution for another contract rule.
     #[error("contract refused the execution: {0}")]
     Contract(ContractError),
@@ -186,6 +190,7 @@ impl SessionError {
             SessionError::RateLimited { .. } => "SESSION_RATE_LIMITED",
             SessionError::ArgumentNotAllowed { .. } => "SESSION_ARGUMENT_NOT_ALLOWED",
             SessionError::LossGuard => "SESSION_LOSS_GUARD",
+            SessionError::GrantRefused(_) => "SESSION_GRANT_REFUSED",
             SessionError::Contract(_) | SessionError::Reverted { .. } => "TRANSACTION_REVERTED",
             SessionError::Paymaster { .. } => "PAYMASTER_ERROR",
             SessionError::PaymasterTransport(_) => "PAYMASTER_UNREACHABLE",
@@ -302,6 +307,13 @@ impl SessionError {
             ContractError::SpendingPerCall
             | ContractError::SpendingWindow
             | ContractError::SpendingInvalidAmount => SessionError::SpendingLimit(error),
+            ContractError::GrantMalformed
+            | ContractError::GrantExpired
+            | ContractError::GrantRevokedAll
+            | ContractError::GrantRevoked
+            | ContractError::GrantUsed
+            | ContractError::GrantOwnerChanged
+            | ContractError::GrantBadSignature => SessionError::GrantRefused(error),
             other => SessionError::Contract(other),
         }
     }

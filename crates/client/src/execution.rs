@@ -2,15 +2,20 @@
 //! state, the checks a paymaster's typed data must pass before anything is signed
 //! ([`verify_typed_data`], within a [`SigningWindow`]), signing by a session key or by the
 //! owner, and submission, resent while its outcome is in doubt until its `execute_before`.
+//! A granted session's first execution carries its grant ([`SignedGrant::first_use_signature`])
+//! and is preflighted with the grant's own checks.
 
 use std::time::Duration;
 
 use serde_json::Value;
 use stark_sessions_abi::constants::{
+    SELECTOR_GET_OWNER_KEY_VERSION, SELECTOR_GET_PUBLIC_KEY, SELECTOR_GET_SESSIONS_EPOCH,
     SELECTOR_IS_VALID_OUTSIDE_EXECUTION_NONCE, SELECTOR_REVOKE_OWN_SESSION, TRACKED_SELECTORS,
 };
 use stark_sessions_abi::typed_data::parse_outside_execution;
-use stark_sessions_abi::{snip12, AccountModel, Call, Felt, OutsideExecution};
+use stark_sessions_abi::{
+    snip12, AccountModel, CairoSerde, Call, Felt, OutsideExecution, SessionSnapshot, SignedGrant,
+};
 
 use crate::client::{ErrorContext, Owner, SessionClient};
 use crate::counterfactual::Deployment;
@@ -70,6 +75,17 @@ impl SessionClient {
         session: &Session,
         calls: &[Call],
     ) -> Result<SessionDetails, SessionError> {
+        Ok(self.preflight_with_grant(session, calls).await?.0)
+    }
+
+    /// The preflight, and the grant the execution must carry: a granted session's first use
+    /// (until its registration is on chain) is checked with the grant's own rules and signed
+    /// under the registration the grant creates.
+    async fn preflight_with_grant<'s>(
+        &self,
+        session: &'s Session,
+        calls: &[Call],
+    ) -> Result<(SessionDetails, Option<&'s SignedGrant>), SessionError> {
         if session.chain_id != self.chain_id() {
             return Err(SessionError::InvalidInput(format!(
                 "the session is for chain {:#x}, the node serves {:#x}",
@@ -105,13 +121,55 @@ impl SessionClient {
             registration: snip12::session_registration(session.valid_until(), snapshot.generation),
             limits: limits.clone(),
         };
-        let mut model = AccountModel::new(session.account);
-        model.restore_session(key, &snapshot);
-        model.restore_limits(key, limits);
+        let Some(signed) = session.pending_grant(&snapshot) else {
+            let mut model = AccountModel::new(session.account);
+            model.restore_session(key, &snapshot);
+            model.restore_limits(key, limits);
+            model
+                .check_session_execution(key, details.registration, calls, now)
+                .map_err(|e| SessionError::from_contract(e, key, calls, details.clone()))?;
+            return Ok((details, None));
+        };
+        let grant = &signed.grant;
+        let details = SessionDetails {
+            valid_until: grant.valid_until,
+            max_calls: grant.max_calls,
+            allowed_entrypoints: grant.entrypoints.clone(),
+            targets: grant.targets.clone(),
+            registration: grant.registration(),
+            ..details
+        };
+        let mut model = self.account_model(session.account, &snapshot, key).await?;
         model
-            .check_session_execution(key, details.registration, calls, now)
+            .execute_session_with_grant(signed, details.registration, calls, now)
             .map_err(|e| SessionError::from_contract(e, key, calls, details.clone()))?;
-        Ok(details)
+        Ok((details, Some(signed)))
+    }
+
+    /// A model of the account as far as a grant's checks go: the owner's key and its
+    /// version, the revoke-all epoch and the session's state.
+    async fn account_model(
+        &self,
+        account: Felt,
+        snapshot: &SessionSnapshot,
+        key: Felt,
+    ) -> Result<AccountModel, SessionError> {
+        let (owner_key, version, epoch) = tokio::try_join!(
+            self.view(account, SELECTOR_GET_PUBLIC_KEY, vec![]),
+            self.view(account, SELECTOR_GET_OWNER_KEY_VERSION, vec![]),
+            self.view(account, SELECTOR_GET_SESSIONS_EPOCH, vec![])
+        )?;
+        let malformed = |e: stark_sessions_abi::AbiError| {
+            SessionError::Provider(format!("the account answered malformed data: {e}"))
+        };
+        let owner_key = Felt::from_felts(&owner_key).map_err(malformed)?;
+        let mut model = AccountModel::with_owner(account, self.chain_id(), owner_key);
+        model.restore_account(
+            u32::from_felts(&epoch).map_err(malformed)?,
+            u32::from_felts(&version).map_err(malformed)?,
+        );
+        model.restore_session(key, snapshot);
+        Ok(model)
     }
 
     /// Executes `calls` with the session, gaslessly: preflight against on-chain state, have
@@ -144,6 +202,20 @@ impl SessionClient {
         self.execute_and_wait(session, handle, &[call]).await
     }
 
+    /// [`Self::execute_and_wait`] for a session the caller keeps (and stores): once the
+    /// execution lands, a grant the session carried is dropped — the session is registered
+    /// on chain from then on, and later executions carry the usual four-element signature.
+    pub async fn execute_session(
+        &self,
+        session: &mut Session,
+        handle: &SessionHandle,
+        calls: &[Call],
+    ) -> Result<Felt, SessionError> {
+        let hash = self.execute_and_wait(session, handle, calls).await?;
+        session.grant = None;
+        Ok(hash)
+    }
+
     /// [`Self::execute_transaction_with_session`], then waits for the receipt; a revert maps
     /// back to its error code.
     pub async fn execute_and_wait(
@@ -170,7 +242,72 @@ impl SessionClient {
             ));
         }
         handle.info()?;
-        let details = self.preflight(session, calls).await?;
+        let (details, grant) = self.preflight_with_grant(session, calls).await?;
+        self.sign_and_relay(session, handle, calls, details, grant, None)
+            .await
+    }
+
+    /// A granted session's first execution on an account not deployed yet: the paymaster
+    /// deploys the account (`deployment`, of `owner_key`) and runs the execution in one
+    /// sponsored transaction. Checked first against the rules of the new account.
+    pub(crate) async fn execute_deploying(
+        &self,
+        session: &Session,
+        handle: &SessionHandle,
+        calls: &[Call],
+        deployment: &Deployment,
+        owner_key: Felt,
+    ) -> Result<(Felt, ErrorContext), SessionError> {
+        if handle.public_key() != session.public_key() {
+            return Err(SessionError::InvalidInput(
+                "the handle is for another session".into(),
+            ));
+        }
+        handle.info()?;
+        let signed = session.grant.as_ref().ok_or_else(|| {
+            SessionError::InvalidInput(
+                "only a granted session can make the first call of an account it deploys".into(),
+            )
+        })?;
+        let now = self.block_timestamp().await?;
+        let grant = &signed.grant;
+        let details = SessionDetails {
+            valid_until: grant.valid_until,
+            now,
+            max_calls: grant.max_calls,
+            allowed_entrypoints: grant.entrypoints.clone(),
+            targets: grant.targets.clone(),
+            account: session.account,
+            registration: grant.registration(),
+            // A granted session starts without agent limits.
+            limits: Default::default(),
+        };
+        let key = session.public_key();
+        AccountModel::with_owner(session.account, self.chain_id(), owner_key)
+            .execute_session_with_grant(signed, details.registration, calls, now)
+            .map_err(|e| SessionError::from_contract(e, key, calls, details.clone()))?;
+        self.sign_and_relay(
+            session,
+            handle,
+            calls,
+            details,
+            Some(signed),
+            Some(deployment),
+        )
+        .await
+    }
+
+    /// Signs the session's execution of `calls` (with its grant on a first use) and has it
+    /// relayed, deploying the account first when `deployment` is given.
+    async fn sign_and_relay(
+        &self,
+        session: &Session,
+        handle: &SessionHandle,
+        calls: &[Call],
+        details: SessionDetails,
+        grant: Option<&SignedGrant>,
+        deployment: Option<&Deployment>,
+    ) -> Result<(Felt, ErrorContext), SessionError> {
         let window = self.signing_window(details.now, Some(session.valid_until()));
         let context = ErrorContext::for_execution(session.public_key(), calls, details);
         let registration = context.registration();
@@ -181,15 +318,19 @@ impl SessionClient {
                 window,
                 |hash| {
                     let (r, s) = handle.sign(&snip12::session_message_hash(*hash, registration))?;
-                    Ok(snip12::session_signature(
+                    let signature = snip12::session_signature(
                         session.public_key(),
                         r,
                         s,
                         session.valid_until(),
-                    ))
+                    );
+                    Ok(match grant {
+                        Some(signed) => signed.first_use_signature(&signature),
+                        None => signature,
+                    })
                 },
                 &context,
-                None,
+                deployment,
             )
             .await?;
         Ok((hash, context))

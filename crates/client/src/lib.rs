@@ -23,7 +23,7 @@ pub mod store;
 mod layering;
 
 pub use client::{
-    ErrorContext, Owner, SessionClient, SessionConfig, SessionInfo, SessionSpec,
+    ErrorContext, GrantBasis, Owner, SessionClient, SessionConfig, SessionInfo, SessionSpec,
     DEFAULT_MAX_EXECUTION_WINDOW,
 };
 pub use counterfactual::Deployment;
@@ -33,11 +33,13 @@ pub use error::{SessionDetails, SessionError};
 pub use execution::{verify_typed_data, SigningWindow};
 pub use handle::{HandleInfo, SessionHandle, DEFAULT_HANDLE_TIMEOUT};
 pub use keys::{create_session_key, SessionKeyData, DEFAULT_SESSION_DURATION};
+pub use lifecycle::{grant_of, grant_session};
 pub use limits::{AgentLimitSpec, CallRules, RateLimit};
 pub use paymaster::{ClientSessionToken, Executed, PaymasterAuth, PaymasterClient, TokenLimits};
 pub use pin::{check_new_pin, check_owner_passphrase, MIN_OWNER_PASSPHRASE_SCORE, MIN_PIN_LEN};
 pub use secret::SessionSecret;
 pub use session::{Authorization, Session, SpendingLimit};
+pub use stark_sessions_abi::{SessionGrant, SignedGrant};
 pub use stark_sessions_rpc::{ChainMismatch, Network};
 pub use store::SessionStore;
 

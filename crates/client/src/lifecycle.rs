@@ -1,24 +1,133 @@
-//! A session's life cycle on its account: open one (a new key, registered and landed),
-//! register a configuration, revoke one or all — each an owner-signed execution of the
-//! account's self-calls, relayed gaslessly ([`crate::execution`]).
+//! A session's life cycle on its account: open one (a new key, registered and landed), grant
+//! one (a new key and the owner's signature, no transaction), register a configuration,
+//! revoke one or all — each change an owner-signed execution of the account's self-calls,
+//! relayed gaslessly ([`crate::execution`]).
 //!
 //! The ways to get a session: [`SessionClient::create_session`] (a new key, registered),
-//! [`SessionClient::add_session_key_to_contract`] (a configuration, registered) and
-//! [`SessionClient::onboard`] in [`crate::deploy`] (registered as the account is deployed).
-//! An owner-signed grant, the next way, belongs here beside them.
+//! [`grant_session`] / [`SessionClient::grant_session`] (a new key the owner grants by
+//! signature; it registers itself on its first execution), [`SessionClient::add_session_key_to_contract`]
+//! (a configuration, registered) and [`SessionClient::onboard`] in [`crate::deploy`]
+//! (registered as the account is deployed).
 
 use stark_sessions_abi::constants::{
     SELECTOR_ADD_OR_UPDATE_SESSION_KEY, SELECTOR_REVOKE_ALL_SESSIONS, SELECTOR_REVOKE_SESSION_KEY,
     SELECTOR_SET_SESSION_TARGETS, SELECTOR_SET_SPENDING_POLICY,
 };
 use stark_sessions_abi::{
-    AccountModel, CairoSerde, Call, ContractError, Felt, SessionStatus, U256,
+    AccountModel, CairoSerde, Call, ContractError, Felt, GrantSpendingLimit, SessionGrant,
+    SignedGrant, U256,
 };
 
-use crate::client::{ErrorContext, Owner, SessionClient, SessionConfig, SessionSpec};
+use crate::client::{ErrorContext, GrantBasis, Owner, SessionClient, SessionConfig, SessionSpec};
+use crate::envelope::EnvelopeParams;
 use crate::error::SessionError;
 use crate::keys::{create_session_key_with, unix_now};
 use crate::session::Session;
+
+/// Grants a new session offline — no node, no transaction: a new key under `pin` with
+/// `spec`'s terms, valid from `now` (Unix seconds, the clock block times follow) for
+/// `spec.duration`, and the owner's signature of the grant on `chain_id`. Refuses terms the
+/// account would refuse. The session registers itself on its first execution.
+pub fn grant_session(
+    owner: &Owner,
+    chain_id: Felt,
+    pin: &str,
+    spec: &SessionSpec,
+    basis: GrantBasis,
+    now: u64,
+    params: EnvelopeParams,
+) -> Result<Session, SessionError> {
+    if !spec.limits.is_empty() {
+        // The grant's typed data has no agent limits (yet): they would be left out unseen.
+        return Err(SessionError::InvalidInput(
+            "a granted session cannot carry agent limits: register it (create_session)".into(),
+        ));
+    }
+    let mut key = create_session_key_with(pin, spec.duration, params)?;
+    key.valid_until = now + spec.duration.as_secs();
+    let mut session = Session {
+        account: owner.account,
+        chain_id,
+        key,
+        max_calls: spec.max_calls,
+        allowed_entrypoints: spec.allowed_entrypoints.clone(),
+        targets: spec.targets.clone(),
+        spending_limits: spec.spending_limits.clone(),
+        limits: Default::default(),
+        created_at: unix_now(),
+        grant: None,
+    };
+    check_config(owner.account, &SessionConfig::from(&session), now)?;
+    let grant = grant_of(&session, basis);
+    let signature = owner.sign(&grant.message_hash(chain_id))?;
+    session.grant = Some(SignedGrant {
+        grant,
+        owner_signature: [signature[0], signature[1]],
+    });
+    Ok(session)
+}
+
+/// The grant of a new key's session — its terms and `basis` — for the owner (or a wallet that
+/// shows its typed data, [`SessionGrant::typed_data`]) to sign.
+pub fn grant_of(session: &Session, basis: GrantBasis) -> SessionGrant {
+    SessionGrant {
+        account: session.account,
+        session_key: session.public_key(),
+        valid_until: session.valid_until(),
+        max_calls: session.max_calls,
+        entrypoints: session.allowed_entrypoints.clone(),
+        targets: session.targets.clone(),
+        spending_limits: session
+            .spending_limits
+            .iter()
+            .map(|l| GrantSpendingLimit {
+                token: l.token,
+                max_per_call: U256::from_u128(l.max_per_call),
+                max_per_window: U256::from_u128(l.max_per_window),
+                window_seconds: l.window_seconds,
+            })
+            .collect(),
+        key_generation: 0,
+        sessions_epoch: basis.sessions_epoch,
+        owner_key_version: basis.owner_key_version,
+    }
+}
+
+/// Refuses a configuration the account's rules would refuse at block time `now`.
+fn check_config(account: Felt, config: &SessionConfig, now: u64) -> Result<(), SessionError> {
+    let mut model = AccountModel::new(account);
+    let key = config.session_public_key;
+    let refused = |e: ContractError| {
+        SessionError::CreationFailed(format!("the account would refuse it: {e}"))
+    };
+    model
+        .add_or_update_session_key(
+            key,
+            config.valid_until,
+            config.max_calls,
+            &config.allowed_entrypoints,
+            now,
+        )
+        .map_err(refused)?;
+    if !config.targets.is_empty() {
+        model
+            .set_session_targets(key, &config.targets)
+            .map_err(refused)?;
+    }
+    for limit in &config.spending_limits {
+        model
+            .set_spending_policy(
+                key,
+                limit.token,
+                U256::from_u128(limit.max_per_call),
+                U256::from_u128(limit.max_per_window),
+                limit.window_seconds,
+            )
+            .map_err(refused)?;
+    }
+    config.limits.apply(&mut model, key).map_err(refused)?;
+    Ok(())
+}
 
 impl SessionClient {
     /// Creates a session key, registers it and waits for the registration to land: the
@@ -59,6 +168,7 @@ impl SessionClient {
             spending_limits: spec.spending_limits.clone(),
             limits: spec.limits.clone(),
             created_at: unix_now(),
+            grant: None,
         })
     }
 
@@ -86,38 +196,29 @@ impl SessionClient {
         config: &SessionConfig,
         now: u64,
     ) -> Result<(), SessionError> {
-        let mut model = AccountModel::new(account);
-        let key = config.session_public_key;
-        let refused = |e: ContractError| {
-            SessionError::CreationFailed(format!("the account would refuse it: {e}"))
-        };
-        model
-            .add_or_update_session_key(
-                key,
-                config.valid_until,
-                config.max_calls,
-                &config.allowed_entrypoints,
-                now,
-            )
-            .map_err(refused)?;
-        if !config.targets.is_empty() {
-            model
-                .set_session_targets(key, &config.targets)
-                .map_err(refused)?;
-        }
-        for limit in &config.spending_limits {
-            model
-                .set_spending_policy(
-                    key,
-                    limit.token,
-                    U256::from_u128(limit.max_per_call),
-                    U256::from_u128(limit.max_per_window),
-                    limit.window_seconds,
-                )
-                .map_err(refused)?;
-        }
-        config.limits.apply(&mut model, key).map_err(refused)?;
-        Ok(())
+        check_config(account, config, now)
+    }
+
+    /// Grants a new session ([`grant_session`]) with the account's current [`GrantBasis`]
+    /// and the chain's time; an account not deployed yet has [`GrantBasis::NEW_ACCOUNT`].
+    /// Sends nothing: the session registers itself on its first execution.
+    pub async fn grant_session(
+        &self,
+        owner: &Owner,
+        pin: &str,
+        spec: &SessionSpec,
+    ) -> Result<Session, SessionError> {
+        let (basis, now) =
+            tokio::try_join!(self.grant_basis(owner.account), self.block_timestamp())?;
+        grant_session(
+            owner,
+            self.chain_id(),
+            pin,
+            spec,
+            basis,
+            now,
+            self.envelope_params(),
+        )
     }
 
     /// Revokes one session, gaslessly (owner-signed). Returns the transaction hash.
@@ -126,14 +227,9 @@ impl SessionClient {
         owner: &Owner,
         session_key: Felt,
     ) -> Result<Felt, SessionError> {
+        // Any key: one the owner granted but that was never used is revoked before its first
+        // use (its grant names the generation this moves on).
         self.ensure_session_account(owner.account).await?;
-        let status = self
-            .get_session_data(owner.account, session_key)
-            .await?
-            .status;
-        if status == SessionStatus::None {
-            return Err(SessionError::NotRegistered { session_key });
-        }
         let call = Call {
             to: owner.account,
             selector: SELECTOR_REVOKE_SESSION_KEY,
@@ -201,6 +297,80 @@ pub fn registration_calls(account: Felt, config: &SessionConfig) -> Vec<Call> {
 mod tests {
     use super::*;
     use crate::session::SpendingLimit;
+    use starknet::signers::SigningKey;
+
+    #[test]
+    fn a_grant_made_offline_is_the_owners_signature_of_the_sessions_terms() {
+        let owner = Owner::new(
+            Felt::from(0xaccu32),
+            SigningKey::from_secret_scalar(Felt::from(7u8)),
+        );
+        let chain = stark_sessions_abi::constants::CHAIN_ID_SN_SEPOLIA;
+        let spec = SessionSpec {
+            duration: std::time::Duration::from_secs(3600),
+            max_calls: 4,
+            allowed_entrypoints: vec![Felt::from(0x11u8)],
+            targets: vec![Felt::from(0x9a3eu32)],
+            spending_limits: vec![SpendingLimit {
+                token: Felt::from(0x70cu32),
+                max_per_call: 5,
+                max_per_window: 10,
+                window_seconds: 60,
+            }],
+            limits: Default::default(),
+        };
+        let basis = GrantBasis {
+            sessions_epoch: 2,
+            owner_key_version: 1,
+        };
+        let session = grant_session(
+            &owner,
+            chain,
+            "482193",
+            &spec,
+            basis,
+            1_000,
+            EnvelopeParams::default(),
+        )
+        .expect("granted");
+        let signed = session.grant.as_ref().expect("a grant");
+        let grant = &signed.grant;
+        assert_eq!(
+            (grant.account, grant.session_key),
+            (owner.account, session.public_key())
+        );
+        assert_eq!((grant.valid_until, grant.max_calls), (4_600, 4));
+        assert_eq!(
+            (
+                grant.key_generation,
+                grant.sessions_epoch,
+                grant.owner_key_version
+            ),
+            (0, 2, 1)
+        );
+        assert_eq!(grant.spending_limits[0].max_per_window, U256::from_u128(10));
+        assert!(grant.verify(chain, owner.public_key(), &signed.owner_signature));
+        assert!(!grant.verify(
+            stark_sessions_abi::constants::CHAIN_ID_SN_MAIN,
+            owner.public_key(),
+            &signed.owner_signature
+        ));
+        // Terms the account would refuse are refused before anything is signed.
+        let refused = grant_session(
+            &owner,
+            chain,
+            "482193",
+            &SessionSpec {
+                max_calls: 0,
+                ..spec
+            },
+            basis,
+            1_000,
+            EnvelopeParams::default(),
+        )
+        .expect_err("zero calls");
+        assert_eq!(refused.code(), "SESSION_CREATION_FAILED");
+    }
 
     #[test]
     fn registration_calls_encode_every_grant() {

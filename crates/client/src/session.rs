@@ -4,7 +4,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use stark_sessions_abi::model::check_call;
-use stark_sessions_abi::{Call, Felt};
+use stark_sessions_abi::{Call, Felt, SessionSnapshot, SessionStatus, SignedGrant};
 
 use crate::error::SessionError;
 use crate::handle::SessionHandle;
@@ -70,9 +70,27 @@ pub struct Session {
     pub limits: AgentLimitSpec,
     /// When it was created (Unix seconds).
     pub created_at: u64,
+    /// The owner's signed grant of a session that registers itself on its first use; kept
+    /// until that use lands ([`crate::SessionClient::execute_session`] drops it then), `None`
+    /// for a session registered by a transaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<SignedGrant>,
 }
 
 impl Session {
+    /// The grant this session's next execution must carry: its grant, unless the account's
+    /// `snapshot` of the key shows a live registration made since the grant was signed (its
+    /// first use landed).
+    pub fn pending_grant(&self, snapshot: &SessionSnapshot) -> Option<&SignedGrant> {
+        let signed = self.grant.as_ref()?;
+        let live = matches!(
+            snapshot.status,
+            SessionStatus::Active | SessionStatus::Expired | SessionStatus::Exhausted
+        );
+        let registered = live && snapshot.generation > signed.grant.key_generation;
+        (!registered).then_some(signed)
+    }
+
     /// The session public key.
     pub fn public_key(&self) -> Felt {
         self.key.public_key
@@ -179,6 +197,7 @@ mod tests {
             spending_limits: vec![],
             limits: Default::default(),
             created_at: unix_now(),
+            grant: None,
         }
     }
 

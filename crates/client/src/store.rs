@@ -351,6 +351,7 @@ mod tests {
             spending_limits: vec![],
             limits: Default::default(),
             created_at: unix_now(),
+            grant: None,
         }
     }
 

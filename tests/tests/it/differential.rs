@@ -2,17 +2,25 @@
 //!
 //! Each sequence deploys a fresh account (and starts a fresh model), then applies random
 //! operations — register/update, use with random calls, revoke, revoke-all, advance time, set
-//! targets, set/remove spending limits, the agent limits (start time, rate, argument rules,
-//! loss guard) and a session's revocation of itself — to both. After every step the outcome
-//! (accepted, or the same error) and every session view must agree.
+//! targets, set/remove spending limits, owner-signed grants made (sometimes altered after
+//! signing, or signed by a previous owner key) and used (first use, used again, after a revoke),
+//! a new owner key, the agent limits (start time, rate, argument rules, loss guard) and a
+//! session's revocation of itself — to both. After every step the outcome (accepted, or the
+//! same error) and every session view must agree.
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
-use stark_sessions_abi::{constants, AccountModel, ArgRule, CairoSerde, ContractError, U256};
+use std::collections::BTreeMap;
+
+use stark_sessions_abi::{
+    constants, AccountModel, ArgRule, CairoSerde, ContractError, GrantSpendingLimit, SignedGrant,
+    U256,
+};
 use stark_sessions_devnet::STRK_ADDRESS;
 use stark_sessions_tests::{sel, Fixture, Relayed, TestSession};
 use starknet::core::types::{Call, Felt};
+use starknet::signers::SigningKey;
 
 const SEQUENCES: usize = 200;
 const KEYS: u64 = 3;
@@ -51,6 +59,26 @@ enum Op {
     RemovePolicy {
         key: u64,
     },
+    /// The owner signs a grant of the key (kept for `UseGrant`; nothing on chain).
+    MakeGrant {
+        key: u64,
+        lifetime: i64,
+        max_calls: u32,
+        entrypoints: Vec<Felt>,
+        targets: Vec<Felt>,
+        limit: Option<(u128, u128, u64)>,
+        /// A term changed after the owner signed.
+        altered: bool,
+        /// Signed by the owner key before the last rotation (naming the current version).
+        previous_owner: bool,
+    },
+    /// The key's first use with its kept grant (again, if it was used before).
+    UseGrant {
+        key: u64,
+        calls: Vec<Call>,
+    },
+    /// `set_public_key` to a new owner key.
+    RotateOwner,
     SetValidAfter {
         key: u64,
         /// Seconds from now (None: no start time).
@@ -75,6 +103,153 @@ enum Op {
         key: u64,
         stale: bool,
     },
+}
+
+/// What a sequence keeps beside the chain: grants made, and the owner keys used so far.
+#[derive(Default)]
+struct Keeper {
+    grants: BTreeMap<u64, SignedGrant>,
+    owners: Vec<SigningKey>,
+}
+
+impl Keeper {
+    /// A grant use of a key without a grant goes to the first key that has one (a use of
+    /// nothing tests nothing).
+    fn aim(&self, op: Op) -> Op {
+        match op {
+            Op::UseGrant { key, calls } if !self.grants.contains_key(&key) => Op::UseGrant {
+                key: self.grants.keys().next().copied().unwrap_or(key),
+                calls,
+            },
+            other => other,
+        }
+    }
+}
+
+fn random_op(rng: &mut StdRng, f: &Fixture) -> Op {
+    let key = rng.gen_range(0..KEYS);
+    // Three in ten steps set an agent limit, try one, or revoke a session by itself.
+    if rng.gen_bool(0.3) {
+        return random_limit_op(rng, f, key);
+    }
+    let selectors = [sel("record_score"), sel("reset_score"), sel("transfer")];
+    match rng.gen_range(0..130) {
+        0..=24 => {
+            let mut entrypoints: Vec<Felt> = selectors
+                .iter()
+                .copied()
+                .filter(|_| rng.gen_bool(0.4))
+                .collect();
+            if rng.gen_bool(0.05) {
+                entrypoints.push(Felt::ZERO);
+            }
+            if rng.gen_bool(0.05) && !entrypoints.is_empty() {
+                entrypoints.push(entrypoints[0]);
+            }
+            Op::Register {
+                key,
+                lifetime: *[-5i64, 30, 300, 3000].choose(rng).unwrap_or(&300),
+                max_calls: *[0u32, 1, 2, 3, 5].choose(rng).unwrap_or(&3),
+                entrypoints,
+            }
+        }
+        25..=69 => {
+            let calls = random_calls(rng, f);
+            Op::Use {
+                key,
+                calls,
+                stale: rng.gen_bool(0.5),
+            }
+        }
+        70..=75 => Op::Revoke { key },
+        76..=78 => Op::RevokeAll,
+        79..=88 => Op::AdvanceTime {
+            seconds: *[10u64, 60, 400].choose(rng).unwrap_or(&60),
+        },
+        89..=95 => {
+            let mut targets: Vec<Felt> = [f.scoreboard, STRK_ADDRESS]
+                .into_iter()
+                .filter(|_| rng.gen_bool(0.5))
+                .collect();
+            if rng.gen_bool(0.08) {
+                targets.push(f.address());
+            }
+            Op::SetTargets { key, targets }
+        }
+        96..=101 => Op::SetPolicy {
+            key,
+            per_call: *[4u128, 8].choose(rng).unwrap_or(&4),
+            per_window: *[3u128, 10, 20].choose(rng).unwrap_or(&10),
+            // The edges: refused (0), one second, short, block-time scale (a window longer
+            // than the chain's age, which must still open), the longest allowed.
+            window: *[
+                0u64,
+                1,
+                50,
+                500,
+                1_800_000_000,
+                constants::MAX_WINDOW_SECONDS,
+            ]
+            .choose(rng)
+            .unwrap_or(&50),
+        },
+        102 => Op::RemovePolicy { key },
+        103..=114 => random_grant(rng, f, key),
+        115..=127 => Op::UseGrant {
+            key,
+            // Mostly a play, which a well-formed grant allows.
+            calls: if rng.gen_bool(0.6) {
+                vec![f.play(rng.gen_range(1..10))]
+            } else {
+                random_calls(rng, f)
+            },
+        },
+        _ => Op::RotateOwner,
+    }
+}
+
+fn random_grant(rng: &mut StdRng, f: &Fixture, key: u64) -> Op {
+    if rng.gen_bool(0.7) {
+        // A grant that lets the key play: the common case, so that first uses land.
+        return Op::MakeGrant {
+            key,
+            lifetime: 3000,
+            max_calls: rng.gen_range(1..=3),
+            entrypoints: vec![sel("record_score")],
+            targets: vec![f.scoreboard],
+            limit: None,
+            altered: false,
+            previous_owner: false,
+        };
+    }
+    let selectors = [sel("record_score"), sel("reset_score"), sel("transfer")];
+    let mut targets: Vec<Felt> = [f.scoreboard, STRK_ADDRESS]
+        .into_iter()
+        .filter(|_| rng.gen_bool(0.5))
+        .collect();
+    if rng.gen_bool(0.05) {
+        targets.push(f.address());
+    }
+    Op::MakeGrant {
+        key,
+        lifetime: *[-5i64, 300, 3000].choose(rng).unwrap_or(&300),
+        max_calls: *[0u32, 1, 2, 4].choose(rng).unwrap_or(&2),
+        entrypoints: selectors
+            .iter()
+            .copied()
+            .filter(|_| rng.gen_bool(0.5))
+            .collect(),
+        targets,
+        limit: rng.gen_bool(0.5).then(|| {
+            (
+                *[4u128, 8].choose(rng).unwrap_or(&4),
+                *[3u128, 10].choose(rng).unwrap_or(&10),
+                *[0u64, 50, 500].choose(rng).unwrap_or(&50),
+            )
+        }),
+        altered: rng.gen_bool(0.1),
+        previous_owner: rng.gen_bool(0.1),
+    }
 }
 
 /// Transfer recipients: the rules' allowed set draws from the first two.
@@ -188,100 +363,34 @@ fn random_limit_op(rng: &mut StdRng, f: &Fixture, key: u64) -> Op {
     }
 }
 
-fn random_op(rng: &mut StdRng, f: &Fixture) -> Op {
-    let key = rng.gen_range(0..KEYS);
-    // A third of the steps set an agent limit, try one, or revoke a session by itself.
-    if rng.gen_bool(0.35) {
-        return random_limit_op(rng, f, key);
-    }
-    let selectors = [sel("record_score"), sel("reset_score"), sel("transfer")];
-    match rng.gen_range(0..100) {
-        0..=24 => {
-            let mut entrypoints: Vec<Felt> = selectors
-                .iter()
-                .copied()
-                .filter(|_| rng.gen_bool(0.4))
-                .collect();
-            if rng.gen_bool(0.05) {
-                entrypoints.push(Felt::ZERO);
-            }
-            if rng.gen_bool(0.05) && !entrypoints.is_empty() {
-                entrypoints.push(entrypoints[0]);
-            }
-            Op::Register {
-                key,
-                lifetime: *[-5i64, 30, 300, 3000].choose(rng).unwrap_or(&300),
-                max_calls: *[0u32, 1, 2, 3, 5].choose(rng).unwrap_or(&3),
-                entrypoints,
-            }
-        }
-        25..=64 => {
-            let n = rng.gen_range(1..=3);
-            let calls = (0..n)
-                .map(|_| match rng.gen_range(0..100) {
-                    0..=39 => f.play(rng.gen_range(1..10)),
-                    40..=54 => Call {
-                        to: f.scoreboard,
-                        selector: sel("reset_score"),
-                        calldata: vec![f.address()],
-                    },
-                    55..=79 => Call {
-                        to: STRK_ADDRESS,
-                        selector: sel("transfer"),
-                        calldata: vec![
-                            Felt::from(*RECIPIENTS.choose(rng).unwrap_or(&RECIPIENTS[0])),
-                            Felt::from(rng.gen_range(1u32..=8)),
-                            Felt::ZERO,
-                        ],
-                    },
-                    80..=87 => f.self_call("get_public_key", vec![]),
-                    _ => Call {
-                        to: f.scoreboard,
-                        selector: constants::SELECTOR_UPGRADE,
-                        calldata: vec![],
-                    },
-                })
-                .collect();
-            Op::Use {
-                key,
-                calls,
-                stale: rng.gen_bool(0.5),
-            }
-        }
-        65..=71 => Op::Revoke { key },
-        72..=74 => Op::RevokeAll,
-        75..=84 => Op::AdvanceTime {
-            seconds: *[10u64, 60, 400].choose(rng).unwrap_or(&60),
-        },
-        85..=91 => {
-            let mut targets: Vec<Felt> = [f.scoreboard, STRK_ADDRESS]
-                .into_iter()
-                .filter(|_| rng.gen_bool(0.5))
-                .collect();
-            if rng.gen_bool(0.08) {
-                targets.push(f.address());
-            }
-            Op::SetTargets { key, targets }
-        }
-        92..=97 => Op::SetPolicy {
-            key,
-            per_call: *[4u128, 8].choose(rng).unwrap_or(&4),
-            per_window: *[3u128, 10, 20].choose(rng).unwrap_or(&10),
-            // The edges: refused (0), one second, short, block-time scale (a window longer
-            // than the chain's age, which must still open), the longest allowed.
-            window: *[
-                0u64,
-                1,
-                50,
-                500,
-                1_800_000_000,
-                constants::MAX_WINDOW_SECONDS,
-            ]
-            .choose(rng)
-            .unwrap_or(&50),
-        },
-        _ => Op::RemovePolicy { key },
-    }
+fn random_calls(rng: &mut StdRng, f: &Fixture) -> Vec<Call> {
+    let n = rng.gen_range(1..=3);
+    let calls: Vec<Call> = (0..n)
+        .map(|_| match rng.gen_range(0..100) {
+            0..=39 => f.play(rng.gen_range(1..10)),
+            40..=54 => Call {
+                to: f.scoreboard,
+                selector: sel("reset_score"),
+                calldata: vec![f.address()],
+            },
+            55..=79 => Call {
+                to: STRK_ADDRESS,
+                selector: sel("transfer"),
+                calldata: vec![
+                    Felt::from(*RECIPIENTS.choose(rng).unwrap_or(&RECIPIENTS[0])),
+                    Felt::from(rng.gen_range(1u32..=8)),
+                    Felt::ZERO,
+                ],
+            },
+            80..=87 => f.self_call("get_public_key", vec![]),
+            _ => Call {
+                to: f.scoreboard,
+                selector: constants::SELECTOR_UPGRADE,
+                calldata: vec![],
+            },
+        })
+        .collect();
+    calls
 }
 
 fn session_for(key: u64, valid_until: u64) -> TestSession {
@@ -302,6 +411,7 @@ fn random_setter(rng: &mut StdRng, f: &Fixture, key: u64) -> Op {
 async fn apply(
     f: &Fixture,
     model: &mut AccountModel,
+    keeper: &mut Keeper,
     op: &Op,
 ) -> (Result<(), Option<ContractError>>, Result<(), ContractError>) {
     let now = f.devnet.block_timestamp().await.expect("time");
@@ -393,6 +503,36 @@ async fn apply(
                 .await;
             (chain, model.remove_spending_policy(pk(*key), STRK_ADDRESS))
         }
+        Op::MakeGrant { .. } => {
+            let signed = make_grant(f, model, keeper, op, now);
+            if let Op::MakeGrant { key, .. } = op {
+                keeper.grants.insert(*key, signed);
+            }
+            return (Ok(()), Ok(()));
+        }
+        Op::UseGrant { key, calls } => {
+            let Some(signed) = keeper.grants.get(key) else {
+                return (Ok(()), Ok(()));
+            };
+            let s = session_for(*key, signed.grant.valid_until);
+            let chain = f
+                .grant_execute(&s, signed, calls.clone())
+                .await
+                .expect("sent");
+            let registration = signed.grant.registration();
+            (
+                chain,
+                model.execute_session_with_grant(signed, registration, calls, now),
+            )
+        }
+        Op::RotateOwner => {
+            let next = SigningKey::from_secret_scalar(Felt::from(0x0e0_0000 + keeper.owners.len()));
+            let public = next.verifying_key().scalar();
+            let chain = owner(vec![f.self_call("set_public_key", vec![public])]).await;
+            model.set_public_key(public);
+            keeper.owners.push(next);
+            (chain, Ok(()))
+        }
         Op::SetValidAfter { key, after } => {
             let valid_after = after.map_or(0, |a| now + a);
             let chain = owner(vec![f.valid_after_call(pk(*key), valid_after)]).await;
@@ -433,6 +573,62 @@ async fn apply(
         }
     };
     (chain.outcome(), expected)
+}
+
+/// The grant a `MakeGrant` describes, on the model's current state, signed as it says.
+fn make_grant(
+    f: &Fixture,
+    model: &AccountModel,
+    keeper: &Keeper,
+    op: &Op,
+    now: u64,
+) -> SignedGrant {
+    let Op::MakeGrant {
+        key,
+        lifetime,
+        max_calls,
+        entrypoints,
+        targets,
+        limit,
+        altered,
+        previous_owner,
+    } = op
+    else {
+        unreachable!("make_grant of another op")
+    };
+    let public_key = session_for(*key, 0).public_key;
+    let grant = stark_sessions_abi::SessionGrant {
+        account: f.address(),
+        session_key: public_key,
+        valid_until: (now as i64 + lifetime) as u64,
+        max_calls: *max_calls,
+        entrypoints: entrypoints.clone(),
+        targets: targets.clone(),
+        spending_limits: limit
+            .iter()
+            .map(|(per_call, per_window, window)| GrantSpendingLimit {
+                token: STRK_ADDRESS,
+                max_per_call: U256::from_u128(*per_call),
+                max_per_window: U256::from_u128(*per_window),
+                window_seconds: *window,
+            })
+            .collect(),
+        key_generation: model.session_generation(public_key),
+        sessions_epoch: model.epoch(),
+        owner_key_version: model.owner_key_version(),
+    };
+    let owners = &keeper.owners;
+    let stranger = SigningKey::from_secret_scalar(Felt::from(0xbad_u32));
+    let signer = match (*previous_owner, owners.len()) {
+        (true, n) if n >= 2 => &owners[n - 2],
+        (true, _) => &stranger,
+        _ => owners.last().unwrap_or(&stranger),
+    };
+    let mut signed = f.sign_grant(grant, signer).expect("signs");
+    if *altered {
+        signed.grant.max_calls += 1;
+    }
+    signed
 }
 
 /// The (target, selector) pairs the sequences put rules on.
@@ -535,31 +731,47 @@ async fn model_and_contract_agree_on_random_operation_sequences() {
     let (mut steps, mut accepted, mut refused) = (0usize, 0usize, 0usize);
     // Uses signed under a key's previous registration that reached the registration check.
     let mut stale_refused = 0usize;
+    // First uses carrying a grant: accepted, and refused by one of the grant's own checks.
+    let (mut granted, mut grant_refused) = (0usize, 0usize);
+    let mut grant_reasons: std::collections::BTreeMap<&str, usize> = Default::default();
     // Refusals by an agent limit, and sessions that revoked themselves.
     let (mut limit_refused, mut self_revoked) = (0usize, 0usize);
     for sequence in 0..SEQUENCES {
         f.redeploy_account(sequence as u64)
             .await
             .expect("fresh account");
-        let mut model = AccountModel::new(f.address());
-        let length = rng.gen_range(6..=12);
+        let owner_key = f.account.owner.verifying_key().scalar();
+        let mut model = AccountModel::with_owner(f.address(), f.devnet.chain_id(), owner_key);
+        let mut keeper = Keeper {
+            owners: vec![f.account.owner.clone()],
+            ..Keeper::default()
+        };
+        let length = 4 + rng.gen_range(6..=14);
         for step in 0..length {
-            // Two live sessions to start with, so that the limits have sessions to bind.
             let op = match step {
+                // Two live sessions to start with, and two limits on the first, so that most
+                // sequences try some.
                 0 | 1 => Op::Register {
                     key: step as u64,
                     lifetime: 3000,
                     max_calls: 5,
                     entrypoints: vec![],
                 },
-                // Then two limits on the first, so that most sequences try some.
                 2 | 3 => random_setter(&mut rng, &f, 0),
-                _ => random_op(&mut rng, &f),
+                _ => keeper.aim(random_op(&mut rng, &f)),
             };
-            let (chain, expected) = apply(&f, &mut model, &op).await;
+            let grant_use =
+                matches!(&op, Op::UseGrant { key, .. } if keeper.grants.contains_key(key));
+            let (chain, expected) = apply(&f, &mut model, &mut keeper, &op).await;
+            if matches!(op, Op::RotateOwner) && chain.is_ok() {
+                f.account.owner = keeper.owners.last().cloned().expect("the new owner");
+            }
             steps += 1;
             if expected == Err(ContractError::SessionRegistrationMismatch) {
                 stale_refused += 1;
+            }
+            if grant_use && chain.is_ok() {
+                granted += 1;
             }
             if matches!(
                 expected,
@@ -575,6 +787,13 @@ async fn model_and_contract_agree_on_random_operation_sequences() {
             }
             if matches!(op, Op::RevokeOwn { .. }) && expected.is_ok() {
                 self_revoked += 1;
+            }
+
+            if let Err(e) = expected {
+                if e.as_str().starts_with("grant/") {
+                    grant_refused += 1;
+                    *grant_reasons.entry(e.as_str()).or_default() += 1;
+                }
             }
             if chain.is_ok() {
                 accepted += 1
@@ -595,8 +814,9 @@ async fn model_and_contract_agree_on_random_operation_sequences() {
     }
     println!(
         "differential: {SEQUENCES} sequences, {steps} steps ({accepted} accepted, {refused} refused, \
-         {stale_refused} signed under an earlier registration, {limit_refused} refused by an \
-         agent limit, {self_revoked} self-revocations), {} disagreements",
+         {stale_refused} signed under an earlier registration, {granted} granted first uses, \
+         {grant_refused} grants refused: {grant_reasons:?}, {limit_refused} refused by an agent \
+         limit, {self_revoked} self-revocations), {} disagreements",
         disagreements.len()
     );
     assert!(
@@ -611,6 +831,10 @@ async fn model_and_contract_agree_on_random_operation_sequences() {
     assert!(
         stale_refused > 10,
         "the sequences exercise signatures made before a re-registration"
+    );
+    assert!(
+        granted > 10 && grant_refused > 10,
+        "the sequences exercise grants used and grants refused"
     );
     assert!(
         limit_refused > 10 && self_revoked > 3,

@@ -83,3 +83,28 @@ async fn agent_limits_cost_what_the_issue_allows() {
         "(u) {guarded} > (f) {limited} + 2 x {balance_of}"
     );
 }
+
+/// (s) a new session's first use with a grant, relayed (measured 3_249_760 when set).
+const GRANT_FIRST_USE_CEILING: u64 = 3_412_248;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_granted_first_use_stays_under_its_ceiling_and_later_uses_cost_what_e_costs() {
+    let paths = Paths::setup(0).await.expect("paths");
+    gas(&paths.session_relayed().await.expect("sent")).expect("warm-up succeeded");
+    paths.grant_then_use().await.expect("warm-up");
+    let (first_use, later) = paths.grant_then_use().await.expect("sent");
+    let first_use = gas(&first_use).expect("(s)");
+    let later = gas(&later).expect("(s')");
+    let session = gas(&paths.session_relayed().await.expect("sent")).expect("(e)");
+    println!(
+        "L2 gas: (s) granted first use {first_use}, (s') its second use {later}, (e) {session}"
+    );
+    assert!(
+        first_use <= GRANT_FIRST_USE_CEILING,
+        "(s) {first_use} > {GRANT_FIRST_USE_CEILING}"
+    );
+    assert_eq!(
+        later, session,
+        "a granted session's later use costs what (e) costs"
+    );
+}

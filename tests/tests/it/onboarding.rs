@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use stark_sessions_abi::{Felt, SessionStatus};
 use stark_sessions_client::{
-    Deployment, Network, Owner, PaymasterAuth, PaymasterClient, SessionClient, SessionError,
-    SessionSpec,
+    grant_session, Deployment, EnvelopeParams, GrantBasis, Network, Owner, PaymasterAuth,
+    PaymasterClient, SessionClient, SessionError, SessionSpec,
 };
 use stark_sessions_devnet::Devnet;
 use stark_sessions_tests::client::session_client;
@@ -29,6 +29,85 @@ fn play_spec(fixture: &Fixture) -> SessionSpec {
         spending_limits: vec![],
         limits: Default::default(),
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_granted_first_move_deploys_the_account_in_the_same_sponsored_transaction() {
+    let fixture = Fixture::new(0x0b0b).await.expect("fixture");
+    let pm = PaymasterHarness::start(PaymasterHarness::config(&fixture, None))
+        .await
+        .expect("paymaster");
+    let client = session_client(&fixture, &pm).await.expect("client");
+    let key = new_owner();
+    let salt = Felt::from(79u8);
+    let d = Deployment::session_account(key.verifying_key().scalar(), salt).expect("address");
+    assert_eq!(client.strk_balance(d.address).await.expect("balance"), 0);
+    // The owner grants offline, for an account that does not exist yet.
+    let owner = Owner::new(d.address, key.clone());
+    let now = fixture.devnet.block_timestamp().await.expect("time");
+    let mut session = grant_session(
+        &owner,
+        client.chain_id(),
+        PIN,
+        &play_spec(&fixture),
+        GrantBasis::NEW_ACCOUNT,
+        now,
+        EnvelopeParams::default(),
+    )
+    .expect("granted");
+    let handle = session.unlock(PIN).expect("unlock");
+    let before = fixture.plays().await.expect("plays");
+    // Another owner key's salt does not give the session's account: refused, nothing sent.
+    let e = client
+        .deploy_and_play(&mut session, &handle, Felt::ONE, salt, &[fixture.play(1)])
+        .await
+        .expect_err("another owner's account");
+    assert!(e.to_string().contains("not the session's account"), "{e}");
+    let deployed = client
+        .deploy_and_play(
+            &mut session,
+            &handle,
+            owner.public_key(),
+            salt,
+            &[fixture.play(4)],
+        )
+        .await
+        .expect("deployed and played");
+    assert_eq!(deployed.address, d.address);
+    assert!(session.grant.is_none(), "the grant is dropped once used");
+    // One transaction: it deployed the account and registered the session (the account's
+    // SessionKeyAdded is in its receipt), and played.
+    let receipt = fixture
+        .devnet
+        .receipt(deployed.transaction_hash)
+        .await
+        .expect("the deploy-and-invoke landed");
+    let added = sel("SessionKeyAdded");
+    assert!(
+        receipt
+            .receipt
+            .events()
+            .iter()
+            .any(|e| e.from_address == d.address && e.keys.first() == Some(&added)),
+        "the session was registered in the deployment's transaction"
+    );
+    assert_eq!(fixture.plays().await.expect("plays"), before + 1);
+    let info = client.session_info(&session).await.expect("info");
+    assert_eq!(
+        (info.status, info.remaining_calls),
+        (SessionStatus::Active, 4)
+    );
+    assert_eq!(
+        client.strk_balance(d.address).await.expect("balance"),
+        0,
+        "the owner never paid anything"
+    );
+    // The session goes on with ordinary executions.
+    client
+        .execute_session(&mut session, &handle, &[fixture.play(1)])
+        .await
+        .expect("a second move");
+    assert_eq!(fixture.plays().await.expect("plays"), before + 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,6 +2,7 @@
 
 mod account;
 mod devnet;
+mod grant;
 mod keys;
 mod logs;
 mod owner;

@@ -50,8 +50,19 @@ fn selector_names() -> Vec<(Felt, &'static str)> {
 /// The breakdown of one relayed session transfer (row (e)), as a note.
 pub async fn session_transfer(paths: &Paths) -> Result<String> {
     let relayed = paths.session_relayed().await?;
-    let Relayed::Ok(receipt) = &relayed else {
-        bail!("the session transfer failed: {relayed:?}");
+    of(paths, "(e)", &relayed).await
+}
+
+/// The breakdown of a granted session's first transfer (row (s)), as a note.
+pub async fn granted_first_use(paths: &Paths) -> Result<String> {
+    let (first_use, _) = paths.grant_then_use().await?;
+    of(paths, "(s)", &first_use).await
+}
+
+/// The breakdown of the relayed transaction `relayed` of row `label`.
+async fn of(paths: &Paths, label: &str, relayed: &Relayed) -> Result<String> {
+    let Relayed::Ok(receipt) = relayed else {
+        bail!("the {label} transaction failed: {relayed:?}");
     };
     let hash = *receipt.receipt.transaction_hash();
     let provider = paths.fixture.devnet.provider();
@@ -89,7 +100,7 @@ pub async fn session_transfer(paths: &Paths) -> Result<String> {
     let total = relayed.l2_gas().unwrap_or_default();
     let rest = total.saturating_sub(invoked + data + events);
     Ok(format!(
-        "Breakdown of (e), L2 gas {total} (trace invocations, then what the transaction carries):\n\n{}\n\
+        "Breakdown of {label}, L2 gas {total} (trace invocations, then what the transaction carries):\n\n{}\n\
          - calldata {} felts + signature {} felts at {GAS_PER_DATA_FELT} each: {data}\n\
          - events (keys x{EVENT_KEY_FACTOR} + data, at {GAS_PER_DATA_FELT} a felt): {events}\n\
          - the rest, the protocol's per-transaction work (OS steps, new storage slots at \

@@ -20,11 +20,24 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<Relayed>>,
 {
+    median(|| {
+        let run = op();
+        async move { gas(&run.await?) }
+    })
+    .await
+}
+
+/// The median of [`RUNS`] runs of `op` (a figure in L2 gas) after one warm-up run.
+async fn median<F, Fut>(mut op: F) -> Result<u64>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<u64>>,
+{
     // One warm-up: the first write to a slot (a nonce word, a balance) costs more than later ones.
-    gas(&op().await?)?;
+    op().await?;
     let mut runs = Vec::with_capacity(RUNS);
     for _ in 0..RUNS {
-        runs.push(gas(&op().await?)?);
+        runs.push(op().await?);
     }
     runs.sort_unstable();
     Ok(runs[RUNS / 2])
@@ -46,6 +59,38 @@ async fn balance_of_cost(paths: &Paths) -> Result<u64> {
 /// any must cost the same, within 2 %.
 const SESSION_BEFORE_LIMITS: u64 = 2_073_600;
 
+/// Rows (r), (s) and (s'): a new session registered then used, granted and used, and the
+/// granted session's second use.
+struct NewSession {
+    register_then_use: u64,
+    grant_first_use: u64,
+    grant_later_use: u64,
+}
+
+async fn measure_new_session(paths: &Paths) -> Result<NewSession> {
+    let register_then_use = median(|| async {
+        let (registration, first_use) = paths.register_then_use().await?;
+        Ok(gas(&registration)? + gas(&first_use)?)
+    })
+    .await
+    .context("(r)")?;
+    let later = std::cell::RefCell::new(Vec::new());
+    let grant_first_use = median(|| async {
+        let (first_use, second) = paths.grant_then_use().await?;
+        later.borrow_mut().push(gas(&second)?);
+        gas(&first_use)
+    })
+    .await
+    .context("(s)")?;
+    let mut later = later.into_inner();
+    later.sort_unstable();
+    Ok(NewSession {
+        register_then_use,
+        grant_first_use,
+        grant_later_use: later[later.len() / 2],
+    })
+}
+
 /// The measured figures, L2 gas.
 struct Figures {
     oz_direct: u64,
@@ -62,6 +107,7 @@ struct Figures {
     balance_of: u64,
     multicall: u64,
     bundles: Vec<(usize, u64)>,
+    new_session: NewSession,
 }
 
 async fn measure(paths: &Paths) -> Result<Figures> {
@@ -103,6 +149,7 @@ async fn measure(paths: &Paths) -> Result<Figures> {
             .await
             .context("(g)")?,
         bundles,
+        new_session: measure_new_session(paths).await?,
     })
 }
 
@@ -179,6 +226,30 @@ fn rows(x: &Figures) -> Vec<Row> {
         row("(u) (f) with the loss guard on STRK", x.guarded, 1, a, b),
         row("(g) session, 5-call multicall", x.multicall, 5, a, b),
     ]);
+    let n = &x.new_session;
+    rows.extend([
+        row(
+            "(r) a new session: registration relayed + first use relayed",
+            n.register_then_use,
+            1,
+            a,
+            b,
+        ),
+        row(
+            "(s) a new session: first use with a grant, relayed",
+            n.grant_first_use,
+            1,
+            a,
+            b,
+        ),
+        row(
+            "(s') a granted session's second use, relayed",
+            n.grant_later_use,
+            1,
+            a,
+            b,
+        ),
+    ]);
     for (n, gas) in &x.bundles {
         rows.push(row(
             &format!("(h) bundle of {n} session executions"),
@@ -201,36 +272,50 @@ fn goals(x: &Figures) -> Vec<String> {
         .unwrap_or(f64::INFINITY);
     let checks = x.session.saturating_sub(x.floor);
     let checks_verdict = if checks <= 250_000 { "met" } else { "not met" };
-    let mut out = vec![
-        format!(
-            "Goal (e) - (z) <= 250000 L2 gas (the session checks over the floor): {checks} — \
+    let mut out =
+        vec![
+            format!(
+                "Goal (e) - (z) <= 250000 L2 gas (the session checks over the floor): {checks} — \
              {checks_verdict}."
-        ),
-        goal("(e) <= 0.75 x (b)", x.session as f64 / b, 0.75, "x"),
-        goal("(f) <= 0.85 x (b)", x.limited as f64 / b, 0.85, "x"),
-        goal(
-            "(e) within 2 % of its cost before the agent limits (2 073 600)",
-            x.session as f64 / SESSION_BEFORE_LIMITS as f64,
-            1.02,
-            "x",
-        ),
-        gas_goal("(t) <= (e) + 60 000", x.ruled, x.session + 60_000),
-        gas_goal(
-            &format!(
-                "(u) <= (f) + 2 x one balance_of call ({} L2 gas each)",
-                x.balance_of
             ),
-            x.guarded,
-            x.limited + 2 * x.balance_of,
+            goal("(e) <= 0.75 x (b)", x.session as f64 / b, 0.75, "x"),
+            goal("(f) <= 0.85 x (b)", x.limited as f64 / b, 0.85, "x"),
+            goal(
+                "(h) N=8 per execution <= 0.95 x (a)",
+                bundle_8 / a,
+                0.95,
+                "x",
+            ),
+            goal("(d) <= 0.90 x (a)", x.owner_direct as f64 / a, 0.90, "x"),
+            goal(
+                "(s) <= 0.60 x (r)",
+                x.new_session.grant_first_use as f64 / x.new_session.register_then_use as f64,
+                0.60,
+                "x",
+            ),
+            format!(
+            "Goal (s') = (e), a granted session's later use costs what a registered one's does: \
+             {} vs {} — {}.",
+            x.new_session.grant_later_use,
+            x.session,
+            if x.new_session.grant_later_use == x.session { "met" } else { "not met" }
         ),
-        goal(
-            "(h) N=8 per execution <= 0.95 x (a)",
-            bundle_8 / a,
-            0.95,
-            "x",
-        ),
-        goal("(d) <= 0.90 x (a)", x.owner_direct as f64 / a, 0.90, "x"),
-    ];
+            goal(
+                "(e) within 2 % of its cost before the agent limits (2 073 600)",
+                x.session as f64 / SESSION_BEFORE_LIMITS as f64,
+                1.02,
+                "x",
+            ),
+            gas_goal("(t) <= (e) + 60 000", x.ruled, x.session + 60_000),
+            gas_goal(
+                &format!(
+                    "(u) <= (f) + 2 x one balance_of call ({} L2 gas each)",
+                    x.balance_of
+                ),
+                x.guarded,
+                x.limited + 2 * x.balance_of,
+            ),
+        ];
     out.insert(
         2,
         match x.argent {
@@ -259,6 +344,18 @@ fn summary(x: &Figures) -> Vec<(&'static str, Value)> {
         ("gas_session_loss_guard_relayed", json!(x.guarded)),
         ("gas_balance_of_call", json!(x.balance_of)),
         ("gas_bundle_8_per_execution", json!(bundle_8)),
+        (
+            "gas_register_then_use_relayed",
+            json!(x.new_session.register_then_use),
+        ),
+        (
+            "gas_grant_first_use_relayed",
+            json!(x.new_session.grant_first_use),
+        ),
+        (
+            "gas_grant_later_use_relayed",
+            json!(x.new_session.grant_later_use),
+        ),
     ]
 }
 
@@ -269,6 +366,7 @@ pub async fn run() -> Result<Section> {
     let figures = measure(&paths).await?;
     let mut notes = goals(&figures);
     notes.push(breakdown::session_transfer(&paths).await?);
+    notes.push(breakdown::granted_first_use(&paths).await?);
     notes.push(format!(
         "Each figure is the median of {RUNS} runs after one warm-up run; ratios in the last \
          column are per transfer against (a), and `vs (b)` against the relayed OZ baseline. \
