@@ -1248,6 +1248,49 @@ mod tests {
     }
 
     #[test]
+    fn the_loss_guard_charges_the_larger_of_the_loss_and_the_count() {
+        let mut m = registered(9);
+        m.set_spending_policy(KEY, TOKEN, U256::from_u128(10), U256::from_u128(100), 3_600)
+            .expect("policy");
+        assert_eq!(
+            m.set_session_loss_guards(KEY, &[GAME]),
+            Err(ContractError::SpendingNoPolicy)
+        );
+        m.set_session_loss_guards(KEY, &[TOKEN]).expect("guard");
+        let vu = m.session_registration(KEY);
+        let pay = [call(TOKEN, SELECTOR_TRANSFER, &[0x1, 10, 0])];
+        let lost = |amount: u128| [(TOKEN, U256::from_u128(amount))];
+        // A router pulled 20 more than the transfer: the window holds 30.
+        assert_eq!(
+            m.execute_session_with_losses(KEY, vu, &pay, 20, &lost(30)),
+            Ok(())
+        );
+        assert_eq!(
+            m.spending_policy(KEY, TOKEN).spent_in_window,
+            U256::from_u128(30)
+        );
+        // 70 left: a loss of 71 is refused and changes nothing.
+        let play = [call(GAME, PLAY, &[1])];
+        assert_eq!(
+            m.execute_session_with_losses(KEY, vu, &play, 21, &lost(71)),
+            Err(ContractError::SpendingLossGuard)
+        );
+        assert_eq!(m.session_data(KEY).calls_used, 1);
+        assert_eq!(
+            m.execute_session_with_losses(KEY, vu, &play, 21, &lost(70)),
+            Ok(())
+        );
+        // Without a policy left, the guard allows no loss at all.
+        m.remove_spending_policy(KEY, TOKEN).expect("removed");
+        let vu = m.session_registration(KEY);
+        assert_eq!(
+            m.execute_session(KEY, vu, &pay, 22),
+            Err(ContractError::SpendingLossGuard)
+        );
+        assert_eq!(m.execute_session(KEY, vu, &play, 22), Ok(()));
+    }
+
+    #[test]
     fn policy_ceilings_of_2_pow_128_or_more_are_refused() {
         let mut m = registered(1);
         let huge = U256 { low: 0, high: 1 };
