@@ -23,6 +23,17 @@ pub async fn session_client(fixture: &Fixture, pm: &PaymasterHarness) -> Result<
     Ok(SessionClient::connect(fixture.devnet.url().clone(), paymaster).await?)
 }
 
+/// A fresh devnet fixture (owner key from `owner_secret`), a paymaster serving it, and an
+/// SDK client of both.
+pub async fn sdk_setup(owner_secret: u64) -> Result<(Fixture, PaymasterHarness, SessionClient)> {
+    let fixture = Fixture::new(owner_secret).await.context("fixture")?;
+    let pm = PaymasterHarness::start(PaymasterHarness::config(&fixture, None))
+        .await
+        .context("paymaster")?;
+    let client = session_client(&fixture, &pm).await?;
+    Ok((fixture, pm, client))
+}
+
 /// The fixture's account owner.
 pub fn owner(fixture: &Fixture) -> Owner {
     Owner::new(fixture.address(), fixture.account.owner.clone())

@@ -9,19 +9,16 @@ use stark_sessions_abi::{ContractError, SessionStatus};
 use stark_sessions_client::{
     grant_session, EnvelopeParams, GrantBasis, SessionClient, SessionError, SessionSpec,
 };
-use stark_sessions_tests::client::{owner, session_client};
+use stark_sessions_tests::client::{owner, sdk_setup};
 use stark_sessions_tests::paymaster::PaymasterHarness;
 use stark_sessions_tests::{sel, Fixture};
 
 const PIN: &str = "482193";
 
 async fn setup(owner_secret: u64) -> (Fixture, PaymasterHarness, SessionClient) {
-    let fixture = Fixture::new(owner_secret).await.expect("fixture");
-    let pm = PaymasterHarness::start(PaymasterHarness::config(&fixture, None))
+    sdk_setup(owner_secret)
         .await
-        .expect("paymaster");
-    let client = session_client(&fixture, &pm).await.expect("client");
-    (fixture, pm, client)
+        .expect("devnet, paymaster and client")
 }
 
 fn game_spec(fixture: &Fixture, max_calls: u32) -> SessionSpec {

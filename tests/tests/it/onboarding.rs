@@ -33,11 +33,9 @@ fn play_spec(fixture: &Fixture) -> SessionSpec {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_granted_first_move_deploys_the_account_in_the_same_sponsored_transaction() {
-    let fixture = Fixture::new(0x0b0b).await.expect("fixture");
-    let pm = PaymasterHarness::start(PaymasterHarness::config(&fixture, None))
+    let (fixture, _pm, client) = stark_sessions_tests::client::sdk_setup(0x0b0b)
         .await
-        .expect("paymaster");
-    let client = session_client(&fixture, &pm).await.expect("client");
+        .expect("devnet, paymaster and client");
     let key = new_owner();
     let salt = Felt::from(79u8);
     let d = Deployment::session_account(key.verifying_key().scalar(), salt).expect("address");

@@ -10,6 +10,21 @@ use crate::session::{json_of, refused, Env};
 
 const PIN: &str = "482193";
 
+/// `session grant --account <account> <args>`.
+async fn grant(env: &Env, account: &str, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["session", "grant", "--account", account];
+    all.extend_from_slice(args);
+    env.run(&all, "").await
+}
+
+/// `session status --json` of the account's stored session.
+async fn status(env: &Env, account: &str) -> serde_json::Value {
+    json_of(
+        &env.run(&["session", "status", "--account", account, "--json"], "")
+            .await,
+    )
+}
+
 fn felt(value: &serde_json::Value) -> Felt {
     Felt::from_hex(value.as_str().expect("a hex string")).expect("a felt")
 }
@@ -22,18 +37,10 @@ async fn an_offline_grant_plays_on_the_first_exec_and_its_typed_data_hashes_in_s
     let created = env.create_game_session(&account).await;
     let key = felt(&created["public_key"]);
     let granted = json_of(
-        &env.run(
-            &[
-                "session",
-                "grant",
-                "--account",
-                &account,
-                "--offline",
-                "--owner-key-file",
-                &owner_key,
-                "--json",
-            ],
-            "",
+        &grant(
+            &env,
+            &account,
+            &["--offline", "--owner-key-file", &owner_key, "--json"],
         )
         .await,
     );
@@ -60,49 +67,24 @@ async fn an_offline_grant_plays_on_the_first_exec_and_its_typed_data_hashes_in_s
         env.fixture.session_status(key).await.expect("status"),
         SessionStatus::None
     );
-    let status = json_of(
-        &env.run(&["session", "status", "--account", &account, "--json"], "")
-            .await,
-    );
+    let shown = status(&env, &account).await;
     assert_eq!(
-        (status["granted"].clone(), status["is_active"].clone()),
+        (shown["granted"].clone(), shown["is_active"].clone()),
         (true.into(), true.into())
     );
     // Granting it again is refused: it carries a grant already.
-    let again = env
-        .run(
-            &[
-                "session",
-                "grant",
-                "--account",
-                &account,
-                "--offline",
-                "--owner-key-file",
-                &owner_key,
-            ],
-            "",
-        )
-        .await;
+    let again = grant(
+        &env,
+        &account,
+        &["--offline", "--owner-key-file", &owner_key],
+    )
+    .await;
     refused(&again, "carries a grant already");
 
     let game = format!("{:#x}", env.fixture.scoreboard);
     let call = format!("{game}:record_score:5");
     for _ in 0..2 {
-        let out = env
-            .run(
-                &[
-                    "session",
-                    "exec",
-                    "--account",
-                    &account,
-                    "--call",
-                    &call,
-                    "--pin-env",
-                    "TEST_PIN",
-                ],
-                PIN,
-            )
-            .await;
+        let out = env.exec(&account, &call, PIN).await;
         assert!(
             out.status.success(),
             "{}",
@@ -110,13 +92,10 @@ async fn an_offline_grant_plays_on_the_first_exec_and_its_typed_data_hashes_in_s
         );
     }
     assert_eq!(env.fixture.plays().await.expect("plays"), 2);
-    let status = json_of(
-        &env.run(&["session", "status", "--account", &account, "--json"], "")
-            .await,
-    );
-    assert_eq!(status["granted"], false);
-    assert_eq!(status["status"], "active");
-    assert_eq!(status["remaining_calls"], 3);
+    let shown = status(&env, &account).await;
+    assert_eq!(shown["granted"], false);
+    assert_eq!(shown["status"], "active");
+    assert_eq!(shown["remaining_calls"], 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -124,20 +103,7 @@ async fn a_wallet_signs_the_printed_typed_data_and_a_wrong_signature_stores_noth
     let env = Env::new(0x6a52).await;
     let account = env.account();
     env.create_game_session(&account).await;
-    let printed = json_of(
-        &env.run(
-            &[
-                "session",
-                "grant",
-                "--account",
-                &account,
-                "--typed-data-only",
-                "--json",
-            ],
-            "",
-        )
-        .await,
-    );
+    let printed = json_of(&grant(&env, &account, &["--typed-data-only", "--json"]).await);
     let hash = felt(&printed["message_hash"]);
     assert_eq!(
         starknetjs_message_hash(&printed["typed_data"], env.fixture.address())
@@ -149,62 +115,21 @@ async fn a_wallet_signs_the_printed_typed_data_and_a_wrong_signature_stores_noth
         .sign(&hash)
         .expect("signs");
     let wrong = format!("{:#x},{:#x}", stranger.r, stranger.s);
-    let out = env
-        .run(
-            &[
-                "session",
-                "grant",
-                "--account",
-                &account,
-                "--signature",
-                &wrong,
-            ],
-            "",
-        )
-        .await;
+    let out = grant(&env, &account, &["--signature", &wrong]).await;
     refused(&out, "is not the owner's");
-    let status = json_of(
-        &env.run(&["session", "status", "--account", &account, "--json"], "")
-            .await,
-    );
-    assert_eq!(status["granted"], false);
+    let shown = status(&env, &account).await;
+    assert_eq!(shown["granted"], false);
     // The owner's wallet signature is attached, and the session plays.
     let sig = env.fixture.account.owner.sign(&hash).expect("signs");
     let good = format!("{:#x},{:#x}", sig.r, sig.s);
-    let out = env
-        .run(
-            &[
-                "session",
-                "grant",
-                "--account",
-                &account,
-                "--signature",
-                &good,
-            ],
-            "",
-        )
-        .await;
+    let out = grant(&env, &account, &["--signature", &good]).await;
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let call = format!("{:#x}:record_score:1", env.fixture.scoreboard);
-    let out = env
-        .run(
-            &[
-                "session",
-                "exec",
-                "--account",
-                &account,
-                "--call",
-                &call,
-                "--pin-env",
-                "TEST_PIN",
-            ],
-            PIN,
-        )
-        .await;
+    let out = env.exec(&account, &call, PIN).await;
     assert!(
         out.status.success(),
         "{}",
@@ -235,20 +160,12 @@ async fn account_deploy_gasless_makes_the_granted_first_move_as_it_deploys() {
     );
     let account = address["address"].as_str().expect("address").to_owned();
     env.create_game_session(&account).await;
-    let out = env
-        .run(
-            &[
-                "session",
-                "grant",
-                "--account",
-                &account,
-                "--offline",
-                "--owner-key-file",
-                &new_owner,
-            ],
-            "",
-        )
-        .await;
+    let out = grant(
+        &env,
+        &account,
+        &["--offline", "--owner-key-file", &new_owner],
+    )
+    .await;
     assert!(
         out.status.success(),
         "{}",
@@ -290,11 +207,8 @@ async fn account_deploy_gasless_makes_the_granted_first_move_as_it_deploys() {
     );
     assert_eq!(deployed["address"], account.as_str());
     assert_eq!(env.fixture.plays().await.expect("plays"), 1);
-    let status = json_of(
-        &env.run(&["session", "status", "--account", &account, "--json"], "")
-            .await,
-    );
-    assert_eq!(status["status"], "active");
-    assert_eq!(status["granted"], false);
-    assert_eq!(status["remaining_calls"], 4);
+    let shown = status(&env, &account).await;
+    assert_eq!(shown["status"], "active");
+    assert_eq!(shown["granted"], false);
+    assert_eq!(shown["remaining_calls"], 4);
 }

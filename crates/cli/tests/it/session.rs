@@ -76,7 +76,7 @@ impl Env {
     }
 
     /// `session exec` of one call with the PIN from the environment.
-    async fn exec(&self, account: &str, call: &str, pin: &str) -> Output {
+    pub(crate) async fn exec(&self, account: &str, call: &str, pin: &str) -> Output {
         self.run(
             &[
                 "session",
