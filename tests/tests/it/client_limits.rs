@@ -5,25 +5,14 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use stark_sessions_abi::{ArgRule, Felt, SessionStatus, U256};
-use stark_sessions_client::{
-    AgentLimitSpec, CallRules, RateLimit, SessionClient, SessionSpec, SpendingLimit,
-};
+use stark_sessions_client::{AgentLimitSpec, CallRules, RateLimit, SessionSpec, SpendingLimit};
 use stark_sessions_devnet::STRK_ADDRESS;
-use stark_sessions_tests::client::{owner, session_client};
+use stark_sessions_tests::client::{owner, sdk_setup};
 use stark_sessions_tests::paymaster::PaymasterHarness;
-use stark_sessions_tests::{sel, Fixture};
+use stark_sessions_tests::sel;
 use starknet::core::types::Call;
 
 const PIN: &str = "482193";
-
-async fn setup(owner_secret: u64) -> (Fixture, PaymasterHarness, SessionClient) {
-    let fixture = Fixture::new(owner_secret).await.expect("fixture");
-    let pm = PaymasterHarness::start(PaymasterHarness::config(&fixture, None))
-        .await
-        .expect("paymaster");
-    let client = session_client(&fixture, &pm).await.expect("client");
-    (fixture, pm, client)
-}
 
 fn requests(pm: &PaymasterHarness) -> u64 {
     pm.paymaster.metrics().requests.load(Ordering::SeqCst)
@@ -66,7 +55,7 @@ fn agent_spec(friend: Felt, limits: AgentLimitSpec) -> SessionSpec {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_limits_are_registered_and_refused_in_preflight_with_their_own_codes() {
-    let (fixture, pm, client) = setup(0xa9e7).await;
+    let (fixture, pm, client) = sdk_setup(0xa9e7).await.expect("set-up");
     let owner = owner(&fixture);
     let friend = fixture.devnet.accounts()[3].address;
     let stranger = fixture.devnet.accounts()[4].address;
@@ -137,7 +126,7 @@ async fn agent_limits_are_registered_and_refused_in_preflight_with_their_own_cod
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_before_its_start_and_a_guard_without_a_limit_are_refused_before_signing() {
-    let (fixture, pm, client) = setup(0xa9e8).await;
+    let (fixture, pm, client) = sdk_setup(0xa9e8).await.expect("set-up");
     let owner = owner(&fixture);
     let friend = fixture.devnet.accounts()[3].address;
     let now = fixture.devnet.block_timestamp().await.expect("time");
