@@ -75,9 +75,15 @@ pub const OUTSIDE_EXECUTION_TYPE_HASH: felt252 =
 pub const GRANT_DOMAIN_NAME: felt252 = 'stark-sessions';
 pub const GRANT_DOMAIN_VERSION: felt252 = 1;
 pub const SESSION_GRANT_TYPE_HASH: felt252 =
-    0x1e7074a6d94ff14252c6a12a174350cb05c9e5d44bde4a1e662c49b4e03421c;
+    0x1650574fb0d0dbfcb189ddb2a6d534db924ababc328cfa592d73d5b239f392a;
 pub const SPENDING_LIMIT_TYPE_HASH: felt252 =
     0x1313dd1315a95b0d6c91fa6ea9dbae20cc8f37049488acca1d818c2878426bf;
+pub const ARG_RULE_TYPE_HASH: felt252 = 0x2ace28775edc36a66207ff0ad374ab75bf1d3fc784a0eff59f3e52f12e9433;
+pub const CALL_RULES_TYPE_HASH: felt252 = 0x25901c9d2e4a8a3ed47e5759241aad2787a67f3d3c037537f4b71294f6742fc;
+// How a grant's typed data names an argument rule's kind (RULE_*).
+pub const RULE_NAME_ONE_OF: felt252 = 'one-of';
+pub const RULE_NAME_AT_MOST: felt252 = 'at-most';
+pub const RULE_NAME_AT_LEAST: felt252 = 'at-least';
 pub const U256_TYPE_HASH: felt252 =
     0x3b143be38b811560b45593fb2a071ec4ddd0a020e10782be62ffe6f39e0e82c;
 // The SNIP-9 v2 domain's hash on Starknet's public chains (computed once; tied by a Rust test).

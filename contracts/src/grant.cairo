@@ -5,7 +5,7 @@
 use core::poseidon::poseidon_hash_span;
 use starknet::ContractAddress;
 use crate::constants;
-use crate::interfaces::{GrantSpendingLimit, SessionGrant};
+use crate::interfaces::{ArgRule, GrantCallRules, GrantSpendingLimit, SessionGrant};
 use crate::snip12::{hash_4, hash_5};
 
 /// The rev-1 preset `u256`: `poseidon(U256_TYPE_HASH, low, high)`.
@@ -31,6 +31,55 @@ fn hash_limits(limits: Span<GrantSpendingLimit>) -> felt252 {
     poseidon_hash_span(hashes.span())
 }
 
+/// A rule's kind as the typed data names it (`one-of`, `at-most`, `at-least`); a kind the
+/// account does not know hashes as its number (and is refused when the grant registers).
+fn kind_name(kind: u8) -> felt252 {
+    if kind == constants::RULE_ONE_OF {
+        constants::RULE_NAME_ONE_OF
+    } else if kind == constants::RULE_AT_MOST {
+        constants::RULE_NAME_AT_MOST
+    } else if kind == constants::RULE_AT_LEAST {
+        constants::RULE_NAME_AT_LEAST
+    } else {
+        kind.into()
+    }
+}
+
+fn hash_arg_rule(rule: @ArgRule) -> felt252 {
+    let wide = if *rule.wide {
+        1
+    } else {
+        0
+    };
+    hash_5(
+        constants::ARG_RULE_TYPE_HASH,
+        (*rule.word).into(),
+        kind_name(*rule.kind),
+        wide,
+        poseidon_hash_span(*rule.values),
+    )
+}
+
+fn hash_call_rules(all: Span<GrantCallRules>) -> felt252 {
+    let mut hashes = array![];
+    for call_rules in all {
+        let mut rules = array![];
+        for rule in *call_rules.rules {
+            rules.append(hash_arg_rule(rule));
+        }
+        hashes
+            .append(
+                hash_4(
+                    constants::CALL_RULES_TYPE_HASH,
+                    (*call_rules.target).into(),
+                    *call_rules.selector,
+                    poseidon_hash_span(rules.span()),
+                ),
+            );
+    }
+    poseidon_hash_span(hashes.span())
+}
+
 fn hash_targets(targets: Span<ContractAddress>) -> felt252 {
     let mut felts = array![];
     for target in targets {
@@ -47,7 +96,9 @@ fn hash_grant(
         constants::SESSION_GRANT_TYPE_HASH, account.into(), session_key, valid_until.into(),
         (*grant.max_calls).into(), poseidon_hash_span(*grant.entrypoints),
         hash_targets(*grant.targets), hash_limits(*grant.spending_limits),
-        (*grant.key_generation).into(), (*grant.sessions_epoch).into(),
+        (*grant.valid_after).into(), (*grant.rate_max_executions).into(),
+        (*grant.rate_window_seconds).into(), hash_call_rules(*grant.arg_rules),
+        hash_targets(*grant.loss_guards), (*grant.key_generation).into(), (*grant.sessions_epoch).into(),
         (*grant.owner_key_version).into(),
     ];
     poseidon_hash_span(fields.span())

@@ -32,6 +32,14 @@ pub struct GrantSpendingLimit {
     pub window_seconds: u64,
 }
 
+/// The argument rules a grant sets on one (target, selector): `set_session_arg_rules`'s terms.
+#[derive(Copy, Drop, Serde, Debug)]
+pub struct GrantCallRules {
+    pub target: ContractAddress,
+    pub selector: felt252,
+    pub rules: Span<ArgRule>,
+}
+
 /// The owner-signed terms of a session that registers itself on its first use (SNIP-12 typed
 /// data `SessionGrant`, see grant.cairo). It follows the four elements of that first outside
 /// execution's session signature, and the owner's `[r, s]` follows it. The session key and
@@ -44,6 +52,12 @@ pub struct SessionGrant {
     pub entrypoints: Span<felt252>,
     pub targets: Span<ContractAddress>,
     pub spending_limits: Span<GrantSpendingLimit>,
+    /// The agent limits (components/agent_limits.cairo): 0 and empty for none.
+    pub valid_after: u64,
+    pub rate_max_executions: u32,
+    pub rate_window_seconds: u64,
+    pub arg_rules: Span<GrantCallRules>,
+    pub loss_guards: Span<ContractAddress>,
     pub key_generation: u32,
     pub sessions_epoch: u32,
     pub owner_key_version: u32,

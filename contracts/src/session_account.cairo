@@ -18,7 +18,7 @@ pub mod SessionAccount {
     use crate::components::src5::SRC5Component;
     use crate::constants;
     use crate::errors::Errors;
-    use crate::interfaces::{GrantSpendingLimit, IAccount, IOwner, ISelfRevocation};
+    use crate::interfaces::{GrantSpendingLimit, IAccount, IOwner, ISelfRevocation, SessionGrant};
     use crate::loss_guard::AfterCalls;
 
     component!(path: SRC5Component, storage: src5, event: SRC5Event);
@@ -261,6 +261,16 @@ pub mod SessionAccount {
             now: u64,
         ) -> bool {
             self.get_contract().limits.starts_later(session_key, now)
+        }
+
+        fn put_granted_limits(
+            ref self: SessionManagerComponent::ComponentState<ContractState>,
+            session_key: felt252,
+            valid_until: u64,
+            grant: @SessionGrant,
+        ) -> u16 {
+            let mut contract = self.get_contract_mut();
+            contract.limits.put_granted(session_key, valid_until, grant)
         }
 
         fn add_policy(

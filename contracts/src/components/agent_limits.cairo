@@ -20,7 +20,9 @@ pub mod AgentLimitsComponent {
     use crate::components::spending_limits::SpendingLimitsComponent;
     use crate::constants;
     use crate::errors::Errors;
-    use crate::interfaces::{ArgRule, ISessionLimits, RuledCall, SessionLimits};
+    use crate::interfaces::{
+        ArgRule, GrantCallRules, ISessionLimits, RuledCall, SessionGrant, SessionLimits,
+    };
     use crate::loss_guard::{AfterCalls, AfterCallsTrait, GuardMeasure, balance_of, loss};
     use crate::record::{SessionRecord, SessionRecordTrait};
     use crate::rules::{
@@ -221,12 +223,62 @@ pub mod AgentLimitsComponent {
             ref self: ComponentState<TContractState>, session_key: felt252, valid_after: u64,
         ) {
             let record = self.live_record(session_key);
-            assert(valid_after < record.valid_until, Errors::SESSION_INVALID_CONFIG);
+            let on = self.put_valid_after(session_key, record.valid_until, valid_after);
+            self.commit(session_key, record, constants::LIMIT_TERMS, on);
+        }
+
+        /// The agent limits a grant names, on a registration that starts clean (nothing set
+        /// yet), in the order their setters check them; returns the record's limit bits. The
+        /// caller writes the record (its generation is the grant's registration).
+        fn put_granted(
+            ref self: ComponentState<TContractState>,
+            session_key: felt252,
+            valid_until: u64,
+            grant: @SessionGrant,
+        ) -> u16 {
+            let mut limits: u16 = 0;
+            if *grant.valid_after != 0 {
+                self.put_valid_after(session_key, valid_until, *grant.valid_after);
+                limits = limits | constants::LIMIT_TERMS;
+            }
+            let (rate_max, rate_window) = (*grant.rate_max_executions, *grant.rate_window_seconds);
+            if rate_max != 0 || rate_window != 0 {
+                self.put_rate_limit(session_key, rate_max, rate_window);
+                limits = limits | constants::LIMIT_TERMS;
+            }
+            let ruled = *grant.arg_rules;
+            assert(ruled.len() <= constants::MAX_RULED_CALLS, Errors::RULES_INVALID_CONFIG);
+            for call_rules in ruled {
+                let GrantCallRules { target, selector, rules } = *call_rules;
+                // Each (target, selector) once, with at least one rule.
+                assert(rules.len() != 0, Errors::RULES_INVALID_CONFIG);
+                assert(
+                    self.limit_rule_header.read((session_key, target, selector)) == 0,
+                    Errors::RULES_INVALID_CONFIG,
+                );
+                self.put_arg_rules(session_key, target, selector, rules);
+                limits = limits | constants::LIMIT_ARG_RULES;
+            }
+            if (*grant.loss_guards).len() != 0 {
+                self.put_loss_guards(session_key, *grant.loss_guards);
+                limits = limits | constants::LIMIT_LOSS_GUARD;
+            }
+            limits
+        }
+
+        /// Stores valid_after (checked against `valid_until`); whether the terms are now set.
+        fn put_valid_after(
+            ref self: ComponentState<TContractState>,
+            session_key: felt252,
+            valid_until: u64,
+            valid_after: u64,
+        ) -> bool {
+            assert(valid_after < valid_until, Errors::SESSION_INVALID_CONFIG);
             let mut terms = self.limit_terms.read(session_key);
             terms.valid_after = valid_after;
             self.limit_terms.write(session_key, terms);
-            self.commit(session_key, record, constants::LIMIT_TERMS, terms.is_set());
             self.emit(ValidAfterSet { session_key, valid_after });
+            terms.is_set()
         }
 
         /// At most `max_executions` executions per fixed window of `window_seconds` (both 0:
@@ -238,6 +290,17 @@ pub mod AgentLimitsComponent {
             window_seconds: u64,
         ) {
             let record = self.live_record(session_key);
+            let on = self.put_rate_limit(session_key, max_executions, window_seconds);
+            self.commit(session_key, record, constants::LIMIT_TERMS, on);
+        }
+
+        /// Stores a rate limit (checked); whether the terms are now set.
+        fn put_rate_limit(
+            ref self: ComponentState<TContractState>,
+            session_key: felt252,
+            max_executions: u32,
+            window_seconds: u64,
+        ) -> bool {
             let invalid = Errors::SESSION_INVALID_CONFIG;
             if max_executions == 0 {
                 assert(window_seconds == 0, invalid);
@@ -251,8 +314,8 @@ pub mod AgentLimitsComponent {
             terms.rate_start = 0;
             terms.rate_count = 0;
             self.limit_terms.write(session_key, terms);
-            self.commit(session_key, record, constants::LIMIT_TERMS, terms.is_set());
             self.emit(RateLimitSet { session_key, max_executions, window_seconds });
+            terms.is_set()
         }
 
         /// Replaces the rules on `target.selector` (none: removes the pair).
@@ -264,6 +327,18 @@ pub mod AgentLimitsComponent {
             rules: Span<ArgRule>,
         ) {
             let record = self.live_record(session_key);
+            let on = self.put_arg_rules(session_key, target, selector, rules);
+            self.commit(session_key, record, constants::LIMIT_ARG_RULES, on);
+        }
+
+        /// Replaces the rules on `target.selector` (checked); whether the session has any.
+        fn put_arg_rules(
+            ref self: ComponentState<TContractState>,
+            session_key: felt252,
+            target: ContractAddress,
+            selector: felt252,
+            rules: Span<ArgRule>,
+        ) -> bool {
             let invalid = Errors::RULES_INVALID_CONFIG;
             assert(!target.is_zero(), invalid);
             assert(target != get_contract_address(), invalid);
@@ -287,8 +362,8 @@ pub mod AgentLimitsComponent {
             }
             self.write_rules(session_key, target, selector, rules);
             self.limit_ruled_len.write(session_key, ruled_len);
-            self.commit(session_key, record, constants::LIMIT_ARG_RULES, ruled_len != 0);
             self.emit(ArgRulesSet { session_key, target, selector, rules });
+            ruled_len != 0
         }
 
         /// Replaces the loss-guarded tokens; each must have a spending policy.
@@ -298,6 +373,16 @@ pub mod AgentLimitsComponent {
             tokens: Span<ContractAddress>,
         ) {
             let record = self.live_record(session_key);
+            let on = self.put_loss_guards(session_key, tokens);
+            self.commit(session_key, record, constants::LIMIT_LOSS_GUARD, on);
+        }
+
+        /// Replaces the loss-guarded tokens (checked); whether the session has any.
+        fn put_loss_guards(
+            ref self: ComponentState<TContractState>,
+            session_key: felt252,
+            tokens: Span<ContractAddress>,
+        ) -> bool {
             let len = tokens.len();
             assert(len <= constants::MAX_LOSS_GUARDS, Errors::SPENDING_INVALID_POLICY);
             let spending = get_dep_component!(@self, Spending);
@@ -316,8 +401,8 @@ pub mod AgentLimitsComponent {
                 self.limit_guard_at.write((session_key, i), *tokens.at(i));
             }
             self.limit_guards_len.write(session_key, len);
-            self.commit(session_key, record, constants::LIMIT_LOSS_GUARD, len != 0);
             self.emit(LossGuardsSet { session_key, tokens });
+            len != 0
         }
 
         /// Holds a session execution against the limits its record names (`limits`, not 0):

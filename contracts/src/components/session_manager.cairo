@@ -114,6 +114,15 @@ pub mod SessionManagerComponent {
         fn starts_later(
             self: @ComponentState<TContractState>, session_key: felt252, now: u64,
         ) -> bool;
+        /// Sets a grant's agent limits on a registration that starts clean (valid until
+        /// `valid_until`), panicking on terms their setters refuse; returns the record's limit
+        /// bits.
+        fn put_granted_limits(
+            ref self: ComponentState<TContractState>,
+            session_key: felt252,
+            valid_until: u64,
+            grant: @SessionGrant,
+        ) -> u16;
     }
 
     #[embeddable_as(SessionKeyManagerImpl)]
@@ -514,7 +523,11 @@ pub mod SessionManagerComponent {
                 .register(
                     session_key, valid_until, grant.max_calls, grant.entrypoints, old, epoch, false, now,
                 );
-            (signature.slice(0, 4), self.grant_limits(session_key, record, @grant, this))
+            let mut record = self.grant_limits(session_key, record, @grant, this);
+            if has_agent_limits(@grant) {
+                record.limits = Hooks::put_granted_limits(ref self, session_key, valid_until, @grant);
+            }
+            (signature.slice(0, 4), record)
         }
 
         /// The targets and spending policies of a grant, on a registration that starts clean;
@@ -651,6 +664,15 @@ pub mod SessionManagerComponent {
         *call.to == this
             && *call.selector == constants::SELECTOR_REVOKE_OWN_SESSION
             && call.calldata.len() == 0
+    }
+
+    /// Whether a grant names any agent limit.
+    fn has_agent_limits(grant: @SessionGrant) -> bool {
+        *grant.valid_after != 0
+            || *grant.rate_max_executions != 0
+            || *grant.rate_window_seconds != 0
+            || (*grant.arg_rules).len() != 0
+            || (*grant.loss_guards).len() != 0
     }
 
     #[inline(always)]

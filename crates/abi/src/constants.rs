@@ -181,18 +181,34 @@ pub const GRANT_DOMAIN_VERSION: Felt = Felt::ONE;
 pub const SESSION_GRANT_TYPE: &str = concat!(
     r#""SessionGrant"("Account":"ContractAddress","Session Key":"felt","Valid Until":"timestamp","#,
     r#""Max Calls":"u128","Entrypoints":"selector*","Targets":"ContractAddress*","#,
-    r#""Spending Limits":"SpendingLimit*","Key Generation":"u128","Sessions Epoch":"u128","#,
-    r#""Owner Key Version":"u128")"#,
+    r#""Spending Limits":"SpendingLimit*","Valid After":"timestamp","#,
+    r#""Rate Max Executions":"u128","Rate Window Seconds":"u128","#,
+    r#""Argument Rules":"CallRules*","Loss Guards":"ContractAddress*","#,
+    r#""Key Generation":"u128","Sessions Epoch":"u128","Owner Key Version":"u128")"#,
+    r#""ArgRule"("Word":"u128","Kind":"shortstring","Wide":"bool","Values":"felt*")"#,
+    r#""CallRules"("Target":"ContractAddress","Selector":"selector","Rules":"ArgRule*")"#,
     r#""SpendingLimit"("Token":"ContractAddress","Max Per Call":"u256","Max Per Window":"u256","#,
     r#""Window Seconds":"u128")"#,
     r#""u256"("low":"u128","high":"u128")"#,
 );
 /// Type hash of `SessionGrant` (`starknet_keccak` of [`SESSION_GRANT_TYPE`]).
 pub const SESSION_GRANT_TYPE_HASH: Felt =
-    felt!("0x1e7074a6d94ff14252c6a12a174350cb05c9e5d44bde4a1e662c49b4e03421c");
+    felt!("0x1650574fb0d0dbfcb189ddb2a6d534db924ababc328cfa592d73d5b239f392a");
 /// Type hash of a grant's `SpendingLimit`.
 pub const SPENDING_LIMIT_TYPE_HASH: Felt =
     felt!("0x1313dd1315a95b0d6c91fa6ea9dbae20cc8f37049488acca1d818c2878426bf");
+/// Type hash of a grant's `ArgRule`.
+pub const ARG_RULE_TYPE_HASH: Felt =
+    felt!("0x2ace28775edc36a66207ff0ad374ab75bf1d3fc784a0eff59f3e52f12e9433");
+/// Type hash of a grant's `CallRules`.
+pub const CALL_RULES_TYPE_HASH: Felt =
+    felt!("0x25901c9d2e4a8a3ed47e5759241aad2787a67f3d3c037537f4b71294f6742fc");
+/// How a grant's typed data names [`RULE_ONE_OF`].
+pub const RULE_NAME_ONE_OF: Felt = short_string!("one-of");
+/// How a grant's typed data names [`RULE_AT_MOST`].
+pub const RULE_NAME_AT_MOST: Felt = short_string!("at-most");
+/// How a grant's typed data names [`RULE_AT_LEAST`].
+pub const RULE_NAME_AT_LEAST: Felt = short_string!("at-least");
 /// Type hash of the rev-1 preset `u256`.
 pub const U256_TYPE_HASH: Felt =
     felt!("0x3b143be38b811560b45593fb2a071ec4ddd0a020e10782be62ffe6f39e0e82c");
@@ -298,6 +314,11 @@ pub const CAIRO_CONSTANTS: &[(&str, Felt)] = &[
     ("GRANT_DOMAIN_VERSION", GRANT_DOMAIN_VERSION),
     ("SESSION_GRANT_TYPE_HASH", SESSION_GRANT_TYPE_HASH),
     ("SPENDING_LIMIT_TYPE_HASH", SPENDING_LIMIT_TYPE_HASH),
+    ("ARG_RULE_TYPE_HASH", ARG_RULE_TYPE_HASH),
+    ("CALL_RULES_TYPE_HASH", CALL_RULES_TYPE_HASH),
+    ("RULE_NAME_ONE_OF", RULE_NAME_ONE_OF),
+    ("RULE_NAME_AT_MOST", RULE_NAME_AT_MOST),
+    ("RULE_NAME_AT_LEAST", RULE_NAME_AT_LEAST),
     ("U256_TYPE_HASH", U256_TYPE_HASH),
     ("CHAIN_ID_SN_MAIN", CHAIN_ID_SN_MAIN),
     ("CHAIN_ID_SN_SEPOLIA", CHAIN_ID_SN_SEPOLIA),
@@ -442,11 +463,28 @@ mod tests {
     #[test]
     fn grant_type_hashes_match_their_type_strings() {
         let u256 = r#""u256"("low":"u128","high":"u128")"#;
-        let limit = SESSION_GRANT_TYPE
-            .find(r#""SpendingLimit"("#)
-            .map(|at| &SESSION_GRANT_TYPE[at..])
-            .expect("SpendingLimit is referenced");
+        let from = |name: &str| {
+            SESSION_GRANT_TYPE
+                .find(&format!("\"{name}\"("))
+                .map(|at| &SESSION_GRANT_TYPE[at..])
+                .expect("the type is referenced")
+        };
+        let limit = from("SpendingLimit");
+        let arg_rule =
+            r#""ArgRule"("Word":"u128","Kind":"shortstring","Wide":"bool","Values":"felt*")"#;
+        let call_rules =
+            from("CallRules").replace(&from("SpendingLimit").to_string(), "") + arg_rule;
         let computed = [
+            (
+                "ARG_RULE_TYPE_HASH",
+                starknet_keccak(arg_rule.as_bytes()),
+                ARG_RULE_TYPE_HASH,
+            ),
+            (
+                "CALL_RULES_TYPE_HASH",
+                starknet_keccak(call_rules.as_bytes()),
+                CALL_RULES_TYPE_HASH,
+            ),
             (
                 "SESSION_GRANT_TYPE_HASH",
                 starknet_keccak(SESSION_GRANT_TYPE.as_bytes()),

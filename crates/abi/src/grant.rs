@@ -12,9 +12,12 @@ use starknet_core::types::Felt;
 use starknet_crypto::{poseidon_hash_many, verify};
 
 use crate::constants::{
-    DOMAIN_TYPE_HASH, GRANT_DOMAIN_NAME, GRANT_DOMAIN_VERSION, SESSION_GRANT_TYPE_HASH,
-    SNIP12_REVISION, SPENDING_LIMIT_TYPE_HASH, STARKNET_MESSAGE, U256_TYPE_HASH,
+    ARG_RULE_TYPE_HASH, CALL_RULES_TYPE_HASH, DOMAIN_TYPE_HASH, GRANT_DOMAIN_NAME,
+    GRANT_DOMAIN_VERSION, RULE_NAME_AT_LEAST, RULE_NAME_AT_MOST, RULE_NAME_ONE_OF,
+    SESSION_GRANT_TYPE_HASH, SNIP12_REVISION, SPENDING_LIMIT_TYPE_HASH, STARKNET_MESSAGE,
+    U256_TYPE_HASH,
 };
+use crate::limits::{ArgRule, RuleKind};
 use crate::serde::CairoSerde;
 use crate::snip12::session_registration;
 use crate::typed_data::hex;
@@ -33,8 +36,19 @@ pub struct GrantSpendingLimit {
     pub window_seconds: u64,
 }
 
-/// Every term of a session registration, and what makes the grant single-use.
+/// The argument rules a grant sets on one (target, selector).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantCallRules {
+    /// The contract called.
+    pub target: Felt,
+    /// The entry point.
+    pub selector: Felt,
+    /// Its rules, all of which must hold (at least one).
+    pub rules: Vec<ArgRule>,
+}
+
+/// Every term of a session registration, and what makes the grant single-use.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct SessionGrant {
     /// The account that grants.
     pub account: Felt,
@@ -50,6 +64,21 @@ pub struct SessionGrant {
     pub targets: Vec<Felt>,
     /// Spending limits by token.
     pub spending_limits: Vec<GrantSpendingLimit>,
+    /// Refused before this block time (0: none).
+    #[serde(default)]
+    pub valid_after: u64,
+    /// At most so many executions per rate window (0 and 0: no rate limit).
+    #[serde(default)]
+    pub rate_max_executions: u32,
+    /// The rate window's length.
+    #[serde(default)]
+    pub rate_window_seconds: u64,
+    /// Argument rules per (target, selector).
+    #[serde(default)]
+    pub arg_rules: Vec<GrantCallRules>,
+    /// Tokens under the loss guard (each needs a spending limit).
+    #[serde(default)]
+    pub loss_guards: Vec<Felt>,
     /// `get_session_generation` of the key when the grant was signed (0 for a new key).
     pub key_generation: u32,
     /// `get_sessions_epoch` when the grant was signed.
@@ -85,6 +114,35 @@ fn hash_limit(limit: &GrantSpendingLimit) -> Felt {
     ])
 }
 
+/// How the typed data names a rule's kind.
+fn kind_name(kind: RuleKind) -> Felt {
+    match kind {
+        RuleKind::OneOf => RULE_NAME_ONE_OF,
+        RuleKind::AtMost => RULE_NAME_AT_MOST,
+        RuleKind::AtLeast => RULE_NAME_AT_LEAST,
+    }
+}
+
+fn hash_arg_rule(rule: &ArgRule) -> Felt {
+    poseidon_hash_many(&[
+        ARG_RULE_TYPE_HASH,
+        Felt::from(rule.word),
+        kind_name(rule.kind),
+        Felt::from(u8::from(rule.wide)),
+        poseidon_hash_many(&rule.values),
+    ])
+}
+
+fn hash_call_rules(call_rules: &GrantCallRules) -> Felt {
+    let rules: Vec<Felt> = call_rules.rules.iter().map(hash_arg_rule).collect();
+    poseidon_hash_many(&[
+        CALL_RULES_TYPE_HASH,
+        call_rules.target,
+        call_rules.selector,
+        poseidon_hash_many(&rules),
+    ])
+}
+
 /// The grant domain's hash on a chain.
 pub fn grant_domain_hash(chain_id: Felt) -> Felt {
     poseidon_hash_many(&[
@@ -100,6 +158,7 @@ impl SessionGrant {
     /// The SNIP-12 struct hash of the grant.
     pub fn struct_hash(&self) -> Felt {
         let limits: Vec<Felt> = self.spending_limits.iter().map(hash_limit).collect();
+        let arg_rules: Vec<Felt> = self.arg_rules.iter().map(hash_call_rules).collect();
         poseidon_hash_many(&[
             SESSION_GRANT_TYPE_HASH,
             self.account,
@@ -109,6 +168,11 @@ impl SessionGrant {
             poseidon_hash_many(&self.entrypoints),
             poseidon_hash_many(&self.targets),
             poseidon_hash_many(&limits),
+            Felt::from(self.valid_after),
+            Felt::from(self.rate_max_executions),
+            Felt::from(self.rate_window_seconds),
+            poseidon_hash_many(&arg_rules),
+            poseidon_hash_many(&self.loss_guards),
             Felt::from(self.key_generation),
             Felt::from(self.sessions_epoch),
             Felt::from(self.owner_key_version),
@@ -150,6 +214,15 @@ impl SessionGrant {
             limit.max_per_window.cairo_serialize(&mut out);
             out.push(Felt::from(limit.window_seconds));
         }
+        out.push(Felt::from(self.valid_after));
+        out.push(Felt::from(self.rate_max_executions));
+        out.push(Felt::from(self.rate_window_seconds));
+        out.push(Felt::from(self.arg_rules.len()));
+        for call_rules in &self.arg_rules {
+            out.extend([call_rules.target, call_rules.selector]);
+            call_rules.rules.cairo_serialize(&mut out);
+        }
+        self.loss_guards.cairo_serialize(&mut out);
         out.extend([
             Felt::from(self.key_generation),
             Felt::from(self.sessions_epoch),
@@ -189,6 +262,7 @@ impl SessionGrant {
                 })
             })
             .collect();
+        let rules: Vec<Value> = self.arg_rules.iter().map(call_rules_json).collect();
         json!({
             "Account": hex(self.account),
             "Session Key": hex(self.session_key),
@@ -197,11 +271,41 @@ impl SessionGrant {
             "Entrypoints": hexes(&self.entrypoints),
             "Targets": hexes(&self.targets),
             "Spending Limits": limits,
+            "Valid After": self.valid_after.to_string(),
+            "Rate Max Executions": self.rate_max_executions.to_string(),
+            "Rate Window Seconds": self.rate_window_seconds.to_string(),
+            "Argument Rules": rules,
+            "Loss Guards": hexes(&self.loss_guards),
             "Key Generation": self.key_generation.to_string(),
             "Sessions Epoch": self.sessions_epoch.to_string(),
             "Owner Key Version": self.owner_key_version.to_string(),
         })
     }
+}
+
+fn call_rules_json(call_rules: &GrantCallRules) -> Value {
+    let rules: Vec<Value> = call_rules
+        .rules
+        .iter()
+        .map(|rule| {
+            json!({
+                "Word": rule.word.to_string(),
+                "Kind": short_name(kind_name(rule.kind)),
+                "Wide": rule.wide,
+                "Values": rule.values.iter().map(|v| hex(*v)).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({
+        "Target": hex(call_rules.target),
+        "Selector": hex(call_rules.selector),
+        "Rules": rules,
+    })
+}
+
+/// A short string constant as text (`one-of`).
+fn short_name(felt: Felt) -> String {
+    starknet_core::utils::parse_cairo_short_string(&felt).unwrap_or_else(|_| hex(felt))
 }
 
 /// The `types` of the grant's typed data; the type strings of
@@ -223,9 +327,25 @@ fn grant_types() -> Value {
             field("Entrypoints", "selector*"),
             field("Targets", "ContractAddress*"),
             field("Spending Limits", "SpendingLimit*"),
+            field("Valid After", "timestamp"),
+            field("Rate Max Executions", "u128"),
+            field("Rate Window Seconds", "u128"),
+            field("Argument Rules", "CallRules*"),
+            field("Loss Guards", "ContractAddress*"),
             field("Key Generation", "u128"),
             field("Sessions Epoch", "u128"),
             field("Owner Key Version", "u128"),
+        ],
+        "CallRules": [
+            field("Target", "ContractAddress"),
+            field("Selector", "selector"),
+            field("Rules", "ArgRule*"),
+        ],
+        "ArgRule": [
+            field("Word", "u128"),
+            field("Kind", "shortstring"),
+            field("Wide", "bool"),
+            field("Values", "felt*"),
         ],
         "SpendingLimit": [
             field("Token", "ContractAddress"),
@@ -268,9 +388,34 @@ mod tests {
                 max_per_window: U256::from_u128(u128::MAX),
                 window_seconds: 3600,
             }],
+            valid_after: 0,
+            rate_max_executions: 0,
+            rate_window_seconds: 0,
+            arg_rules: vec![],
+            loss_guards: vec![],
             key_generation: 2,
             sessions_epoch: 1,
             owner_key_version: 3,
+        }
+    }
+
+    /// [`sample`] with every agent limit.
+    pub(crate) fn sample_with_limits() -> SessionGrant {
+        let transfer = starknet_macros::selector!("transfer");
+        SessionGrant {
+            valid_after: 1_900_000_000,
+            rate_max_executions: 3,
+            rate_window_seconds: 60,
+            arg_rules: vec![GrantCallRules {
+                target: Felt::from(0x70cu32),
+                selector: transfer,
+                rules: vec![
+                    ArgRule::one_of(0, vec![Felt::from(0x77u8), Felt::from(0x78u8)]),
+                    ArgRule::u256_at_most(1, U256::from_u128(50)).expect("a bound"),
+                ],
+            }],
+            loss_guards: vec![Felt::from(0x70cu32)],
+            ..sample()
         }
     }
 
@@ -281,6 +426,15 @@ mod tests {
         let mut json = grant.typed_data(chain);
         // starknet-rs reads a `selector` value as an entry point name.
         json["message"]["Entrypoints"][0] = json!("record_score");
+        let typed: TypedData = serde_json::from_value(json).expect("starknet-rs parses it");
+        assert_eq!(
+            typed.message_hash(grant.account).expect("hashes"),
+            grant.message_hash(chain)
+        );
+        let grant = sample_with_limits();
+        let mut json = grant.typed_data(chain);
+        json["message"]["Entrypoints"][0] = json!("record_score");
+        json["message"]["Argument Rules"][0]["Selector"] = json!("transfer");
         let typed: TypedData = serde_json::from_value(json).expect("starknet-rs parses it");
         assert_eq!(
             typed.message_hash(grant.account).expect("hashes"),
@@ -306,6 +460,29 @@ mod tests {
             |g| g.sessions_epoch += 1,
             |g| g.owner_key_version += 1,
         ];
+        let with_limits = sample_with_limits().message_hash(chain);
+        assert_ne!(with_limits, reference);
+        let limit_edits: [fn(&mut SessionGrant); 8] = [
+            |g| g.valid_after += 1,
+            |g| g.rate_max_executions += 1,
+            |g| g.rate_window_seconds += 1,
+            |g| g.arg_rules[0].selector = Felt::ONE,
+            |g| {
+                g.arg_rules[0].rules[0]
+                    .values
+                    .pop()
+                    .map(drop)
+                    .unwrap_or_default()
+            },
+            |g| g.arg_rules[0].rules[1].kind = RuleKind::AtLeast,
+            |g| g.arg_rules[0].rules[1].wide = false,
+            |g| g.loss_guards.clear(),
+        ];
+        for (i, edit) in limit_edits.iter().enumerate() {
+            let mut grant = sample_with_limits();
+            edit(&mut grant);
+            assert_ne!(grant.message_hash(chain), with_limits, "limit edit {i}");
+        }
         for (i, edit) in edits.iter().enumerate() {
             let mut grant = sample();
             edit(&mut grant);
@@ -351,6 +528,8 @@ mod tests {
             vec![u(10), u(1), starknet_macros::selector!("record_score")],
             vec![u(2), u(0x9a3e), u(0x70c)],
             vec![u(1), u(0x70c), u(5), u(0), u(u128::MAX), u(0), u(3600)],
+            // No agent limits: valid_after, rate, no argument rules, no loss guard.
+            vec![u(0), u(0), u(0), u(0), u(0)],
             vec![u(2), u(1), u(3), u(7), u(8)],
         ]
         .concat();

@@ -15,7 +15,7 @@ pub mod types;
 mod cairo_source;
 
 pub use errors::{AbiError, ContractError};
-pub use grant::{GrantSpendingLimit, SessionGrant, SignedGrant};
+pub use grant::{GrantCallRules, GrantSpendingLimit, SessionGrant, SignedGrant};
 pub use limits::{AgentLimits, ArgRule, RuleKind, RuledCall, SessionLimits};
 pub use model::{AccountModel, SessionSnapshot};
 pub use serde::CairoSerde;

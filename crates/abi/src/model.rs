@@ -17,7 +17,7 @@ use crate::constants::{
     SELECTOR_TRANSFER, STALE_LOOKBACK, TRACKED_SELECTORS,
 };
 use crate::errors::ContractError;
-use crate::grant::{GrantSpendingLimit, SignedGrant};
+use crate::grant::{GrantSpendingLimit, SessionGrant, SignedGrant};
 use crate::limits::{AgentLimits, ArgRule, RuledCall, SessionLimits};
 use crate::types::{SessionData, SessionStatus, SpendingPolicy, U256};
 
@@ -676,6 +676,46 @@ impl AccountModel {
         }
         self.targets.insert(key, grant.targets.clone());
         self.policies.insert(key, policies);
+        // The agent limits through their setters, in the contract's order; the registration
+        // stays the grant's one (the setters would each move it on).
+        let generation = self.record(key).generation;
+        self.grant_agent_limits(grant)?;
+        if let Some(record) = self.records.get_mut(&key) {
+            record.generation = generation;
+        }
+        Ok(())
+    }
+
+    /// A grant's agent limits on its just-registered session.
+    fn grant_agent_limits(&mut self, grant: &SessionGrant) -> Result<(), ContractError> {
+        let key = grant.session_key;
+        if grant.valid_after != 0 {
+            self.set_session_valid_after(key, grant.valid_after)?;
+        }
+        if grant.rate_max_executions != 0 || grant.rate_window_seconds != 0 {
+            self.set_session_rate_limit(key, grant.rate_max_executions, grant.rate_window_seconds)?;
+        }
+        let invalid = ContractError::RulesInvalidConfig;
+        ensure(grant.arg_rules.len() <= MAX_RULED_CALLS as usize, invalid)?;
+        for call_rules in &grant.arg_rules {
+            // Each (target, selector) once, with at least one rule.
+            ensure(!call_rules.rules.is_empty(), invalid)?;
+            let listed = self.limits.get(&key).is_some_and(|l| {
+                l.rules.iter().any(|(c, _)| {
+                    c.target == call_rules.target && c.selector == call_rules.selector
+                })
+            });
+            ensure(!listed, invalid)?;
+            self.set_session_arg_rules(
+                key,
+                call_rules.target,
+                call_rules.selector,
+                &call_rules.rules,
+            )?;
+        }
+        if !grant.loss_guards.is_empty() {
+            self.set_session_loss_guards(key, &grant.loss_guards)?;
+        }
         Ok(())
     }
 

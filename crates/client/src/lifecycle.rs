@@ -14,8 +14,8 @@ use stark_sessions_abi::constants::{
     SELECTOR_SET_SESSION_TARGETS, SELECTOR_SET_SPENDING_POLICY,
 };
 use stark_sessions_abi::{
-    AccountModel, CairoSerde, Call, ContractError, Felt, GrantSpendingLimit, SessionGrant,
-    SignedGrant, U256,
+    AccountModel, CairoSerde, Call, ContractError, Felt, GrantCallRules, GrantSpendingLimit,
+    SessionGrant, SignedGrant, U256,
 };
 
 use crate::client::{ErrorContext, GrantBasis, Owner, SessionClient, SessionConfig, SessionSpec};
@@ -37,12 +37,6 @@ pub fn grant_session(
     now: u64,
     params: EnvelopeParams,
 ) -> Result<Session, SessionError> {
-    if !spec.limits.is_empty() {
-        // The grant's typed data has no agent limits (yet): they would be left out unseen.
-        return Err(SessionError::InvalidInput(
-            "a granted session cannot carry agent limits: register it (create_session)".into(),
-        ));
-    }
     let mut key = create_session_key_with(pin, spec.duration, params)?;
     key.valid_until = now + spec.duration.as_secs();
     let mut session = Session {
@@ -53,7 +47,7 @@ pub fn grant_session(
         allowed_entrypoints: spec.allowed_entrypoints.clone(),
         targets: spec.targets.clone(),
         spending_limits: spec.spending_limits.clone(),
-        limits: Default::default(),
+        limits: spec.limits.clone(),
         created_at: unix_now(),
         grant: None,
     };
@@ -87,6 +81,20 @@ pub fn grant_of(session: &Session, basis: GrantBasis) -> SessionGrant {
                 window_seconds: l.window_seconds,
             })
             .collect(),
+        valid_after: session.limits.valid_after,
+        rate_max_executions: session.limits.rate_limit.map_or(0, |r| r.max_executions),
+        rate_window_seconds: session.limits.rate_limit.map_or(0, |r| r.window_seconds),
+        arg_rules: session
+            .limits
+            .arg_rules
+            .iter()
+            .map(|c| GrantCallRules {
+                target: c.target,
+                selector: c.selector,
+                rules: c.rules.clone(),
+            })
+            .collect(),
+        loss_guards: session.limits.loss_guards.clone(),
         key_generation: 0,
         sessions_epoch: basis.sessions_epoch,
         owner_key_version: basis.owner_key_version,

@@ -14,8 +14,8 @@ use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
 
 use stark_sessions_abi::{
-    constants, AccountModel, ArgRule, CairoSerde, ContractError, GrantSpendingLimit, SignedGrant,
-    U256,
+    constants, AccountModel, ArgRule, CairoSerde, ContractError, GrantCallRules,
+    GrantSpendingLimit, SignedGrant, U256,
 };
 use stark_sessions_devnet::STRK_ADDRESS;
 use stark_sessions_tests::{sel, Fixture, Relayed, TestSession};
@@ -71,6 +71,8 @@ enum Op {
         altered: bool,
         /// Signed by the owner key before the last rotation (naming the current version).
         previous_owner: bool,
+        /// Agent limits the grant carries.
+        agent: Option<AgentDraw>,
     },
     /// The key's first use with its kept grant (again, if it was used before).
     UseGrant {
@@ -103,6 +105,40 @@ enum Op {
         key: u64,
         stale: bool,
     },
+}
+
+/// A grant's agent limits: a start time (seconds from now), a rate, argument rules on
+/// (target, selector) pairs, and a loss guard on STRK.
+#[derive(Debug, Clone)]
+struct AgentDraw {
+    valid_after: Option<u64>,
+    rate: (u32, u64),
+    rules: Vec<(Felt, Felt, Vec<ArgRule>)>,
+    loss_guard: bool,
+}
+
+fn random_agent(rng: &mut StdRng, f: &Fixture) -> Option<AgentDraw> {
+    if !rng.gen_bool(0.4) {
+        return None;
+    }
+    let mut rules = Vec::new();
+    if rng.gen_bool(0.6) {
+        rules.push((f.scoreboard, sel("record_score"), random_rules(rng, false)));
+    }
+    if rng.gen_bool(0.4) {
+        rules.push((STRK_ADDRESS, sel("transfer"), random_rules(rng, true)));
+    }
+    if rng.gen_bool(0.05) && !rules.is_empty() {
+        rules.push(rules[0].clone());
+    }
+    Some(AgentDraw {
+        valid_after: *[None, None, Some(30)].choose(rng).unwrap_or(&None),
+        rate: *[(0u32, 0u64), (2, 60), (1, 400), (0, 5)]
+            .choose(rng)
+            .unwrap_or(&(0, 0)),
+        rules,
+        loss_guard: rng.gen_bool(0.2),
+    })
 }
 
 /// What a sequence keeps beside the chain: grants made, and the owner keys used so far.
@@ -220,6 +256,7 @@ fn random_grant(rng: &mut StdRng, f: &Fixture, key: u64) -> Op {
             limit: None,
             altered: false,
             previous_owner: false,
+            agent: random_agent(rng, f),
         };
     }
     let selectors = [sel("record_score"), sel("reset_score"), sel("transfer")];
@@ -249,6 +286,7 @@ fn random_grant(rng: &mut StdRng, f: &Fixture, key: u64) -> Op {
         }),
         altered: rng.gen_bool(0.1),
         previous_owner: rng.gen_bool(0.1),
+        agent: random_agent(rng, f),
     }
 }
 
@@ -592,6 +630,7 @@ fn make_grant(
         limit,
         altered,
         previous_owner,
+        agent,
     } = op
     else {
         unreachable!("make_grant of another op")
@@ -613,6 +652,25 @@ fn make_grant(
                 window_seconds: *window,
             })
             .collect(),
+        valid_after: agent
+            .as_ref()
+            .and_then(|a| a.valid_after)
+            .map_or(0, |after| now + after),
+        rate_max_executions: agent.as_ref().map_or(0, |a| a.rate.0),
+        rate_window_seconds: agent.as_ref().map_or(0, |a| a.rate.1),
+        arg_rules: agent
+            .iter()
+            .flat_map(|a| a.rules.iter())
+            .map(|(target, selector, rules)| GrantCallRules {
+                target: *target,
+                selector: *selector,
+                rules: rules.clone(),
+            })
+            .collect(),
+        loss_guards: match agent {
+            Some(a) if a.loss_guard => vec![STRK_ADDRESS],
+            _ => vec![],
+        },
         key_generation: model.session_generation(public_key),
         sessions_epoch: model.epoch(),
         owner_key_version: model.owner_key_version(),

@@ -364,3 +364,91 @@ async fn revocation_revoke_all_and_a_new_owner_key_void_unused_grants() {
         .expect("lands");
     assert_eq!(f.plays().await.expect("plays"), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_carries_agent_limits_and_they_hold_from_its_first_use() {
+    use stark_sessions_abi::{ArgRule, GrantCallRules};
+    let f = Fixture::new(64).await.expect("fixture");
+    let s = hour_session(&f, 1).await;
+    let mut grant = play_grant(&f, &s).await.grant;
+    grant.arg_rules = vec![GrantCallRules {
+        target: STRK_ADDRESS,
+        selector: sel("transfer"),
+        rules: vec![ArgRule::one_of(0, vec![Felt::from(0x77u8)])],
+    }];
+    grant.rate_max_executions = 2;
+    grant.rate_window_seconds = HOUR;
+    grant.loss_guards = vec![STRK_ADDRESS];
+    let signed = f.sign_grant(grant, &f.account.owner).expect("signs");
+    // A recipient outside the granted set: refused on the first use, nothing stored.
+    let elsewhere = Call {
+        calldata: vec![Felt::from(0x78u8), Felt::from(3u8), Felt::ZERO],
+        ..strk_transfer(3)
+    };
+    assert_refused(
+        &f,
+        &s,
+        &signed,
+        vec![elsewhere],
+        ContractError::RulesArgNotAllowed,
+        "recipient",
+    )
+    .await;
+    assert!(f.loss_guards(s.public_key).await.expect("view").is_empty());
+    // Within every limit: it registers, with the limits as granted.
+    f.grant_execute(&s, &signed, vec![strk_transfer(3)])
+        .await
+        .expect("sent")
+        .receipt()
+        .expect("the first use lands");
+    let limits = f.session_limits(s.public_key).await.expect("limits");
+    assert_eq!((limits.max_executions, limits.window_seconds), (2, HOUR));
+    assert_eq!(
+        limits.executions_in_window, 1,
+        "the first use counts against the rate"
+    );
+    assert_eq!(
+        f.loss_guards(s.public_key).await.expect("view"),
+        vec![STRK_ADDRESS]
+    );
+    assert_eq!(
+        f.arg_rules(s.public_key, STRK_ADDRESS, sel("transfer"))
+            .await
+            .expect("view"),
+        vec![ArgRule::one_of(0, vec![Felt::from(0x77u8)])]
+    );
+    assert_eq!(
+        f.session_generation(s.public_key)
+            .await
+            .expect("generation"),
+        1
+    );
+    f.session_execute(&s, vec![f.play(1)])
+        .await
+        .expect("sent")
+        .receipt()
+        .expect("the second use of the window");
+    let third = f.session_execute(&s, vec![f.play(1)]).await.expect("sent");
+    assert_eq!(third.expect_error(), ContractError::SessionRateLimit);
+    // A start time the grant names: the first use before it is refused, nothing stored.
+    let later = hour_session(&f, 2).await;
+    let now = f.devnet.block_timestamp().await.expect("time");
+    let mut grant = play_grant(&f, &later).await.grant;
+    grant.valid_after = now + 600;
+    let signed = f.sign_grant(grant, &f.account.owner).expect("signs");
+    assert_refused(
+        &f,
+        &later,
+        &signed,
+        vec![f.play(1)],
+        ContractError::SessionNotYetActive,
+        "start",
+    )
+    .await;
+    f.devnet.increase_time(700).await.expect("time travel");
+    f.grant_execute(&later, &signed, vec![f.play(1)])
+        .await
+        .expect("sent")
+        .receipt()
+        .expect("after its start time");
+}

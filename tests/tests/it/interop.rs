@@ -354,7 +354,7 @@ fn starknetjs_reads_a_hex_selector_as_the_selector_and_any_other_string_as_a_nam
 #[test]
 fn starknetjs_hashes_session_grants_as_the_account_does() {
     use stark_sessions_abi::constants::SESSION_GRANT_TYPE;
-    use stark_sessions_abi::{GrantSpendingLimit, SessionGrant, U256};
+    use stark_sessions_abi::{ArgRule, GrantCallRules, GrantSpendingLimit, SessionGrant, U256};
     let full = SessionGrant {
         account: Felt::from_hex_unchecked("0x5e55a0cc"),
         session_key: Felt::from_hex_unchecked("0x7a3b"),
@@ -379,6 +379,19 @@ fn starknetjs_hashes_session_grants_as_the_account_does() {
                 window_seconds: 1,
             },
         ],
+        valid_after: 1_800_000_000,
+        rate_max_executions: 3,
+        rate_window_seconds: 60,
+        arg_rules: vec![GrantCallRules {
+            target: Felt::from(0x70cu32),
+            selector: get_selector_from_name("transfer").expect("ASCII"),
+            rules: vec![
+                ArgRule::one_of(0, vec![Felt::from(0x77u8), Felt::from(0x78u8)]),
+                ArgRule::u256_at_most(1, U256::from_u128(50)).expect("a bound"),
+                ArgRule::at_least(2, Felt::ONE),
+            ],
+        }],
+        loss_guards: vec![Felt::from(0x70cu32)],
         key_generation: 7,
         sessions_epoch: 2,
         owner_key_version: 1,
@@ -387,6 +400,11 @@ fn starknetjs_hashes_session_grants_as_the_account_does() {
         entrypoints: vec![],
         targets: vec![],
         spending_limits: vec![],
+        valid_after: 0,
+        rate_max_executions: 0,
+        rate_window_seconds: 0,
+        arg_rules: vec![],
+        loss_guards: vec![],
         key_generation: 0,
         sessions_epoch: 0,
         owner_key_version: 0,
