@@ -325,7 +325,14 @@ mod tests {
                 max_per_window: 10,
                 window_seconds: 60,
             }],
-            limits: Default::default(),
+            limits: crate::limits::AgentLimitSpec {
+                rate_limit: Some(crate::limits::RateLimit {
+                    max_executions: 3,
+                    window_seconds: 60,
+                }),
+                loss_guards: vec![Felt::from(0x70cu32)],
+                ..Default::default()
+            },
         };
         let basis = GrantBasis {
             sessions_epoch: 2,
@@ -357,6 +364,12 @@ mod tests {
             (0, 2, 1)
         );
         assert_eq!(grant.spending_limits[0].max_per_window, U256::from_u128(10));
+        // The agent limits are granted too.
+        assert_eq!(
+            (grant.rate_max_executions, grant.rate_window_seconds),
+            (3, 60)
+        );
+        assert_eq!(grant.loss_guards, vec![Felt::from(0x70cu32)]);
         assert!(grant.verify(chain, owner.public_key(), &signed.owner_signature));
         assert!(!grant.verify(
             stark_sessions_abi::constants::CHAIN_ID_SN_MAIN,

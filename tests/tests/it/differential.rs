@@ -189,7 +189,7 @@ fn random_op(rng: &mut StdRng, f: &Fixture) -> Op {
                 entrypoints,
             }
         }
-        25..=69 => {
+        25..=59 => {
             let calls = random_calls(rng, f);
             Op::Use {
                 key,
@@ -197,12 +197,12 @@ fn random_op(rng: &mut StdRng, f: &Fixture) -> Op {
                 stale: rng.gen_bool(0.5),
             }
         }
-        70..=75 => Op::Revoke { key },
-        76..=78 => Op::RevokeAll,
-        79..=88 => Op::AdvanceTime {
+        60..=65 => Op::Revoke { key },
+        66..=68 => Op::RevokeAll,
+        69..=78 => Op::AdvanceTime {
             seconds: *[10u64, 60, 400].choose(rng).unwrap_or(&60),
         },
-        89..=95 => {
+        79..=85 => {
             let mut targets: Vec<Felt> = [f.scoreboard, STRK_ADDRESS]
                 .into_iter()
                 .filter(|_| rng.gen_bool(0.5))
@@ -212,7 +212,7 @@ fn random_op(rng: &mut StdRng, f: &Fixture) -> Op {
             }
             Op::SetTargets { key, targets }
         }
-        96..=101 => Op::SetPolicy {
+        86..=91 => Op::SetPolicy {
             key,
             per_call: *[4u128, 8].choose(rng).unwrap_or(&4),
             per_window: *[3u128, 10, 20].choose(rng).unwrap_or(&10),
@@ -229,9 +229,9 @@ fn random_op(rng: &mut StdRng, f: &Fixture) -> Op {
             .choose(rng)
             .unwrap_or(&50),
         },
-        102 => Op::RemovePolicy { key },
-        103..=114 => random_grant(rng, f, key),
-        115..=127 => Op::UseGrant {
+        92 => Op::RemovePolicy { key },
+        93..=108 => random_grant(rng, f, key),
+        109..=127 => Op::UseGrant {
             key,
             // Mostly a play, which a well-formed grant allows.
             calls: if rng.gen_bool(0.6) {
@@ -256,7 +256,17 @@ fn random_grant(rng: &mut StdRng, f: &Fixture, key: u64) -> Op {
             limit: None,
             altered: false,
             previous_owner: false,
-            agent: random_agent(rng, f),
+            // Sometimes with limits a play meets: a rate and a bound on the points.
+            agent: rng.gen_bool(0.3).then(|| AgentDraw {
+                valid_after: None,
+                rate: (2, 60),
+                rules: vec![(
+                    f.scoreboard,
+                    sel("record_score"),
+                    vec![ArgRule::at_most(0, Felt::from(9u8))],
+                )],
+                loss_guard: false,
+            }),
         };
     }
     let selectors = [sel("record_score"), sel("reset_score"), sel("transfer")];
