@@ -514,6 +514,9 @@ pub mod SessionManagerComponent {
                     },
                 );
             }
+            // A grant registers a key with no live registration: it cannot reset one (its
+            // calls and spending windows) whenever its holder chooses.
+            assert(!old.is_live(epoch), Errors::GRANT_USED);
             let (owner_key, owner_key_version) = Hooks::owner_key(@self);
             assert(grant.owner_key_version == owner_key_version, Errors::GRANT_OWNER_CHANGED);
             let chain_id = get_tx_info().unbox().chain_id;
@@ -610,21 +613,19 @@ pub mod SessionManagerComponent {
         }
 
         fn clear_entrypoints(ref self: ComponentState<TContractState>, session_key: felt252, len: u32) {
+            // A one-entry list wrote no membership slot, but one registered by the class before
+            // this one (an upgraded account) did: it is cleared too.
             for i in 0..len {
-                if len > 1 {
-                    let selector = self.entrypoint_at.read((session_key, i));
-                    self.entrypoint_allowed.write((session_key, selector), false);
-                }
+                let selector = self.entrypoint_at.read((session_key, i));
+                self.entrypoint_allowed.write((session_key, selector), false);
                 self.entrypoint_at.write((session_key, i), 0);
             }
         }
 
         fn clear_targets(ref self: ComponentState<TContractState>, session_key: felt252, len: u32) {
             for i in 0..len {
-                if len > 1 {
-                    let target = self.target_at.read((session_key, i));
-                    self.target_allowed.write((session_key, target), false);
-                }
+                let target = self.target_at.read((session_key, i));
+                self.target_allowed.write((session_key, target), false);
                 self.target_at.write((session_key, i), Zero::zero());
             }
         }

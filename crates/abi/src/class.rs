@@ -17,7 +17,7 @@ pub const SESSION_ACCOUNT_SIERRA_JSON: &str =
 /// `scripts/build-contracts.sh` changes the class; a devnet test recomputes this and fails
 /// when it is stale.
 pub const SESSION_ACCOUNT_COMPILED_CLASS_HASH: Felt =
-    Felt::from_hex_unchecked("0x5667843b003c27565677626276d3f3cb6cc25433db66d52e1d5aa650ca40245");
+    Felt::from_hex_unchecked("0x303bd3ae9fb10c3ede673b14e459dbd9041a8a4f203ac810a9ce4f09fcd0943");
 /// Sierra JSON of the scoreboard target contract used by tests and the demo.
 pub const SCOREBOARD_SIERRA_JSON: &str = include_str!("../artifacts/scoreboard.sierra.json");
 /// Sierra JSON of the floor account: an outside execution that checks only its nonce, the

@@ -92,8 +92,9 @@ contract_errors! {
     GrantRevokedAll => "grant/revoked-all",
     /// The key was revoked after the grant was signed.
     GrantRevoked => "grant/revoked",
-    /// The key's registration moved on since the grant was signed: the grant was used, or the
-    /// key was registered, updated or granted again.
+    /// The key's registration moved on since the grant was signed (the grant was used, or the
+    /// key was registered, updated or granted again), or the key has a live registration (a
+    /// grant never replaces one).
     GrantUsed => "grant/used-or-superseded",
     /// The owner key changed since the grant was signed.
     GrantOwnerChanged => "grant/owner-changed",

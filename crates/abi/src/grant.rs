@@ -195,6 +195,32 @@ impl SessionGrant {
         session_registration(self.valid_until, self.key_generation + 1)
     }
 
+    /// The agent limits the grant sets, as the account's views will report them once it
+    /// registers.
+    pub fn agent_limits(&self) -> crate::limits::AgentLimits {
+        crate::limits::AgentLimits {
+            terms: crate::limits::SessionLimits {
+                valid_after: self.valid_after,
+                max_executions: self.rate_max_executions,
+                window_seconds: self.rate_window_seconds,
+                window_start: 0,
+                executions_in_window: 0,
+            },
+            rules: self
+                .arg_rules
+                .iter()
+                .map(|c| {
+                    let call = crate::limits::RuledCall {
+                        target: c.target,
+                        selector: c.selector,
+                    };
+                    (call, c.rules.clone())
+                })
+                .collect(),
+            loss_guards: self.loss_guards.clone(),
+        }
+    }
+
     /// Whether `signature` is `owner_key`'s over the grant on `chain_id`.
     pub fn verify(&self, chain_id: Felt, owner_key: Felt, signature: &[Felt; 2]) -> bool {
         let hash = self.message_hash(chain_id);

@@ -618,8 +618,9 @@ impl AccountModel {
         Ok(())
     }
 
-    /// The grant's own checks, then its registration.
-    fn register_grant(&mut self, signed: &SignedGrant, now: u64) -> Result<(), ContractError> {
+    /// The grant's own checks, then its registration — what a first use does before its
+    /// execution's checks (the client's check of a grant it is about to hand out).
+    pub fn register_grant(&mut self, signed: &SignedGrant, now: u64) -> Result<(), ContractError> {
         let grant = &signed.grant;
         let key = grant.session_key;
         ensure(grant.valid_until > now, ContractError::GrantExpired)?;
@@ -635,6 +636,8 @@ impl AccountModel {
                 ContractError::GrantUsed
             });
         }
+        // No grant over a live registration.
+        ensure(!self.is_live(&old), ContractError::GrantUsed)?;
         ensure(
             grant.owner_key_version == self.owner_key_version,
             ContractError::GrantOwnerChanged,

@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::json;
 use stark_sessions_abi::constants::{SELECTOR_GET_PUBLIC_KEY, SELECTOR_GET_SESSION_GENERATION};
 use stark_sessions_abi::{Felt, SessionGrant, SignedGrant};
-use stark_sessions_client::{grant_of, GrantBasis, Session, SessionClient};
+use stark_sessions_client::{check_grant, grant_of, GrantBasis, Session, SessionClient};
 
 use crate::opts::{parse_address, OwnerOpts};
 use crate::session::{emit, session_json, Remote, Which};
@@ -75,11 +75,22 @@ pub async fn grant(args: GrantArgs) -> Result<()> {
         );
         return Ok(());
     }
-    let owner_signature = sign(&args, &grant, client.as_ref(), &session).await?;
-    session.grant = Some(SignedGrant {
+    let (owner_signature, owner_key) = sign(&args, &grant, client.as_ref(), &session).await?;
+    let signed = SignedGrant {
         grant,
         owner_signature,
-    });
+    };
+    // Checked as the account will check its first use (stricter than a registration).
+    let basis = GrantBasis {
+        sessions_epoch: signed.grant.sessions_epoch,
+        owner_key_version: signed.grant.owner_key_version,
+    };
+    let now = match &client {
+        Some(client) => client.block_timestamp().await?,
+        None => stark_sessions_client::keys::unix_now(),
+    };
+    check_grant(&signed, session.chain_id, owner_key, basis, now)?;
+    session.grant = Some(signed);
     store.save(&session)?;
     emit(
         &args.ctx.output,
@@ -145,17 +156,18 @@ async fn unsigned(
     Ok(grant_of(session, basis))
 }
 
-/// The owner's signature of `grant`: the wallet's (checked), or made with the owner's key.
+/// The owner's signature of `grant` — the wallet's (checked), or made with the owner's key —
+/// and the owner's public key.
 async fn sign(
     args: &GrantArgs,
     grant: &SessionGrant,
     client: Option<&SessionClient>,
     session: &Session,
-) -> Result<[Felt; 2]> {
+) -> Result<([Felt; 2], Felt)> {
     let Some(signature) = args.signature else {
         let key = args.owner.signing_key()?;
         let sig = key.sign(&grant.message_hash(session.chain_id))?;
-        return Ok([sig.r, sig.s]);
+        return Ok(([sig.r, sig.s], key.verifying_key().scalar()));
     };
     let owner_key = match (args.owner_public_key, client) {
         (Some(key), _) => key,
@@ -173,7 +185,7 @@ async fn sign(
             grant.message_hash(session.chain_id)
         );
     }
-    Ok(signature)
+    Ok((signature, owner_key))
 }
 
 async fn view(

@@ -25,6 +25,21 @@ use crate::keys::unix_now;
 use crate::paymaster::Executed;
 use crate::session::Session;
 
+/// Refuses a grant that is not this session's (another key, or another `valid_until` than the
+/// one its signature carries): the account would refuse its first use as a bad signature.
+fn ensure_grant_of(session: &Session, signed: &SignedGrant) -> Result<(), SessionError> {
+    let grant = &signed.grant;
+    if grant.session_key != session.public_key()
+        || grant.valid_until != session.valid_until()
+        || grant.account != session.account
+    {
+        return Err(SessionError::InvalidInput(
+            "the session carries a grant of another key, account or expiry".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// How far before now the client asks a paymaster to start an execution's window
 /// (`execute_after`): the contract wants `execute_after < block time`, and the block an
 /// execution lands in may carry a timestamp a little behind the one the client read.
@@ -131,12 +146,14 @@ impl SessionClient {
             return Ok((details, None));
         };
         let grant = &signed.grant;
+        ensure_grant_of(session, signed)?;
         let details = SessionDetails {
             valid_until: grant.valid_until,
             max_calls: grant.max_calls,
             allowed_entrypoints: grant.entrypoints.clone(),
             targets: grant.targets.clone(),
             registration: grant.registration(),
+            limits: grant.agent_limits(),
             ..details
         };
         let mut model = self.account_model(session.account, &snapshot, key).await?;
@@ -279,9 +296,9 @@ impl SessionClient {
             targets: grant.targets.clone(),
             account: session.account,
             registration: grant.registration(),
-            // A granted session starts without agent limits.
-            limits: Default::default(),
+            limits: grant.agent_limits(),
         };
+        ensure_grant_of(session, signed)?;
         let key = session.public_key();
         AccountModel::with_owner(session.account, self.chain_id(), owner_key)
             .execute_session_with_grant(signed, details.registration, calls, now)

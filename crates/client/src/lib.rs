@@ -33,7 +33,7 @@ pub use error::{SessionDetails, SessionError};
 pub use execution::{verify_typed_data, SigningWindow};
 pub use handle::{HandleInfo, SessionHandle, DEFAULT_HANDLE_TIMEOUT};
 pub use keys::{create_session_key, SessionKeyData, DEFAULT_SESSION_DURATION};
-pub use lifecycle::{grant_of, grant_session};
+pub use lifecycle::{check_grant, grant_of, grant_session};
 pub use limits::{AgentLimitSpec, CallRules, RateLimit};
 pub use paymaster::{ClientSessionToken, Executed, PaymasterAuth, PaymasterClient, TokenLimits};
 pub use pin::{check_new_pin, check_owner_passphrase, MIN_OWNER_PASSPHRASE_SCORE, MIN_PIN_LEN};

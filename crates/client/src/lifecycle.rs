@@ -54,11 +54,30 @@ pub fn grant_session(
     check_config(owner.account, &SessionConfig::from(&session), now)?;
     let grant = grant_of(&session, basis);
     let signature = owner.sign(&grant.message_hash(chain_id))?;
-    session.grant = Some(SignedGrant {
+    let signed = SignedGrant {
         grant,
         owner_signature: [signature[0], signature[1]],
-    });
+    };
+    check_grant(&signed, chain_id, owner.public_key(), basis, now)?;
+    session.grant = Some(signed);
     Ok(session)
+}
+
+/// Refuses a signed grant that the account (with `basis`, owner key `owner_key`) would refuse
+/// on a new key's first use at block time `now` — its own checks and its registration's, which
+/// are stricter than the setters' (a token or a (target, selector) twice, a pair without rules).
+pub fn check_grant(
+    signed: &SignedGrant,
+    chain_id: Felt,
+    owner_key: Felt,
+    basis: GrantBasis,
+    now: u64,
+) -> Result<(), SessionError> {
+    let mut model = AccountModel::with_owner(signed.grant.account, chain_id, owner_key);
+    model.restore_account(basis.sessions_epoch, basis.owner_key_version);
+    model.register_grant(signed, now).map_err(|e| {
+        SessionError::CreationFailed(format!("the account would refuse the grant: {e}"))
+    })
 }
 
 /// The grant of a new key's session — its terms and `basis` — for the owner (or a wallet that
@@ -383,7 +402,7 @@ mod tests {
             "482193",
             &SessionSpec {
                 max_calls: 0,
-                ..spec
+                ..spec.clone()
             },
             basis,
             1_000,
@@ -391,6 +410,22 @@ mod tests {
         )
         .expect_err("zero calls");
         assert_eq!(refused.code(), "SESSION_CREATION_FAILED");
+        // A token listed twice: a registration's setters replace, a grant's first use refuses.
+        let twice = SessionSpec {
+            spending_limits: vec![spec.spending_limits[0]; 2],
+            ..spec.clone()
+        };
+        let refused = grant_session(
+            &owner,
+            chain,
+            "482193",
+            &twice,
+            basis,
+            1_000,
+            EnvelopeParams::default(),
+        )
+        .expect_err("a token twice");
+        assert!(refused.to_string().contains("grant"), "{refused}");
     }
 
     #[test]

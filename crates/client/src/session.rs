@@ -85,7 +85,10 @@ impl Session {
         let signed = self.grant.as_ref()?;
         let live = matches!(
             snapshot.status,
-            SessionStatus::Active | SessionStatus::Expired | SessionStatus::Exhausted
+            SessionStatus::Active
+                | SessionStatus::Expired
+                | SessionStatus::Exhausted
+                | SessionStatus::NotYetActive
         );
         let registered = live && snapshot.generation > signed.grant.key_generation;
         (!registered).then_some(signed)

@@ -150,13 +150,20 @@ struct Keeper {
 
 impl Keeper {
     /// A grant use of a key without a grant goes to the first key that has one (a use of
-    /// nothing tests nothing).
-    fn aim(&self, op: Op) -> Op {
+    /// nothing tests nothing); so does a revocation of a key without one, once in two (a
+    /// grant revoked before its first use).
+    fn aim(&self, op: Op, rng: &mut StdRng) -> Op {
+        let granted = self.grants.keys().next().copied();
         match op {
             Op::UseGrant { key, calls } if !self.grants.contains_key(&key) => Op::UseGrant {
-                key: self.grants.keys().next().copied().unwrap_or(key),
+                key: granted.unwrap_or(key),
                 calls,
             },
+            Op::Revoke { key } if !self.grants.contains_key(&key) && rng.gen_bool(0.5) => {
+                Op::Revoke {
+                    key: granted.unwrap_or(key),
+                }
+            }
             other => other,
         }
     }
@@ -826,7 +833,10 @@ async fn model_and_contract_agree_on_random_operation_sequences() {
                     entrypoints: vec![],
                 },
                 2 | 3 => random_setter(&mut rng, &f, 0),
-                _ => keeper.aim(random_op(&mut rng, &f)),
+                _ => {
+                    let op = random_op(&mut rng, &f);
+                    keeper.aim(op, &mut rng)
+                }
             };
             let grant_use =
                 matches!(&op, Op::UseGrant { key, .. } if keeper.grants.contains_key(key));
@@ -904,6 +914,18 @@ async fn model_and_contract_agree_on_random_operation_sequences() {
         granted > 10 && grant_refused > 10,
         "the sequences exercise grants used and grants refused"
     );
+    for reason in [
+        ContractError::GrantRevoked,
+        ContractError::GrantUsed,
+        ContractError::GrantBadSignature,
+        ContractError::GrantOwnerChanged,
+    ] {
+        assert!(
+            grant_reasons.contains_key(reason.as_str()),
+            "no grant was refused as {reason} (revoked before use, used twice, altered or \
+             signed by a previous owner key)"
+        );
+    }
     assert!(
         limit_refused > 10 && self_revoked > 3,
         "the sequences exercise the agent limits and self-revocation"

@@ -319,6 +319,20 @@ async fn revocation_revoke_all_and_a_new_owner_key_void_unused_grants() {
         "superseded",
     )
     .await;
+    // A grant naming the live registration's generation cannot reset it.
+    let over_live = f
+        .sign_grant(play_grant(&f, &s3).await.grant, &f.account.owner)
+        .expect("signs");
+    assert_eq!(over_live.grant.key_generation, 1);
+    assert_refused(
+        &f,
+        &s3,
+        &over_live,
+        vec![f.play(1)],
+        ContractError::GrantUsed,
+        "live key",
+    )
+    .await;
     // The owner key changed: a grant of the old key names the old version; the old key's
     // signature of a grant naming the new version does not verify.
     let s4 = hour_session(&f, 4).await;
