@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use stark_sessions_abi::{
     constants, AccountModel, ArgRule, CairoSerde, ContractError, GrantCallRules,
-    GrantSpendingLimit, SignedGrant, U256,
+    GrantSpendingLimit, SessionStatus, SignedGrant, U256,
 };
 use stark_sessions_devnet::STRK_ADDRESS;
 use stark_sessions_tests::{sel, Fixture, Relayed, TestSession};
@@ -139,6 +139,23 @@ fn random_agent(rng: &mut StdRng, f: &Fixture) -> Option<AgentDraw> {
         rules,
         loss_guard: rng.gen_bool(0.2),
     })
+}
+
+/// A grant of a key with a live registration is refused (a grant never replaces one): most
+/// grants go to a key without one, if there is any, so that first uses land.
+fn aim_grant(mut op: Op, model: &AccountModel, rng: &mut StdRng) -> Op {
+    if let Op::MakeGrant { key, .. } = &mut op {
+        let live = |k: u64| {
+            let status = model.session_status(session_for(k, 0).public_key, 0);
+            !matches!(status, SessionStatus::None | SessionStatus::Revoked)
+        };
+        if live(*key) && rng.gen_bool(0.8) {
+            if let Some(free) = (0..KEYS).find(|k| !live(*k)) {
+                *key = free;
+            }
+        }
+    }
+    op
 }
 
 /// What a sequence keeps beside the chain: grants made, and the owner keys used so far.
@@ -301,8 +318,8 @@ fn random_grant(rng: &mut StdRng, f: &Fixture, key: u64) -> Op {
                 *[0u64, 50, 500].choose(rng).unwrap_or(&50),
             )
         }),
-        altered: rng.gen_bool(0.1),
-        previous_owner: rng.gen_bool(0.1),
+        altered: rng.gen_bool(0.2),
+        previous_owner: rng.gen_bool(0.2),
         agent: random_agent(rng, f),
     }
 }
@@ -835,6 +852,7 @@ async fn model_and_contract_agree_on_random_operation_sequences() {
                 2 | 3 => random_setter(&mut rng, &f, 0),
                 _ => {
                     let op = random_op(&mut rng, &f);
+                    let op = aim_grant(op, &model, &mut rng);
                     keeper.aim(op, &mut rng)
                 }
             };
