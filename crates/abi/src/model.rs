@@ -93,6 +93,16 @@ fn ensure_current_generation(signed: Option<u32>, current: u32) -> Result<(), Co
     }
 }
 
+/// A policy as set: its terms, no window opened yet.
+fn fresh_policy(limit: &GrantSpendingLimit) -> SpendingPolicy {
+    SpendingPolicy {
+        max_per_call: limit.max_per_call,
+        max_per_window: limit.max_per_window,
+        window_seconds: limit.window_seconds,
+        ..Default::default()
+    }
+}
+
 fn has_duplicates(items: &[Felt]) -> bool {
     let mut seen = std::collections::HashSet::with_capacity(items.len());
     !items.iter().all(|item| seen.insert(*item))
@@ -449,18 +459,14 @@ impl AccountModel {
     ) -> Result<(), ContractError> {
         self.live_record(key)?;
         let invalid = ContractError::SpendingInvalidPolicy;
-        self.check_policy(&GrantSpendingLimit {
+        let limit = GrantSpendingLimit {
             token,
             max_per_call,
             max_per_window,
             window_seconds,
-        })?;
-        let fresh = SpendingPolicy {
-            max_per_call,
-            max_per_window,
-            window_seconds,
-            ..Default::default()
         };
+        self.check_policy(&limit)?;
+        let fresh = fresh_policy(&limit);
         let list = self.policies.entry(key).or_default();
         match list.iter_mut().find(|(t, _)| *t == token) {
             Some((_, policy)) => *policy = fresh,
@@ -669,13 +675,7 @@ impl AccountModel {
                 policies.iter().all(|(t, _)| *t != limit.token),
                 ContractError::SpendingInvalidPolicy,
             )?;
-            let fresh = SpendingPolicy {
-                max_per_call: limit.max_per_call,
-                max_per_window: limit.max_per_window,
-                window_seconds: limit.window_seconds,
-                ..Default::default()
-            };
-            policies.push((limit.token, fresh));
+            policies.push((limit.token, fresh_policy(limit)));
         }
         self.targets.insert(key, grant.targets.clone());
         self.policies.insert(key, policies);

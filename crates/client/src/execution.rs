@@ -14,7 +14,8 @@ use stark_sessions_abi::constants::{
 };
 use stark_sessions_abi::typed_data::parse_outside_execution;
 use stark_sessions_abi::{
-    snip12, AccountModel, CairoSerde, Call, Felt, OutsideExecution, SessionSnapshot, SignedGrant,
+    snip12, AccountModel, CairoSerde, Call, Felt, OutsideExecution, SessionGrant, SessionSnapshot,
+    SignedGrant,
 };
 
 use crate::client::{ErrorContext, Owner, SessionClient};
@@ -24,6 +25,32 @@ use crate::handle::SessionHandle;
 use crate::keys::unix_now;
 use crate::paymaster::Executed;
 use crate::session::Session;
+
+/// Refuses a handle of another session, or one no longer usable.
+fn check_handle(session: &Session, handle: &SessionHandle) -> Result<(), SessionError> {
+    if handle.public_key() != session.public_key() {
+        return Err(SessionError::InvalidInput(
+            "the handle is for another session".into(),
+        ));
+    }
+    handle.info()?;
+    Ok(())
+}
+
+/// What a granted session's first use is checked and explained against: the grant's terms,
+/// at block time `now`, on `account`.
+fn grant_details(grant: &SessionGrant, now: u64, account: Felt) -> SessionDetails {
+    SessionDetails {
+        valid_until: grant.valid_until,
+        now,
+        max_calls: grant.max_calls,
+        allowed_entrypoints: grant.entrypoints.clone(),
+        targets: grant.targets.clone(),
+        account,
+        registration: grant.registration(),
+        limits: grant.agent_limits(),
+    }
+}
 
 /// Refuses a grant that is not this session's (another key, or another `valid_until` than the
 /// one its signature carries): the account would refuse its first use as a bad signature.
@@ -145,17 +172,8 @@ impl SessionClient {
                 .map_err(|e| SessionError::from_contract(e, key, calls, details.clone()))?;
             return Ok((details, None));
         };
-        let grant = &signed.grant;
         ensure_grant_of(session, signed)?;
-        let details = SessionDetails {
-            valid_until: grant.valid_until,
-            max_calls: grant.max_calls,
-            allowed_entrypoints: grant.entrypoints.clone(),
-            targets: grant.targets.clone(),
-            registration: grant.registration(),
-            limits: grant.agent_limits(),
-            ..details
-        };
+        let details = grant_details(&signed.grant, details.now, session.account);
         let mut model = self.account_model(session.account, &snapshot, key).await?;
         model
             .execute_session_with_grant(signed, details.registration, calls, now)
@@ -253,12 +271,7 @@ impl SessionClient {
         handle: &SessionHandle,
         calls: &[Call],
     ) -> Result<(Felt, ErrorContext), SessionError> {
-        if handle.public_key() != session.public_key() {
-            return Err(SessionError::InvalidInput(
-                "the handle is for another session".into(),
-            ));
-        }
-        handle.info()?;
+        check_handle(session, handle)?;
         let (details, grant) = self.preflight_with_grant(session, calls).await?;
         self.sign_and_relay(session, handle, calls, details, grant, None)
             .await
@@ -275,29 +288,14 @@ impl SessionClient {
         deployment: &Deployment,
         owner_key: Felt,
     ) -> Result<(Felt, ErrorContext), SessionError> {
-        if handle.public_key() != session.public_key() {
-            return Err(SessionError::InvalidInput(
-                "the handle is for another session".into(),
-            ));
-        }
-        handle.info()?;
+        check_handle(session, handle)?;
         let signed = session.grant.as_ref().ok_or_else(|| {
             SessionError::InvalidInput(
                 "only a granted session can make the first call of an account it deploys".into(),
             )
         })?;
         let now = self.block_timestamp().await?;
-        let grant = &signed.grant;
-        let details = SessionDetails {
-            valid_until: grant.valid_until,
-            now,
-            max_calls: grant.max_calls,
-            allowed_entrypoints: grant.entrypoints.clone(),
-            targets: grant.targets.clone(),
-            account: session.account,
-            registration: grant.registration(),
-            limits: grant.agent_limits(),
-        };
+        let details = grant_details(&signed.grant, now, session.account);
         ensure_grant_of(session, signed)?;
         let key = session.public_key();
         AccountModel::with_owner(session.account, self.chain_id(), owner_key)

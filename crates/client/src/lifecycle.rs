@@ -37,21 +37,8 @@ pub fn grant_session(
     now: u64,
     params: EnvelopeParams,
 ) -> Result<Session, SessionError> {
-    let mut key = create_session_key_with(pin, spec.duration, params)?;
-    key.valid_until = now + spec.duration.as_secs();
-    let mut session = Session {
-        account: owner.account,
-        chain_id,
-        key,
-        max_calls: spec.max_calls,
-        allowed_entrypoints: spec.allowed_entrypoints.clone(),
-        targets: spec.targets.clone(),
-        spending_limits: spec.spending_limits.clone(),
-        limits: spec.limits.clone(),
-        created_at: unix_now(),
-        grant: None,
-    };
-    check_config(owner.account, &SessionConfig::from(&session), now)?;
+    let mut session = new_key_session(owner.account, chain_id, pin, spec, now, params)?;
+    // Checked after signing, as its first use will check it (stricter than a registration).
     let grant = grant_of(&session, basis);
     let signature = owner.sign(&grant.message_hash(chain_id))?;
     let signed = SignedGrant {
@@ -61,6 +48,32 @@ pub fn grant_session(
     check_grant(&signed, chain_id, owner.public_key(), basis, now)?;
     session.grant = Some(signed);
     Ok(session)
+}
+
+/// A new key under `pin` for `account` on `chain_id`, with `spec`'s terms, valid from block
+/// time `now` for `spec.duration`; neither registered nor granted.
+fn new_key_session(
+    account: Felt,
+    chain_id: Felt,
+    pin: &str,
+    spec: &SessionSpec,
+    now: u64,
+    params: EnvelopeParams,
+) -> Result<Session, SessionError> {
+    let mut key = create_session_key_with(pin, spec.duration, params)?;
+    key.valid_until = now + spec.duration.as_secs();
+    Ok(Session {
+        account,
+        chain_id,
+        key,
+        max_calls: spec.max_calls,
+        allowed_entrypoints: spec.allowed_entrypoints.clone(),
+        targets: spec.targets.clone(),
+        spending_limits: spec.spending_limits.clone(),
+        limits: spec.limits.clone(),
+        created_at: unix_now(),
+        grant: None,
+    })
 }
 
 /// Refuses a signed grant that the account (with `basis`, owner key `owner_key`) would refuse
@@ -183,20 +196,15 @@ impl SessionClient {
         pin: &str,
         spec: &SessionSpec,
     ) -> Result<Session, SessionError> {
-        let mut key = create_session_key_with(pin, spec.duration, self.envelope_params())?;
-        key.valid_until = self.block_timestamp().await? + spec.duration.as_secs();
-        Ok(Session {
+        let now = self.block_timestamp().await?;
+        new_key_session(
             account,
-            chain_id: self.chain_id(),
-            key,
-            max_calls: spec.max_calls,
-            allowed_entrypoints: spec.allowed_entrypoints.clone(),
-            targets: spec.targets.clone(),
-            spending_limits: spec.spending_limits.clone(),
-            limits: spec.limits.clone(),
-            created_at: unix_now(),
-            grant: None,
-        })
+            self.chain_id(),
+            pin,
+            spec,
+            now,
+            self.envelope_params(),
+        )
     }
 
     /// Registers a session on the owner's account, gaslessly: the owner signs an outside
